@@ -1,0 +1,250 @@
+//! `pretrainlab`: simulate, predict and check two-stage pre-training models.
+//!
+//! The binary parses arguments, calls the library and prints; the science lives in
+//! the `pretrainlab` crate.
+
+mod params;
+mod progress;
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use pretrainlab::compare::{Check, Simulation, check};
+use pretrainlab::engine::{RunResult, RunSpec};
+use pretrainlab::linalg::Sampler;
+use pretrainlab::models::{self, DynModel};
+use pretrainlab::rng::experiment_key;
+
+/// Simulation and asymptotic theory of self-supervised pre-training followed by a
+/// frozen-representation least-squares head.
+///
+/// `simulate` runs the real two-stage pipeline over many Monte Carlo trials,
+/// `predict` computes the limiting law of n(R − σ²) from the model, and `check`
+/// compares the two and gives a verdict.
+#[derive(Parser, Debug)]
+#[command(name = "pretrainlab", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the models with their parameters, defaults and meaning.
+    Models {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Compute the limit law of n(R − σ²) from the model (no simulation).
+    Predict(RunArgs),
+    /// Run the two-stage pipeline over Monte Carlo trials and summarise the risk parts.
+    Simulate(RunArgs),
+    /// Simulate and predict at the same (m, n), compare them and give a verdict.
+    Check(RunArgs),
+}
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Aligned text tables for people.
+    Table,
+    /// One JSON object on stdout for programs.
+    Json,
+}
+
+/// How the sample covariances are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SamplerArg {
+    /// Draw the sample covariances from their Wishart laws (Bartlett): O(d³) per trial whatever m and n are.
+    Wishart,
+    /// Draw the m and n samples themselves: O((m + n) d²) per trial.
+    Raw,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Model name (see `pretrainlab models`).
+    model: String,
+    /// Set a model parameter, KEY=VALUE with VALUE a TOML value, e.g. `--set k=3` or
+    /// `--set strengths=[4,0.25]`. Repeatable; applied after `--config`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// TOML file of model parameters (a flat table, e.g. `d = 5` and `strengths = [4, 0.25]`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Pre-training sample size m.
+    #[arg(long, default_value_t = 20_000)]
+    m: usize,
+    /// Downstream sample size n.
+    #[arg(long, default_value_t = 10_000)]
+    n: usize,
+    /// Number of Monte Carlo trials (simulate, check).
+    #[arg(long, default_value_t = 2_000)]
+    trials: u64,
+    /// Master seed; trial t uses its own stream derived from (seed, model, t).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Sampler for the sufficient statistics.
+    #[arg(long, value_enum, default_value_t = SamplerArg::Wishart)]
+    sampler: SamplerArg,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Also write `trials.csv` (one row per trial) and `result.json` into this folder.
+    #[arg(long, value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// No progress output on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// An error caused by the user's input: exit code 2.
+#[derive(Debug)]
+struct InputError(String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+fn input_error(e: impl std::fmt::Display) -> anyhow::Error {
+    InputError(e.to_string()).into()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let input = e.downcast_ref::<InputError>().is_some()
+                || matches!(e.downcast_ref::<pretrainlab::Error>(), Some(pretrainlab::Error::InvalidParameter { .. }));
+            eprintln!("error: {e:#}");
+            ExitCode::from(if input { 2 } else { 1 })
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Models { format } => {
+            let cat = models::catalogue();
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&cat)?),
+                Format::Table => print!("{}", render::catalogue(&cat)),
+            }
+            Ok(())
+        }
+        Command::Predict(args) => {
+            let model = setup(&args)?;
+            let theory = model.theory()?;
+            let pred = theory.at(args.m, args.n);
+            emit(&args, &pred, || render::prediction(&pred))
+        }
+        Command::Simulate(args) => {
+            let model = setup(&args)?;
+            let (spec, result) = simulate(&args, model.as_ref())?;
+            let sim = summarise(model.as_ref(), &spec, &result)?;
+            write_outputs(&args, model.as_ref(), &result, &sim)?;
+            emit(&args, &sim, || render::simulation(&sim))
+        }
+        Command::Check(args) => {
+            let model = setup(&args)?;
+            let theory = model.theory()?;
+            let (spec, result) = simulate(&args, model.as_ref())?;
+            let sim = summarise(model.as_ref(), &spec, &result)?;
+            let report: Check = check(&theory, sim, &result);
+            write_outputs(&args, model.as_ref(), &result, &report)?;
+            emit(&args, &report, || render::check(&report))
+        }
+    }
+}
+
+/// Parses parameters, builds the model, validates the run size and sets the thread pool.
+fn setup(args: &RunArgs) -> Result<Box<dyn DynModel>> {
+    let table = params::collect(args.config.as_deref(), &args.set).map_err(input_error)?;
+    let model = models::build(&args.model, toml::Value::Table(table))?;
+    model.check_sizes(args.m, args.n)?;
+    if args.trials == 0 {
+        return Err(input_error("invalid `trials`: must be ≥ 1, got 0"));
+    }
+    if let Some(t) = args.threads {
+        if t == 0 {
+            return Err(input_error("invalid `threads`: must be ≥ 1, got 0"));
+        }
+        rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("setting up the thread pool")?;
+    }
+    Ok(model)
+}
+
+fn simulate(args: &RunArgs, model: &dyn DynModel) -> Result<(RunSpec, RunResult)> {
+    let spec = RunSpec {
+        m: args.m,
+        n: args.n,
+        trials: args.trials,
+        seed: args.seed,
+        experiment: experiment_key(model.name()),
+        sampler: match args.sampler {
+            SamplerArg::Wishart => Sampler::Wishart,
+            SamplerArg::Raw => Sampler::Raw,
+        },
+    };
+    let bar = progress::Progress::new(args.trials, "trials", args.quiet);
+    let result = model.run(&spec, 0..spec.trials, &|k| bar.inc(k));
+    bar.finish();
+    Ok((spec, result))
+}
+
+fn summarise(model: &dyn DynModel, spec: &RunSpec, result: &RunResult) -> Result<Simulation> {
+    Simulation::of(model.name(), model.extra_name(), spec, result).ok_or_else(|| {
+        anyhow::anyhow!(
+            "all {} trials failed; first reason: {}",
+            spec.trials,
+            result.failures.first().map_or("unknown", |(_, e)| e.as_str())
+        )
+    })
+}
+
+fn emit<T: serde::Serialize>(args: &RunArgs, value: &T, table: impl FnOnce() -> String) -> Result<()> {
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        Format::Table => print!("{}", table()),
+    }
+    Ok(())
+}
+
+fn write_outputs<T: serde::Serialize>(args: &RunArgs, model: &dyn DynModel, result: &RunResult, value: &T) -> Result<()> {
+    let Some(dir) = &args.output else { return Ok(()) };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut csv = String::from("trial,scaled_excess,n_var,n_leak,n_rep,m_rep");
+    if let Some(name) = model.extra_name() {
+        csv.push(',');
+        csv.push_str(name);
+    }
+    csv.push('\n');
+    for (t, r) in &result.records {
+        csv.push_str(&format!("{t},{},{},{},{},{}", r.scaled_excess, r.n_var, r.n_leak, r.n_rep, r.m_rep));
+        if let Some(x) = r.extra {
+            csv.push_str(&format!(",{x}"));
+        }
+        csv.push('\n');
+    }
+    atomic_write(&dir.join("trials.csv"), csv.as_bytes())?;
+    atomic_write(&dir.join("result.json"), serde_json::to_string_pretty(value)?.as_bytes())
+}
+
+/// Writes via a temporary file and a rename, so a reader never sees half a file.
+fn atomic_write(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}

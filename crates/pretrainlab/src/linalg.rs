@@ -1,0 +1,268 @@
+//! Dense linear-algebra helpers on top of faer.
+//!
+//! Everything runs with `Par::Seq`: parallelism lives across Monte Carlo trials,
+//! and faer's results change bitwise with its own thread count.
+
+use faer::linalg::matmul::matmul;
+use faer::prelude::ReborrowMut;
+use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
+use rand::Rng;
+use rand_distr::{ChiSquared, Distribution, StandardNormal};
+
+use crate::{Error, Result};
+
+/// `dst ← alpha · lhs · rhs` (or `dst += …` with `Accum::Add`), sequentially.
+pub fn mul_into(dst: MatMut<'_, f64>, accum: Accum, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>, alpha: f64) {
+    matmul(dst, accum, lhs, rhs, alpha, Par::Seq);
+}
+
+/// Symmetric eigendecomposition with eigenvalues in **descending** order.
+/// Returns `(λ, U)` with `A = U diag(λ) Uᵀ`. Only the lower triangle of `a` is read.
+pub fn sym_eigen_desc(a: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>)> {
+    let evd = a
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|e| Error::Numerical(format!("symmetric eigendecomposition failed: {e:?}")))?;
+    let n = a.nrows();
+    let s = evd.S().column_vector();
+    let u = evd.U();
+    let values = (0..n).map(|i| s[n - 1 - i]).collect();
+    let vectors = Mat::from_fn(n, n, |r, c| u[(r, n - 1 - c)]);
+    Ok((values, vectors))
+}
+
+/// Relative eigenvalue cut-off used for ranks and pseudo-inverses: `dim · ε · λ_max`,
+/// the same rule as NumPy's `pinv`/`matrix_rank` defaults.
+pub fn rank_tolerance(dim: usize, lambda_max: f64) -> f64 {
+    dim.max(1) as f64 * f64::EPSILON * lambda_max.abs()
+}
+
+/// Applies `f` to the eigenvalues of a symmetric matrix: `U f(Λ) Uᵀ`.
+pub fn sym_apply(a: MatRef<'_, f64>, f: impl Fn(f64) -> f64) -> Result<Mat<f64>> {
+    let (lambda, u) = sym_eigen_desc(a)?;
+    let n = a.nrows();
+    let scaled = Mat::from_fn(n, n, |r, c| u[(r, c)] * f(lambda[c]));
+    let mut out = Mat::zeros(n, n);
+    mul_into(out.as_mut(), Accum::Replace, scaled.as_ref(), u.transpose(), 1.0);
+    Ok(out)
+}
+
+/// Moore–Penrose pseudo-inverse of a symmetric positive semi-definite matrix, with
+/// eigenvalues below [`rank_tolerance`] treated as zero.
+pub fn pinv_psd(a: MatRef<'_, f64>) -> Result<Mat<f64>> {
+    let (lambda, _) = sym_eigen_desc(a)?;
+    let tol = rank_tolerance(a.nrows(), lambda.first().copied().unwrap_or(0.0));
+    sym_apply(a, |l| if l > tol { 1.0 / l } else { 0.0 })
+}
+
+/// Numerical rank of a symmetric positive semi-definite matrix.
+pub fn rank_psd(a: MatRef<'_, f64>) -> Result<usize> {
+    let (lambda, _) = sym_eigen_desc(a)?;
+    let tol = rank_tolerance(a.nrows(), lambda.first().copied().unwrap_or(0.0));
+    Ok(lambda.iter().filter(|&&l| l > tol).count())
+}
+
+/// Symmetric square root of a positive semi-definite matrix.
+pub fn sqrt_psd(a: MatRef<'_, f64>) -> Result<Mat<f64>> {
+    sym_apply(a, |l| l.max(0.0).sqrt())
+}
+
+/// Lower Cholesky factor `C` with `A = C Cᵀ`, or an error naming `field` when `A` is
+/// not positive definite.
+pub fn cholesky_lower(a: MatRef<'_, f64>, field: &str) -> Result<Mat<f64>> {
+    let llt = a
+        .llt(Side::Lower)
+        .map_err(|_| Error::invalid(field, "must be symmetric positive definite"))?;
+    Ok(llt.L().to_owned())
+}
+
+/// Trace of `A B` for square matrices of equal size, without forming the product.
+pub fn trace_of_product(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+    let n = a.nrows();
+    let mut t = 0.0;
+    for i in 0..n {
+        for j in 0..n {
+            t += a[(i, j)] * b[(j, i)];
+        }
+    }
+    t
+}
+
+/// Gram matrix of Frobenius inner products, `G_ab = ⟨A_a, B_b⟩_F = Σ_ij (A_a)_ij (B_b)_ij`,
+/// computed as one matrix product of the flattened lists.
+pub fn frobenius_gram(a: &[Mat<f64>], b: &[Mat<f64>]) -> Mat<f64> {
+    let flat = |list: &[Mat<f64>]| {
+        let len = list.first().map_or(0, |m| m.nrows() * m.ncols());
+        Mat::from_fn(list.len(), len, |r, c| {
+            let m = &list[r];
+            m[(c % m.nrows(), c / m.nrows())]
+        })
+    };
+    let (fa, fb) = (flat(a), flat(b));
+    let mut out = Mat::zeros(a.len(), b.len());
+    mul_into(out.as_mut(), Accum::Replace, fa.as_ref(), fb.transpose(), 1.0);
+    out
+}
+
+/// Quadratic form `xᵀ A y` for column vectors.
+pub fn quad_form(x: MatRef<'_, f64>, a: MatRef<'_, f64>, y: MatRef<'_, f64>) -> f64 {
+    let n = a.nrows();
+    let mut t = 0.0;
+    for i in 0..n {
+        let mut row = 0.0;
+        for j in 0..n {
+            row += a[(i, j)] * y[(j, 0)];
+        }
+        t += x[(i, 0)] * row;
+    }
+    t
+}
+
+/// Reusable buffers for drawing sample covariance matrices of dimension `d`.
+#[derive(Clone, Debug)]
+pub struct CovarianceDraw {
+    factor: Mat<f64>,
+    product: Mat<f64>,
+}
+
+/// How a sample covariance `S = (1/N) Σᵢ xᵢxᵢᵀ` of `N` i.i.d. `N(0, Σ)` vectors is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sampler {
+    /// Draw `N·S ~ Wishart(N, Σ)` directly by the Bartlett decomposition: `O(d³)`
+    /// whatever `N` is. When `N < d` the Wishart law is singular and the draw falls
+    /// back to `N` raw vectors, which is then the cheaper route anyway.
+    Wishart,
+    /// Draw the `N` vectors themselves and accumulate `Σ xᵢxᵢᵀ`: `O(N d²)`.
+    Raw,
+}
+
+/// Rows drawn per block by the raw sampler.
+const RAW_BLOCK: usize = 256;
+
+impl CovarianceDraw {
+    pub fn new(d: usize) -> Self {
+        CovarianceDraw {
+            factor: Mat::zeros(d, d.max(RAW_BLOCK)),
+            product: Mat::zeros(d, d.max(RAW_BLOCK)),
+        }
+    }
+
+    /// Writes into `out` one draw of the sample covariance of `count` i.i.d. `N(0, C Cᵀ)`
+    /// vectors, where `chol` is the lower Cholesky factor `C`.
+    pub fn draw<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        sampler: Sampler,
+        count: usize,
+        chol: MatRef<'_, f64>,
+        mut out: MatMut<'_, f64>,
+    ) {
+        let d = chol.nrows();
+        if sampler == Sampler::Wishart && count >= d {
+            self.bartlett(rng, count, chol, out.rb_mut());
+        } else {
+            self.raw(rng, count, chol, out.rb_mut());
+        }
+        let inv = 1.0 / count as f64;
+        for j in 0..d {
+            for i in 0..d {
+                out[(i, j)] *= inv;
+            }
+        }
+    }
+
+    /// Bartlett: `W = L Lᵀ ~ Wishart(N, I)` with `L` lower triangular,
+    /// `L_ii = sqrt(χ²_{N−i})` (0-based `i`) and `L_ij ~ N(0,1)` below the diagonal;
+    /// then `C W Cᵀ ~ Wishart(N, C Cᵀ)`.
+    fn bartlett<R: Rng + ?Sized>(&mut self, rng: &mut R, count: usize, chol: MatRef<'_, f64>, out: MatMut<'_, f64>) {
+        let d = chol.nrows();
+        let mut l = self.factor.as_mut().submatrix_mut(0, 0, d, d);
+        for j in 0..d {
+            for i in 0..d {
+                l[(i, j)] = if i > j {
+                    StandardNormal.sample(rng)
+                } else if i == j {
+                    let chi = ChiSquared::new((count - i) as f64).expect("positive degrees of freedom");
+                    chi.sample(rng).sqrt()
+                } else {
+                    0.0
+                };
+            }
+        }
+        let mut t = self.product.as_mut().submatrix_mut(0, 0, d, d);
+        mul_into(t.rb_mut(), Accum::Replace, chol, self.factor.as_ref().submatrix(0, 0, d, d), 1.0);
+        let t = self.product.as_ref().submatrix(0, 0, d, d);
+        mul_into(out, Accum::Replace, t, t.transpose(), 1.0);
+    }
+
+    /// Raw vectors, `RAW_BLOCK` at a time: `out = Σ_blocks (C G)(C G)ᵀ`.
+    fn raw<R: Rng + ?Sized>(&mut self, rng: &mut R, count: usize, chol: MatRef<'_, f64>, mut out: MatMut<'_, f64>) {
+        let d = chol.nrows();
+        out.fill(0.0);
+        let mut done = 0;
+        while done < count {
+            let b = RAW_BLOCK.min(count - done);
+            let mut g = self.factor.as_mut().submatrix_mut(0, 0, d, b);
+            for j in 0..b {
+                for i in 0..d {
+                    g[(i, j)] = StandardNormal.sample(rng);
+                }
+            }
+            let mut x = self.product.as_mut().submatrix_mut(0, 0, d, b);
+            mul_into(x.rb_mut(), Accum::Replace, chol, self.factor.as_ref().submatrix(0, 0, d, b), 1.0);
+            let x = self.product.as_ref().submatrix(0, 0, d, b);
+            mul_into(out.rb_mut(), Accum::Add, x, x.transpose(), 1.0);
+            done += b;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::trial_rng;
+
+    fn spd(d: usize) -> Mat<f64> {
+        Mat::from_fn(d, d, |i, j| if i == j { 2.0 + i as f64 } else { 0.3 / (1.0 + (i + j) as f64) })
+    }
+
+    #[test]
+    fn eigen_is_descending_and_reconstructs() {
+        let a = spd(5);
+        let (l, u) = sym_eigen_desc(a.as_ref()).unwrap();
+        assert!(l.windows(2).all(|w| w[0] >= w[1]));
+        let rebuilt = Mat::from_fn(5, 5, |i, j| (0..5).map(|c| u[(i, c)] * l[c] * u[(j, c)]).sum::<f64>());
+        assert!((&rebuilt - &a).norm_max() < 1e-12);
+    }
+
+    #[test]
+    fn pinv_satisfies_penrose_identity_on_singular_matrix() {
+        let v = Mat::from_fn(4, 2, |i, j| (i + 2 * j) as f64 + 1.0);
+        let a = &v * v.transpose();
+        let p = pinv_psd(a.as_ref()).unwrap();
+        assert!((&a * &p * &a - &a).norm_max() < 1e-9);
+        assert_eq!(rank_psd(a.as_ref()).unwrap(), 2);
+    }
+
+    /// Both samplers estimate E[S] = Σ; the mean of 400 draws must be within a few
+    /// standard errors (sd of an entry of S is ≈ sqrt(2/N)·Σ_ii, so 5·sqrt(2/(N·400))·4).
+    #[test]
+    fn both_samplers_are_unbiased() {
+        let d = 4;
+        let sigma = spd(d);
+        let chol = cholesky_lower(sigma.as_ref(), "sigma").unwrap();
+        for sampler in [Sampler::Wishart, Sampler::Raw] {
+            let mut draw = CovarianceDraw::new(d);
+            let mut acc = Mat::<f64>::zeros(d, d);
+            let mut s = Mat::<f64>::zeros(d, d);
+            let reps = 400;
+            for t in 0..reps {
+                draw.draw(&mut trial_rng(5, 0, t), sampler, 50, chol.as_ref(), s.as_mut());
+                acc += &s;
+            }
+            let mean = acc * faer::Scale(1.0 / reps as f64);
+            let tol = 5.0 * (2.0 / (50.0 * reps as f64)).sqrt() * 5.0;
+            assert!((&mean - &sigma).norm_max() < tol, "{sampler:?}");
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! The factor model with PPCA pre-training (Tinati & Tu, arXiv 2603.27631, §6.2).
+//!
+//! Data: `x = A h + μ`, `h ~ N(0, I_k)`, `μ ~ N(0, I_d)`, so `x ~ N(0, Σ_x)` with
+//! `Σ_x = I + AAᵀ`. Here `A = [diag(√s); 0]`, so the `sᵢ` are the non-zero eigenvalues
+//! of `AAᵀ`. Downstream: `y = βᵀh + ν`, `ν ~ N(0, σ_ν²)`, hence
+//! `f⋆(x) = w⋆ᵀx` with `w⋆ = Σ_x⁻¹Aβ` and `σ² = σ_ν² + βᵀ(I_k + AᵀA)⁻¹β`.
+//!
+//! Pre-training is the Gaussian MLE over `A` (probabilistic PCA): from the sample
+//! covariance `S_m`, `Â = Û_k diag(√(λ̂ᵢ − 1)₊)`. The descriptor is `M = AAᵀ` on
+//! `M_{d,k}`, with symmetry `A ↦ AQ`, `Q ∈ O(k)`. Features are
+//! `ψ(x, A) = W(A)x`, `W(A) = Aᵀ(I + AAᵀ)⁻¹ = (I_k + AᵀA)⁻¹Aᵀ`, the posterior mean of `h`.
+//!
+//! Both stages depend on the data only through `S_m` and `S_n`, which the default
+//! sampler draws directly from their Wishart laws.
+
+use faer::linalg::solvers::DenseSolveCore;
+use faer::prelude::Solve;
+use faer::{Mat, MatRef, Side};
+use rand::rngs::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{TrialRecord, TwoStageModel};
+use crate::downstream::{DownstreamScratch, LinearTask};
+use crate::engine::RunSpec;
+use crate::linalg::{CovarianceDraw, cholesky_lower, frobenius_gram, rank_psd, sym_eigen_desc};
+use crate::params::{ModelInfo, ParamSpec, check_vector};
+use crate::theory::psd_chart::{PsdModel, tangent_problem};
+use crate::theory::{Theory, WeightedChiSquare};
+use crate::{Error, Result};
+
+/// Parameters of the factor model. Missing vectors take defaults of length `k`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactorParams {
+    #[serde(default = "default_d")]
+    pub d: usize,
+    #[serde(default = "default_k")]
+    pub k: usize,
+    /// Eigenvalues `sᵢ > 0` of `AAᵀ` (factor strengths); default: geometric from 4 to 1/4.
+    #[serde(default)]
+    pub strengths: Option<Vec<f64>>,
+    /// Downstream coefficients on the factors; default: ones.
+    #[serde(default)]
+    pub beta: Option<Vec<f64>>,
+    /// Variance `σ_ν²` of the downstream label noise.
+    #[serde(default = "default_noise")]
+    pub noise_var: f64,
+}
+
+fn default_d() -> usize {
+    5
+}
+fn default_k() -> usize {
+    2
+}
+fn default_noise() -> f64 {
+    1.0
+}
+
+impl Default for FactorParams {
+    fn default() -> Self {
+        FactorParams { d: default_d(), k: default_k(), strengths: None, beta: None, noise_var: default_noise() }
+    }
+}
+
+/// Default strengths: `k` values geometric from 4 down to 1/4 (`[4]` when `k = 1`).
+fn default_strengths(k: usize) -> Vec<f64> {
+    if k == 1 {
+        return vec![4.0];
+    }
+    (0..k).map(|i| 4.0 * (1.0f64 / 16.0).powf(i as f64 / (k - 1) as f64)).collect()
+}
+
+/// The factor model, ready to simulate.
+#[derive(Clone, Debug)]
+pub struct FactorModel {
+    d: usize,
+    k: usize,
+    strengths: Vec<f64>,
+    beta: Vec<f64>,
+    noise_var: f64,
+    a: Mat<f64>,
+    chol: Mat<f64>,
+    task: LinearTask,
+}
+
+/// Per-worker buffers.
+pub struct FactorWorkspace {
+    draw: CovarianceDraw,
+    s_m: Mat<f64>,
+    s_n: Mat<f64>,
+    a_hat: Mat<f64>,
+    down: DownstreamScratch,
+}
+
+impl FactorModel {
+    pub fn new(p: FactorParams) -> Result<Self> {
+        let (d, k) = (p.d, p.k);
+        if k == 0 || k >= d {
+            return Err(Error::invalid("k", format!("must satisfy 1 ≤ k < d = {d}, got k = {k}")));
+        }
+        let strengths = p.strengths.unwrap_or_else(|| default_strengths(k));
+        check_vector("strengths", &strengths, k, true)?;
+        let beta = p.beta.unwrap_or_else(|| vec![1.0; k]);
+        check_vector("beta", &beta, k, false)?;
+        if !(p.noise_var.is_finite() && p.noise_var >= 0.0) {
+            return Err(Error::invalid("noise_var", format!("must be a finite number ≥ 0, got {}", p.noise_var)));
+        }
+        let a = Mat::from_fn(d, k, |i, j| if i == j { strengths[j].sqrt() } else { 0.0 });
+        let sigma_x = Mat::<f64>::identity(d, d) + &a * a.transpose();
+        let chol = cholesky_lower(sigma_x.as_ref(), "strengths")?;
+        let w_star = sigma_x.llt(Side::Lower).map_err(|_| Error::Numerical("Σ_x".into()))?.solve(&a * beta_col(&beta));
+        let posterior = Mat::<f64>::identity(k, k) + a.transpose() * &a;
+        let b = beta_col(&beta);
+        let sigma2 = p.noise_var + (b.transpose() * posterior.llt(Side::Lower).expect("SPD").solve(&b))[(0, 0)];
+        Ok(FactorModel {
+            d,
+            k,
+            strengths,
+            beta,
+            noise_var: p.noise_var,
+            a,
+            chol,
+            task: LinearTask { sigma: sigma_x, w_star, sigma2 },
+        })
+    }
+
+    /// The resolved parameters (defaults filled in).
+    pub fn params(&self) -> FactorParams {
+        FactorParams {
+            d: self.d,
+            k: self.k,
+            strengths: Some(self.strengths.clone()),
+            beta: Some(self.beta.clone()),
+            noise_var: self.noise_var,
+        }
+    }
+
+    pub fn info() -> ModelInfo {
+        let p = |name, default: &str, meaning| ParamSpec { name, default: default.to_string(), meaning };
+        ModelInfo {
+            name: "factor",
+            summary: "factor model x = A h + μ, PPCA pre-training, downstream y = βᵀh + ν",
+            source: "Tinati & Tu, arXiv 2603.27631, Sec. 6.2 (Corollary 6.4)",
+            params: vec![
+                p("d", "5", "ambient dimension (d > k)"),
+                p("k", "2", "number of factors, 1 ≤ k < d"),
+                p("strengths", "k values geometric from 4 to 0.25", "eigenvalues s_i > 0 of A Aᵀ, A = [diag(√s); 0]"),
+                p("beta", "ones(k)", "downstream coefficients: y = βᵀh + ν"),
+                p("noise_var", "1.0", "variance σ_ν² ≥ 0 of the downstream noise ν"),
+            ],
+        }
+    }
+
+    pub fn task(&self) -> &LinearTask {
+        &self.task
+    }
+
+    /// The paper's Corollary 6.4: `E‖L(Z)‖² = (d−k)‖(I + Σ⋆)^{-1/2} U₁ᵀAβ‖²`, with
+    /// `Σ⋆, U₁` the top-`k` eigenpairs of `AAᵀ`.
+    fn paper_interaction_mean(&self) -> Result<f64> {
+        let (lambda, u) = sym_eigen_desc((&self.a * self.a.transpose()).as_ref())?;
+        let proj = u.subcols(0, self.k).transpose() * &self.a * beta_col(&self.beta);
+        Ok((self.d - self.k) as f64 * (0..self.k).map(|i| proj[(i, 0)].powi(2) / (1.0 + lambda[i])).sum::<f64>())
+    }
+}
+
+fn beta_col(beta: &[f64]) -> Mat<f64> {
+    Mat::from_fn(beta.len(), 1, |i, _| beta[i])
+}
+
+/// PPCA feature map `W(A) = (I_k + AᵀA)⁻¹Aᵀ`.
+pub fn ppca_features(a: MatRef<'_, f64>) -> Mat<f64> {
+    let k = a.ncols();
+    let gram = Mat::<f64>::identity(k, k) + a.transpose() * a;
+    gram.llt(Side::Lower).expect("I + AᵀA is positive definite").solve(a.transpose())
+}
+
+/// PPCA fit from a sample covariance: `Â = Û_k diag(√(λ̂ᵢ − 1)₊)` (Tipping & Bishop;
+/// arXiv 2603.27631, Lemma I.1, with unit noise variance known).
+pub fn ppca_fit(s_m: MatRef<'_, f64>, k: usize, mut out: faer::MatMut<'_, f64>) -> Result<()> {
+    let (lambda, u) = sym_eigen_desc(s_m)?;
+    for j in 0..k {
+        let scale = (lambda[j] - 1.0).max(0.0).sqrt();
+        for i in 0..s_m.nrows() {
+            out[(i, j)] = u[(i, j)] * scale;
+        }
+    }
+    Ok(())
+}
+
+impl TwoStageModel for FactorModel {
+    type Workspace = FactorWorkspace;
+
+    fn name(&self) -> &'static str {
+        "factor"
+    }
+
+    fn workspace(&self) -> FactorWorkspace {
+        FactorWorkspace {
+            draw: CovarianceDraw::new(self.d),
+            s_m: Mat::zeros(self.d, self.d),
+            s_n: Mat::zeros(self.d, self.d),
+            a_hat: Mat::zeros(self.d, self.k),
+            down: DownstreamScratch::new(self.k, self.d),
+        }
+    }
+
+    fn check_sizes(&self, m: usize, n: usize) -> Result<()> {
+        if m <= self.k {
+            return Err(Error::invalid("m", format!("must be > k = {}, got {m}", self.k)));
+        }
+        if n <= self.k {
+            return Err(Error::invalid("n", format!("must be > k = {}, got {n}", self.k)));
+        }
+        Ok(())
+    }
+
+    fn trial(&self, rng: &mut ChaCha8Rng, spec: &RunSpec, ws: &mut FactorWorkspace) -> std::result::Result<TrialRecord, String> {
+        ws.draw.draw(rng, spec.sampler, spec.m, self.chol.as_ref(), ws.s_m.as_mut());
+        ppca_fit(ws.s_m.as_ref(), self.k, ws.a_hat.as_mut()).map_err(|e| e.to_string())?;
+        let w = ppca_features(ws.a_hat.as_ref());
+        ws.draw.draw(rng, spec.sampler, spec.n, self.chol.as_ref(), ws.s_n.as_mut());
+        let parts = self.task.risk_parts(w.as_ref(), ws.s_n.as_ref(), spec.n, &mut ws.down).map_err(|e| e.to_string())?;
+        Ok(TrialRecord::from_parts(parts, spec.m, spec.n, None))
+    }
+
+    fn theory(&self) -> Result<Theory> {
+        let weights = tangent_problem(self)?.interaction_weights()?;
+        let law = WeightedChiSquare::new(&weights).map_err(Error::Numerical)?;
+        let w_star_features = ppca_features(self.a.as_ref());
+        let feature_cov = &w_star_features * &self.task.sigma * w_star_features.transpose();
+        Ok(Theory {
+            model: "factor".into(),
+            d_eff: rank_psd(feature_cov.as_ref())?,
+            d_base: self.d,
+            sigma2: self.task.sigma2,
+            law,
+            interaction_mean_se: 0.0,
+            paper_interaction_mean: Some(self.paper_interaction_mean()?),
+            references: vec![],
+        })
+    }
+}
+
+impl PsdModel for FactorModel {
+    fn descriptor(&self) -> Mat<f64> {
+        &self.a * self.a.transpose()
+    }
+
+    fn rank(&self) -> usize {
+        self.k
+    }
+
+    /// `∇L(M) = ½[Σ⁻¹ − Σ⁻¹Σ_xΣ⁻¹]` with `Σ = I + M`, at `M⋆` (zero: the MLE is consistent).
+    fn loss_gradient(&self) -> Mat<f64> {
+        let inv = self.model_cov_inverse();
+        (&inv - &inv * &self.task.sigma * &inv) * faer::Scale(0.5)
+    }
+
+    /// `L(M) = ½[log det Σ + tr(Σ⁻¹Σ_x)]`, so
+    /// `D²L[T_a, T_b] = −½ tr(Σ⁻¹T_aΣ⁻¹T_b) + tr(Σ⁻¹T_aΣ⁻¹T_bΣ⁻¹Σ_x)`.
+    fn loss_hessian(&self, tangents: &[Mat<f64>]) -> Mat<f64> {
+        let inv = self.model_cov_inverse();
+        let p: Vec<Mat<f64>> = tangents.iter().map(|t| &inv * t).collect();
+        let pt: Vec<Mat<f64>> = p.iter().map(|m| m.transpose().to_owned()).collect();
+        let rt: Vec<Mat<f64>> = p.iter().map(|m| (m * &inv * &self.task.sigma).transpose().to_owned()).collect();
+        frobenius_gram(&p, &rt) - frobenius_gram(&p, &pt) * faer::Scale(0.5)
+    }
+
+    /// The score is `⟨∇ℓ, T⟩ = ½tr(Σ⁻¹T) − ½ zᵀΣ⁻¹TΣ⁻¹z`; for `z ~ N(0, Σ_x)` Isserlis gives
+    /// `Cov(zᵀAz, zᵀBz) = 2 tr(AΣ_xBΣ_x)`, so `S_ab = ½ tr(A_aΣ_xA_bΣ_x)` with `A = Σ⁻¹TΣ⁻¹`.
+    fn score_covariance(&self, tangents: &[Mat<f64>]) -> Mat<f64> {
+        let inv = self.model_cov_inverse();
+        let b: Vec<Mat<f64>> = tangents.iter().map(|t| &inv * t * &inv * &self.task.sigma).collect();
+        let bt: Vec<Mat<f64>> = b.iter().map(|m| m.transpose().to_owned()).collect();
+        frobenius_gram(&b, &bt) * faer::Scale(0.5)
+    }
+
+    fn task(&self) -> &LinearTask {
+        &self.task
+    }
+}
+
+impl FactorModel {
+    /// `(I + M⋆)⁻¹`, the inverse model covariance at the truth.
+    fn model_cov_inverse(&self) -> Mat<f64> {
+        let sigma = Mat::<f64>::identity(self.d, self.d) + self.descriptor();
+        sigma.llt(Side::Lower).expect("I + M is positive definite").inverse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::run;
+    use crate::linalg::Sampler;
+    use crate::rng::trial_rng;
+
+    fn model(d: usize, strengths: Vec<f64>, beta: Vec<f64>) -> FactorModel {
+        let k = strengths.len();
+        FactorModel::new(FactorParams { d, k, strengths: Some(strengths), beta: Some(beta), noise_var: 1.0 }).unwrap()
+    }
+
+    /// Independent closed form (the section derivative kept):
+    /// `E‖L(Z)‖² = (d−k) Σᵢ βᵢ² / ((1+sᵢ) sᵢ)` for `A = [diag(√s); 0]`, and the law is
+    /// that constant times χ²_{d−k}: `d−k` equal weights.
+    #[test]
+    fn generic_interaction_matches_closed_form() {
+        for (d, s, b) in [(5, vec![4.0, 0.25], vec![1.0, 1.0]), (7, vec![2.0, 1.0, 0.5], vec![0.3, -1.0, 2.0])] {
+            let m = model(d, s.clone(), b.clone());
+            let th = m.theory().unwrap();
+            let c: f64 = s.iter().zip(&b).map(|(s, b)| b * b / ((1.0 + s) * s)).sum();
+            let expect = (d - s.len()) as f64 * c;
+            assert!((th.law.mean() - expect).abs() < 1e-9 * expect, "{} vs {expect}", th.law.mean());
+            let w: Vec<f64> = th.law.weights().iter().copied().filter(|&w| w > 1e-9 * c).collect();
+            assert_eq!(w.len(), d - s.len());
+            assert!(w.iter().all(|x| (x - c).abs() < 1e-9 * c));
+            assert_eq!(th.d_eff, s.len());
+        }
+    }
+
+    #[test]
+    fn acceptance_instance_values() {
+        let th = model(5, vec![4.0, 0.25], vec![1.0, 1.0]).theory().unwrap();
+        assert!((th.law.mean() - 9.75).abs() < 1e-6 * 9.75);
+        assert!((th.paper_interaction_mean.unwrap() - 3.0).abs() < 1e-12);
+        assert!((th.sigma2 - (1.0 + 1.0 / 5.0 + 1.0 / 1.25)).abs() < 1e-12);
+    }
+
+    /// For an MLE the Hessian equals the Fisher information (score covariance); the two
+    /// are computed by different formulas.
+    #[test]
+    fn hessian_equals_score_covariance_at_the_mle() {
+        let m = model(6, vec![3.0, 0.7], vec![1.0, 0.5]);
+        let tp = tangent_problem(&m).unwrap();
+        assert!((&tp.hessian - &tp.score_cov).norm_max() < 1e-12 * tp.hessian.norm_max());
+        assert!(m.loss_gradient().norm_max() < 1e-14);
+    }
+
+    /// The chart Hessian equals central differences of the closed-form population loss
+    /// `L(c) = ½[log det(I + M(c)) + tr((I + M(c))⁻¹Σ_x)]`.
+    #[test]
+    fn hessian_matches_finite_differences_of_population_loss() {
+        let m = model(4, vec![2.0, 0.5], vec![1.0, 1.0]);
+        let chart = crate::theory::psd_chart::PsdChart::at(m.descriptor().as_ref(), 2).unwrap();
+        let loss = |c: &[f64]| {
+            let sigma = Mat::<f64>::identity(4, 4) + chart.point(c);
+            let (l, _) = sym_eigen_desc(sigma.as_ref()).unwrap();
+            let inv = sigma.llt(Side::Lower).unwrap().inverse();
+            0.5 * (l.iter().map(|x| x.ln()).sum::<f64>() + crate::linalg::trace_of_product(inv.as_ref(), m.task.sigma.as_ref()))
+        };
+        let tp = tangent_problem(&m).unwrap();
+        let q = chart.dim();
+        let h = 1e-4;
+        for a in 0..q {
+            for b in 0..q {
+                let at = |sa: f64, sb: f64| {
+                    let mut c = vec![0.0; q];
+                    c[a] += sa * h;
+                    c[b] += sb * h;
+                    loss(&c)
+                };
+                let fd = (at(1.0, 1.0) - at(1.0, -1.0) - at(-1.0, 1.0) + at(-1.0, -1.0)) / (4.0 * h * h);
+                assert!((fd - tp.hessian[(a, b)]).abs() < 1e-5, "({a},{b}) {fd} vs {}", tp.hessian[(a, b)]);
+            }
+        }
+    }
+
+    /// Orbit invariance: replacing Â by ÂQ for an orthogonal Q changes the features to
+    /// QᵀW and leaves every risk part unchanged (arXiv 2603.27631, Lemma 4.1).
+    #[test]
+    fn rotating_the_loadings_leaves_the_predictor_unchanged() {
+        let m = model(6, vec![3.0, 1.0, 0.5], vec![1.0, -0.5, 2.0]);
+        let mut ws = m.workspace();
+        let mut rng = trial_rng(3, 0, 0);
+        ws.draw.draw(&mut rng, Sampler::Wishart, 200, m.chol.as_ref(), ws.s_m.as_mut());
+        ws.draw.draw(&mut rng, Sampler::Wishart, 50, m.chol.as_ref(), ws.s_n.as_mut());
+        ppca_fit(ws.s_m.as_ref(), 3, ws.a_hat.as_mut()).unwrap();
+        let (t, c) = (0.7f64, 0.3f64);
+        let rot = Mat::from_fn(3, 3, |i, j| match (i, j) {
+            (0, 0) | (1, 1) => t.cos(),
+            (0, 1) => -t.sin(),
+            (1, 0) => t.sin(),
+            (2, 2) => 1.0,
+            _ => 0.0,
+        }) * Mat::from_fn(3, 3, |i, j| match (i, j) {
+            (1, 1) | (2, 2) => c.cos(),
+            (1, 2) => c.sin(),
+            (2, 1) => -c.sin(),
+            (0, 0) => -1.0,
+            _ => 0.0,
+        });
+        assert!((rot.transpose() * &rot - Mat::<f64>::identity(3, 3)).norm_max() < 1e-14);
+        let w0 = ppca_features(ws.a_hat.as_ref());
+        let w1 = ppca_features((&ws.a_hat * &rot).as_ref());
+        assert!((&w1 - rot.transpose() * &w0).norm_max() < 1e-12);
+        let p0 = m.task.risk_parts(w0.as_ref(), ws.s_n.as_ref(), 50, &mut ws.down).unwrap();
+        let p1 = m.task.risk_parts(w1.as_ref(), ws.s_n.as_ref(), 50, &mut ws.down).unwrap();
+        for (a, b) in [(p0.rep, p1.rep), (p0.leak, p1.leak), (p0.var, p1.var)] {
+            assert!((a - b).abs() <= 1e-10 * a.abs().max(1e-300), "{a} vs {b}");
+        }
+    }
+
+    /// E[n·Var] = σ² k n/(n−k−1) exactly for Gaussian features (inverse Wishart mean):
+    /// the simulated mean over 4000 trials must be within 4 standard errors.
+    #[test]
+    fn variance_part_matches_inverse_wishart_mean() {
+        let m = model(5, vec![4.0, 0.25], vec![1.0, 1.0]);
+        let spec = RunSpec { m: 2000, n: 30, trials: 4000, seed: 9, experiment: 0, sampler: Sampler::Wishart };
+        let r = run(&m, &spec, 0..spec.trials, &|_| {});
+        let s = crate::stats::Summary::of(&r.column(|t| t.n_var)).unwrap();
+        let expect = m.task.sigma2 * 2.0 * 30.0 / (30.0 - 3.0);
+        assert!((s.mean - expect).abs() < 4.0 * s.se, "{} ± {} vs {expect}", s.mean, s.se);
+    }
+
+    #[test]
+    fn bad_parameters_name_the_field() {
+        let err = |p: FactorParams| match FactorModel::new(p) {
+            Err(Error::InvalidParameter { field, .. }) => field,
+            other => panic!("expected an error, got {other:?}"),
+        };
+        assert_eq!(err(FactorParams { k: 5, ..Default::default() }), "k");
+        assert_eq!(err(FactorParams { k: 0, ..Default::default() }), "k");
+        assert_eq!(err(FactorParams { strengths: Some(vec![1.0, -1.0]), ..Default::default() }), "strengths");
+        assert_eq!(err(FactorParams { strengths: Some(vec![1.0]), ..Default::default() }), "strengths");
+        assert_eq!(err(FactorParams { beta: Some(vec![1.0; 3]), ..Default::default() }), "beta");
+        assert_eq!(err(FactorParams { noise_var: f64::NAN, ..Default::default() }), "noise_var");
+    }
+}
