@@ -127,7 +127,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let input = e.downcast_ref::<InputError>().is_some()
-                || matches!(e.downcast_ref::<pretrainlab::Error>(), Some(pretrainlab::Error::InvalidParameter { .. }));
+                || matches!(
+                    e.downcast_ref::<pretrainlab::Error>(),
+                    Some(pretrainlab::Error::InvalidParameter { .. })
+                );
             eprintln!("error: {e:#}");
             ExitCode::from(if input { 2 } else { 1 })
         }
@@ -181,7 +184,10 @@ fn setup(args: &RunArgs) -> Result<Box<dyn DynModel>> {
         if t == 0 {
             return Err(input_error("invalid `threads`: must be ≥ 1, got 0"));
         }
-        rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("setting up the thread pool")?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .context("setting up the thread pool")?;
     }
     Ok(model)
 }
@@ -209,12 +215,19 @@ fn summarise(model: &dyn DynModel, spec: &RunSpec, result: &RunResult) -> Result
         anyhow::anyhow!(
             "all {} trials failed; first reason: {}",
             spec.trials,
-            result.failures.first().map_or("unknown", |(_, e)| e.as_str())
+            result
+                .failures
+                .first()
+                .map_or("unknown", |(_, e)| e.as_str())
         )
     })
 }
 
-fn emit<T: serde::Serialize>(args: &RunArgs, value: &T, table: impl FnOnce() -> String) -> Result<()> {
+fn emit<T: serde::Serialize>(
+    args: &RunArgs,
+    value: &T,
+    table: impl FnOnce() -> String,
+) -> Result<()> {
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(value)?),
         Format::Table => print!("{}", table()),
@@ -222,8 +235,15 @@ fn emit<T: serde::Serialize>(args: &RunArgs, value: &T, table: impl FnOnce() -> 
     Ok(())
 }
 
-fn write_outputs<T: serde::Serialize>(args: &RunArgs, model: &dyn DynModel, result: &RunResult, value: &T) -> Result<()> {
-    let Some(dir) = &args.output else { return Ok(()) };
+fn write_outputs<T: serde::Serialize>(
+    args: &RunArgs,
+    model: &dyn DynModel,
+    result: &RunResult,
+    value: &T,
+) -> Result<()> {
+    let Some(dir) = &args.output else {
+        return Ok(());
+    };
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut csv = String::from("trial,scaled_excess,n_var,n_leak,n_rep,m_rep");
     if let Some(name) = model.extra_name() {
@@ -232,14 +252,20 @@ fn write_outputs<T: serde::Serialize>(args: &RunArgs, model: &dyn DynModel, resu
     }
     csv.push('\n');
     for (t, r) in &result.records {
-        csv.push_str(&format!("{t},{},{},{},{},{}", r.scaled_excess, r.n_var, r.n_leak, r.n_rep, r.m_rep));
+        csv.push_str(&format!(
+            "{t},{},{},{},{},{}",
+            r.scaled_excess, r.n_var, r.n_leak, r.n_rep, r.m_rep
+        ));
         if let Some(x) = r.extra {
             csv.push_str(&format!(",{x}"));
         }
         csv.push('\n');
     }
     atomic_write(&dir.join("trials.csv"), csv.as_bytes())?;
-    atomic_write(&dir.join("result.json"), serde_json::to_string_pretty(value)?.as_bytes())
+    atomic_write(
+        &dir.join("result.json"),
+        serde_json::to_string_pretty(value)?.as_bytes(),
+    )
 }
 
 /// Writes via a temporary file and a rename, so a reader never sees half a file.

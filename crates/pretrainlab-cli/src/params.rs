@@ -9,9 +9,15 @@ use toml::Table;
 pub fn collect(config: Option<&Path>, sets: &[String]) -> Result<Table, String> {
     let mut table = match config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
-            text.parse::<Table>()
-                .map_err(|e| format!("malformed TOML in {}: {}", path.display(), one_line(&e.to_string())))?
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+            text.parse::<Table>().map_err(|e| {
+                format!(
+                    "malformed TOML in {}: {}",
+                    path.display(),
+                    one_line(&e.to_string())
+                )
+            })?
         }
         None => Table::new(),
     };
@@ -33,7 +39,10 @@ fn parse_set(item: &str) -> Result<(String, toml::Value), String> {
     }
     let doc = format!("value = {}", raw.trim());
     let mut parsed: Table = doc.parse().map_err(|e: toml::de::Error| {
-        format!("invalid value for `{key}` in --set `{item}`: not a TOML value ({})", one_line(e.message()))
+        format!(
+            "invalid value for `{key}` in --set `{item}`: not a TOML value ({})",
+            one_line(e.message())
+        )
     })?;
     Ok((key.to_string(), parsed.remove("value").expect("parsed key")))
 }
@@ -49,11 +58,27 @@ mod tests {
 
     #[test]
     fn set_values_are_toml() {
-        let t = collect(None, &["k=3".into(), "strengths=[4, 0.25]".into(), "noise_var = 0.5".into()]).unwrap();
+        let t = collect(
+            None,
+            &[
+                "k=3".into(),
+                "strengths=[4, 0.25]".into(),
+                "noise_var = 0.5".into(),
+            ],
+        )
+        .unwrap();
         assert_eq!(t["k"].as_integer(), Some(3));
         assert_eq!(t["strengths"].as_array().unwrap().len(), 2);
         assert_eq!(t["noise_var"].as_float(), Some(0.5));
-        assert!(collect(None, &["k".into()]).unwrap_err().contains("KEY=VALUE"));
-        assert!(collect(None, &["k=[1,".into()]).unwrap_err().contains("`k`"));
+        assert!(
+            collect(None, &["k".into()])
+                .unwrap_err()
+                .contains("KEY=VALUE")
+        );
+        assert!(
+            collect(None, &["k=[1,".into()])
+                .unwrap_err()
+                .contains("`k`")
+        );
     }
 }

@@ -20,13 +20,21 @@ impl Progress {
         let bar = (!quiet && tty).then(|| {
             let b = ProgressBar::new(total);
             b.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}, {per_sec}]")
-                    .expect("valid template"),
+                ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}, {per_sec}]",
+                )
+                .expect("valid template"),
             );
             b.set_message(unit);
             b
         });
-        Progress { bar, plain: !quiet && !tty, total, done: AtomicU64::new(0), unit }
+        Progress {
+            bar,
+            plain: !quiet && !tty,
+            total,
+            done: AtomicU64::new(0),
+            unit,
+        }
     }
 
     pub fn inc(&self, k: u64) {

@@ -12,7 +12,11 @@ pub fn catalogue(models: &[ModelInfo]) -> String {
     for m in models {
         let _ = writeln!(s, "{}: {}\n  source: {}", m.name, m.summary, m.source);
         for p in &m.params {
-            let _ = writeln!(s, "  {:<12} default {:<36} {}", p.name, p.default, p.meaning);
+            let _ = writeln!(
+                s,
+                "  {:<12} default {:<36} {}",
+                p.name, p.default, p.meaning
+            );
         }
         s.push('\n');
     }
@@ -25,24 +29,70 @@ fn opt(x: Option<f64>) -> String {
 
 pub fn prediction(p: &Prediction) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "model {}   m = {}, n = {}, α = m/n = {:.4}", p.model, p.m, p.n, p.alpha);
+    let _ = writeln!(
+        s,
+        "model {}   m = {}, n = {}, α = m/n = {:.4}",
+        p.model, p.m, p.n, p.alpha
+    );
     let _ = writeln!(s, "  σ²                         {:.6}", p.sigma2);
     let _ = writeln!(s, "  d_eff                      {}", p.d_eff);
-    let _ = writeln!(s, "  σ² d_eff                   {:.6}", p.sigma2 * p.d_eff as f64);
-    let se = if p.interaction_mean_se > 0.0 { format!(" ± {:.2e}", p.interaction_mean_se) } else { String::new() };
-    let _ = writeln!(s, "  E‖L(Z)‖² (generic)         {:.6}{se}", p.interaction_mean);
-    let _ = writeln!(s, "  E‖L(Z)‖² (paper's closed form) {}", opt(p.paper_interaction_mean));
+    let _ = writeln!(
+        s,
+        "  σ² d_eff                   {:.6}",
+        p.sigma2 * p.d_eff as f64
+    );
+    let se = if p.interaction_mean_se > 0.0 {
+        format!(" ± {:.2e}", p.interaction_mean_se)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        s,
+        "  E‖L(Z)‖² (generic)         {:.6}{se}",
+        p.interaction_mean
+    );
+    let _ = writeln!(
+        s,
+        "  E‖L(Z)‖² (paper's closed form) {}",
+        opt(p.paper_interaction_mean)
+    );
     for r in &p.references {
         let _ = writeln!(s, "  {}: {:.6}", r.label, r.value);
     }
-    let _ = writeln!(s, "  sd ‖L(Z)‖²                 {:.6}", p.interaction_var.sqrt());
+    let _ = writeln!(
+        s,
+        "  sd ‖L(Z)‖²                 {:.6}",
+        p.interaction_var.sqrt()
+    );
     let q = p.interaction_quantiles;
-    let _ = writeln!(s, "  ‖L(Z)‖² quantiles 5/25/50/75/95%: {:.4} {:.4} {:.4} {:.4} {:.4}", q[0], q[1], q[2], q[3], q[4]);
-    let w: Vec<String> = p.interaction_weights.iter().take(8).map(|w| format!("{w:.5}")).collect();
-    let more = if p.interaction_weights.len() > 8 { format!(" … ({} in all)", p.interaction_weights.len()) } else { String::new() };
+    let _ = writeln!(
+        s,
+        "  ‖L(Z)‖² quantiles 5/25/50/75/95%: {:.4} {:.4} {:.4} {:.4} {:.4}",
+        q[0], q[1], q[2], q[3], q[4]
+    );
+    let w: Vec<String> = p
+        .interaction_weights
+        .iter()
+        .take(8)
+        .map(|w| format!("{w:.5}"))
+        .collect();
+    let more = if p.interaction_weights.len() > 8 {
+        format!(" … ({} in all)", p.interaction_weights.len())
+    } else {
+        String::new()
+    };
     let _ = writeln!(s, "  χ² weights                 [{}]{more}", w.join(", "));
-    let _ = writeln!(s, "  α0 (crossover vs downstream-only, d_base = {}) {}", p.d_base, opt(p.alpha0));
-    let _ = writeln!(s, "  limit mean σ² d_eff + E‖L(Z)‖²/α = {:.6}", p.limit_mean);
+    let _ = writeln!(
+        s,
+        "  α0 (crossover vs downstream-only, d_base = {}) {}",
+        p.d_base,
+        opt(p.alpha0)
+    );
+    let _ = writeln!(
+        s,
+        "  limit mean σ² d_eff + E‖L(Z)‖²/α = {:.6}",
+        p.limit_mean
+    );
     s
 }
 
@@ -84,7 +134,11 @@ pub fn check(c: &Check) -> String {
     let mut s = prediction(&c.prediction);
     s.push('\n');
     s.push_str(&simulation(&c.simulation));
-    let _ = writeln!(s, "\n  {:<14} {:>12} {:>10} {:>12} {:>8}  judged", "mean of", "simulated", "s.e.", "limit", "z");
+    let _ = writeln!(
+        s,
+        "\n  {:<14} {:>12} {:>10} {:>12} {:>8}  judged",
+        "mean of", "simulated", "s.e.", "limit", "z"
+    );
     for m in &c.means {
         let _ = writeln!(
             s,
@@ -97,15 +151,27 @@ pub fn check(c: &Check) -> String {
             if m.decisive { "yes" } else { "no" }
         );
     }
-    let _ = writeln!(s, "\n  {:<6} {:>12} {:>12} {:>14} {:>14}", "level", "m·Rep sim", "‖L(Z)‖²", "n(R−σ²) sim", "limit law");
+    let _ = writeln!(
+        s,
+        "\n  {:<6} {:>12} {:>12} {:>14} {:>14}",
+        "level", "m·Rep sim", "‖L(Z)‖²", "n(R−σ²) sim", "limit law"
+    );
     for q in &c.quantiles {
         let _ = writeln!(
             s,
             "  {:<6.2} {:>12.5} {:>12.5} {:>14.5} {:>14.5}",
-            q.level, q.m_rep_simulated, q.m_rep_predicted, q.scaled_excess_simulated, q.scaled_excess_predicted
+            q.level,
+            q.m_rep_simulated,
+            q.m_rep_predicted,
+            q.scaled_excess_simulated,
+            q.scaled_excess_predicted
         );
     }
-    let _ = writeln!(s, "\n  KS(m·Rep vs ‖L(Z)‖² law) = {:.4} (p = {:.3}); KS(n(R−σ²) vs limit) = {:.4}", c.ks, c.ks_p_value, c.ks_scaled_excess);
+    let _ = writeln!(
+        s,
+        "\n  KS(m·Rep vs ‖L(Z)‖² law) = {:.4} (p = {:.3}); KS(n(R−σ²) vs limit) = {:.4}",
+        c.ks, c.ks_p_value, c.ks_scaled_excess
+    );
     for r in &c.reasons {
         let _ = writeln!(s, "  - {r}");
     }

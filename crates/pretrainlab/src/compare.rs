@@ -34,7 +34,12 @@ pub struct Simulation {
 
 impl Simulation {
     /// Summarises a run. Returns `None` when no trial finished.
-    pub fn of(model: &str, extra_name: Option<&str>, spec: &RunSpec, run: &RunResult) -> Option<Simulation> {
+    pub fn of(
+        model: &str,
+        extra_name: Option<&str>,
+        spec: &RunSpec,
+        run: &RunResult,
+    ) -> Option<Simulation> {
         let col = |f: fn(&crate::models::TrialRecord) -> f64| Summary::of(&run.column(f));
         let extras: Vec<f64> = run.records.iter().filter_map(|(_, r)| r.extra).collect();
         Some(Simulation {
@@ -42,7 +47,12 @@ impl Simulation {
             trials: spec.trials,
             completed: run.records.len(),
             failed: run.failures.len(),
-            failure_examples: run.failures.iter().take(3).map(|(t, e)| format!("trial {t}: {e}")).collect(),
+            failure_examples: run
+                .failures
+                .iter()
+                .take(3)
+                .map(|(t, e)| format!("trial {t}: {e}"))
+                .collect(),
             m: spec.m,
             n: spec.n,
             seed: spec.seed,
@@ -129,10 +139,22 @@ pub fn check(theory: &Theory, sim: Simulation, run: &RunResult) -> Check {
     let var_limit = pred.sigma2 * pred.d_eff as f64;
     let means = vec![
         compare("m_rep", &sim.m_rep, pred.interaction_mean, theory_se, true),
-        compare("scaled_excess", &sim.scaled_excess, pred.limit_mean, theory_se / pred.alpha, true),
+        compare(
+            "scaled_excess",
+            &sim.scaled_excess,
+            pred.limit_mean,
+            theory_se / pred.alpha,
+            true,
+        ),
         compare("n_var", &sim.n_var, var_limit, 0.0, false),
         compare("n_leak", &sim.n_leak, 0.0, 0.0, false),
-        compare("n_rep", &sim.n_rep, pred.interaction_mean / pred.alpha, theory_se / pred.alpha, false),
+        compare(
+            "n_rep",
+            &sim.n_rep,
+            pred.interaction_mean / pred.alpha,
+            theory_se / pred.alpha,
+            false,
+        ),
     ];
     let quantiles = LEVELS
         .iter()
@@ -150,7 +172,9 @@ pub fn check(theory: &Theory, sim: Simulation, run: &RunResult) -> Check {
     let m_rep = run.column(|r| r.m_rep);
     let ks = ks_statistic(&m_rep, |x| theory.law.cdf(x));
     let ks_p = ks_p_value(ks, m_rep.len());
-    let ks_scaled = ks_statistic(&run.column(|r| r.scaled_excess), |x| theory.limit_cdf(pred.alpha, x));
+    let ks_scaled = ks_statistic(&run.column(|r| r.scaled_excess), |x| {
+        theory.limit_cdf(pred.alpha, x)
+    });
 
     let mut reasons = Vec::new();
     let mut pass = true;
@@ -171,13 +195,23 @@ pub fn check(theory: &Theory, sim: Simulation, run: &RunResult) -> Check {
     reasons.push(format!(
         "KS(m_rep) = {ks:.4} with {} trials, p = {ks_p:.3} ({} p ≥ {KS_P_MIN})",
         m_rep.len(),
-        if ks_ok { "consistent:" } else { "inconsistent:" }
+        if ks_ok {
+            "consistent:"
+        } else {
+            "inconsistent:"
+        }
     ));
     let failed_frac = sim.failed as f64 / sim.trials.max(1) as f64;
     if sim.failed > 0 {
         let ok = failed_frac <= FAILED_MAX;
         pass &= ok;
-        reasons.push(format!("{} of {} trials failed ({:.1}%, limit {:.0}%)", sim.failed, sim.trials, 100.0 * failed_frac, 100.0 * FAILED_MAX));
+        reasons.push(format!(
+            "{} of {} trials failed ({:.1}%, limit {:.0}%)",
+            sim.failed,
+            sim.trials,
+            100.0 * failed_frac,
+            100.0 * FAILED_MAX
+        ));
     }
     Check {
         prediction: pred,

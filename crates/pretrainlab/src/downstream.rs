@@ -92,23 +92,77 @@ impl LinearTask {
         n: usize,
         s: &mut DownstreamScratch,
     ) -> Result<RiskParts> {
-        mul_into(s.w_sigma.as_mut(), Accum::Replace, w, self.sigma.as_ref(), 1.0);
+        mul_into(
+            s.w_sigma.as_mut(),
+            Accum::Replace,
+            w,
+            self.sigma.as_ref(),
+            1.0,
+        );
         mul_into(s.w_sigma_n.as_mut(), Accum::Replace, w, sigma_n, 1.0);
-        mul_into(s.f.as_mut(), Accum::Replace, s.w_sigma.as_ref(), w.transpose(), 1.0);
-        mul_into(s.f_n.as_mut(), Accum::Replace, s.w_sigma_n.as_ref(), w.transpose(), 1.0);
-        mul_into(s.c.as_mut(), Accum::Replace, s.w_sigma.as_ref(), self.w_star.as_ref(), 1.0);
-        mul_into(s.c_n.as_mut(), Accum::Replace, s.w_sigma_n.as_ref(), self.w_star.as_ref(), 1.0);
+        mul_into(
+            s.f.as_mut(),
+            Accum::Replace,
+            s.w_sigma.as_ref(),
+            w.transpose(),
+            1.0,
+        );
+        mul_into(
+            s.f_n.as_mut(),
+            Accum::Replace,
+            s.w_sigma_n.as_ref(),
+            w.transpose(),
+            1.0,
+        );
+        mul_into(
+            s.c.as_mut(),
+            Accum::Replace,
+            s.w_sigma.as_ref(),
+            self.w_star.as_ref(),
+            1.0,
+        );
+        mul_into(
+            s.c_n.as_mut(),
+            Accum::Replace,
+            s.w_sigma_n.as_ref(),
+            self.w_star.as_ref(),
+            1.0,
+        );
         let f_pinv = pinv_psd(s.f.as_ref())?;
         let f_n_pinv = pinv_psd(s.f_n.as_ref())?;
-        mul_into(s.beta.as_mut(), Accum::Replace, f_pinv.as_ref(), s.c.as_ref(), 1.0);
-        mul_into(s.beta_n.as_mut(), Accum::Replace, f_n_pinv.as_ref(), s.c_n.as_ref(), 1.0);
+        mul_into(
+            s.beta.as_mut(),
+            Accum::Replace,
+            f_pinv.as_ref(),
+            s.c.as_ref(),
+            1.0,
+        );
+        mul_into(
+            s.beta_n.as_mut(),
+            Accum::Replace,
+            f_n_pinv.as_ref(),
+            s.c_n.as_ref(),
+            1.0,
+        );
 
         s.resid.copy_from(&self.w_star);
-        mul_into(s.resid.as_mut(), Accum::Add, w.transpose(), s.beta.as_ref(), -1.0);
+        mul_into(
+            s.resid.as_mut(),
+            Accum::Add,
+            w.transpose(),
+            s.beta.as_ref(),
+            -1.0,
+        );
         let rep = quad_form(s.resid.as_ref(), self.sigma.as_ref(), s.resid.as_ref());
 
         s.beta_n -= &s.beta;
-        mul_into(s.resid.as_mut(), Accum::Replace, w.transpose(), s.beta_n.as_ref(), 1.0);
+        mul_into(
+            s.resid.as_mut(),
+            Accum::Replace,
+            w.transpose(),
+            s.beta_n.as_ref(),
+            1.0,
+        );
         let leak = quad_form(s.resid.as_ref(), self.sigma.as_ref(), s.resid.as_ref());
 
         let var = self.sigma2 / n as f64 * trace_of_product(s.f.as_ref(), f_n_pinv.as_ref());
@@ -163,11 +217,18 @@ mod tests {
         });
         let chol = cholesky_lower(t.sigma.as_ref(), "sigma").unwrap();
         let mut rng = trial_rng(11, 0, 0);
-        let g = Mat::from_fn(n, d, |_, _| Distribution::<f64>::sample(&StandardNormal, &mut rng));
+        let g = Mat::from_fn(n, d, |_, _| {
+            Distribution::<f64>::sample(&StandardNormal, &mut rng)
+        });
         let x = &g * chol.transpose();
         let sigma_n = x.transpose() * &x * faer::Scale(1.0 / n as f64);
         let parts = t
-            .risk_parts(w.as_ref(), sigma_n.as_ref(), n, &mut DownstreamScratch::new(3, d))
+            .risk_parts(
+                w.as_ref(),
+                sigma_n.as_ref(),
+                n,
+                &mut DownstreamScratch::new(3, d),
+            )
             .unwrap();
 
         let psi = &x * w.transpose();
@@ -176,7 +237,8 @@ mod tests {
         let (mut sum, mut sum2) = (0.0, 0.0);
         for _ in 0..reps {
             let y = Mat::from_fn(n, 1, |i, _| {
-                f_x[(i, 0)] + t.sigma2.sqrt() * Distribution::<f64>::sample(&StandardNormal, &mut rng)
+                f_x[(i, 0)]
+                    + t.sigma2.sqrt() * Distribution::<f64>::sample(&StandardNormal, &mut rng)
             });
             let theta = min_norm_head(psi.as_ref(), y.as_ref()).unwrap();
             let r = t.risk_of_head(w.as_ref(), theta.as_ref());
@@ -186,7 +248,10 @@ mod tests {
         let mean = sum / reps as f64;
         let se = ((sum2 / reps as f64 - mean * mean) / reps as f64).sqrt();
         let exact = t.sigma2 + parts.excess();
-        assert!((mean - exact).abs() < 5.0 * se, "resampled {mean} ± {se}, exact {exact}");
+        assert!(
+            (mean - exact).abs() < 5.0 * se,
+            "resampled {mean} ± {se}, exact {exact}"
+        );
         assert!(parts.var > 0.0 && parts.rep >= 0.0 && parts.leak >= 0.0);
     }
 
@@ -198,9 +263,22 @@ mod tests {
         let t = task(d);
         let chol = cholesky_lower(t.sigma.as_ref(), "sigma").unwrap();
         let mut s_n = Mat::zeros(d, d);
-        CovarianceDraw::new(d).draw(&mut trial_rng(1, 0, 0), Sampler::Wishart, 40, chol.as_ref(), s_n.as_mut());
+        CovarianceDraw::new(d).draw(
+            &mut trial_rng(1, 0, 0),
+            Sampler::Wishart,
+            40,
+            chol.as_ref(),
+            s_n.as_mut(),
+        );
         let eye = Mat::<f64>::identity(d, d);
-        let p = t.risk_parts(eye.as_ref(), s_n.as_ref(), 40, &mut DownstreamScratch::new(d, d)).unwrap();
+        let p = t
+            .risk_parts(
+                eye.as_ref(),
+                s_n.as_ref(),
+                40,
+                &mut DownstreamScratch::new(d, d),
+            )
+            .unwrap();
         assert!(p.rep < 1e-24 && p.leak < 1e-24);
         let inv = crate::linalg::pinv_psd(s_n.as_ref()).unwrap();
         let expect = t.sigma2 / 40.0 * trace_of_product(t.sigma.as_ref(), inv.as_ref());

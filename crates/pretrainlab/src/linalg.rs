@@ -12,7 +12,13 @@ use rand_distr::{ChiSquared, Distribution, StandardNormal};
 use crate::{Error, Result};
 
 /// `dst ← alpha · lhs · rhs` (or `dst += …` with `Accum::Add`), sequentially.
-pub fn mul_into(dst: MatMut<'_, f64>, accum: Accum, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>, alpha: f64) {
+pub fn mul_into(
+    dst: MatMut<'_, f64>,
+    accum: Accum,
+    lhs: MatRef<'_, f64>,
+    rhs: MatRef<'_, f64>,
+    alpha: f64,
+) {
     matmul(dst, accum, lhs, rhs, alpha, Par::Seq);
 }
 
@@ -42,7 +48,13 @@ pub fn sym_apply(a: MatRef<'_, f64>, f: impl Fn(f64) -> f64) -> Result<Mat<f64>>
     let n = a.nrows();
     let scaled = Mat::from_fn(n, n, |r, c| u[(r, c)] * f(lambda[c]));
     let mut out = Mat::zeros(n, n);
-    mul_into(out.as_mut(), Accum::Replace, scaled.as_ref(), u.transpose(), 1.0);
+    mul_into(
+        out.as_mut(),
+        Accum::Replace,
+        scaled.as_ref(),
+        u.transpose(),
+        1.0,
+    );
     Ok(out)
 }
 
@@ -99,7 +111,13 @@ pub fn frobenius_gram(a: &[Mat<f64>], b: &[Mat<f64>]) -> Mat<f64> {
     };
     let (fa, fb) = (flat(a), flat(b));
     let mut out = Mat::zeros(a.len(), b.len());
-    mul_into(out.as_mut(), Accum::Replace, fa.as_ref(), fb.transpose(), 1.0);
+    mul_into(
+        out.as_mut(),
+        Accum::Replace,
+        fa.as_ref(),
+        fb.transpose(),
+        1.0,
+    );
     out
 }
 
@@ -174,7 +192,13 @@ impl CovarianceDraw {
     /// Bartlett: `W = L Lᵀ ~ Wishart(N, I)` with `L` lower triangular,
     /// `L_ii = sqrt(χ²_{N−i})` (0-based `i`) and `L_ij ~ N(0,1)` below the diagonal;
     /// then `C W Cᵀ ~ Wishart(N, C Cᵀ)`.
-    fn bartlett<R: Rng + ?Sized>(&mut self, rng: &mut R, count: usize, chol: MatRef<'_, f64>, out: MatMut<'_, f64>) {
+    fn bartlett<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        count: usize,
+        chol: MatRef<'_, f64>,
+        out: MatMut<'_, f64>,
+    ) {
         let d = chol.nrows();
         let mut l = self.factor.as_mut().submatrix_mut(0, 0, d, d);
         for j in 0..d {
@@ -182,7 +206,8 @@ impl CovarianceDraw {
                 l[(i, j)] = if i > j {
                     StandardNormal.sample(rng)
                 } else if i == j {
-                    let chi = ChiSquared::new((count - i) as f64).expect("positive degrees of freedom");
+                    let chi =
+                        ChiSquared::new((count - i) as f64).expect("positive degrees of freedom");
                     chi.sample(rng).sqrt()
                 } else {
                     0.0
@@ -190,13 +215,25 @@ impl CovarianceDraw {
             }
         }
         let mut t = self.product.as_mut().submatrix_mut(0, 0, d, d);
-        mul_into(t.rb_mut(), Accum::Replace, chol, self.factor.as_ref().submatrix(0, 0, d, d), 1.0);
+        mul_into(
+            t.rb_mut(),
+            Accum::Replace,
+            chol,
+            self.factor.as_ref().submatrix(0, 0, d, d),
+            1.0,
+        );
         let t = self.product.as_ref().submatrix(0, 0, d, d);
         mul_into(out, Accum::Replace, t, t.transpose(), 1.0);
     }
 
     /// Raw vectors, `RAW_BLOCK` at a time: `out = Σ_blocks (C G)(C G)ᵀ`.
-    fn raw<R: Rng + ?Sized>(&mut self, rng: &mut R, count: usize, chol: MatRef<'_, f64>, mut out: MatMut<'_, f64>) {
+    fn raw<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        count: usize,
+        chol: MatRef<'_, f64>,
+        mut out: MatMut<'_, f64>,
+    ) {
         let d = chol.nrows();
         out.fill(0.0);
         let mut done = 0;
@@ -209,7 +246,13 @@ impl CovarianceDraw {
                 }
             }
             let mut x = self.product.as_mut().submatrix_mut(0, 0, d, b);
-            mul_into(x.rb_mut(), Accum::Replace, chol, self.factor.as_ref().submatrix(0, 0, d, b), 1.0);
+            mul_into(
+                x.rb_mut(),
+                Accum::Replace,
+                chol,
+                self.factor.as_ref().submatrix(0, 0, d, b),
+                1.0,
+            );
             let x = self.product.as_ref().submatrix(0, 0, d, b);
             mul_into(out.rb_mut(), Accum::Add, x, x.transpose(), 1.0);
             done += b;
@@ -223,7 +266,13 @@ mod tests {
     use crate::rng::trial_rng;
 
     fn spd(d: usize) -> Mat<f64> {
-        Mat::from_fn(d, d, |i, j| if i == j { 2.0 + i as f64 } else { 0.3 / (1.0 + (i + j) as f64) })
+        Mat::from_fn(d, d, |i, j| {
+            if i == j {
+                2.0 + i as f64
+            } else {
+                0.3 / (1.0 + (i + j) as f64)
+            }
+        })
     }
 
     #[test]
@@ -231,7 +280,9 @@ mod tests {
         let a = spd(5);
         let (l, u) = sym_eigen_desc(a.as_ref()).unwrap();
         assert!(l.windows(2).all(|w| w[0] >= w[1]));
-        let rebuilt = Mat::from_fn(5, 5, |i, j| (0..5).map(|c| u[(i, c)] * l[c] * u[(j, c)]).sum::<f64>());
+        let rebuilt = Mat::from_fn(5, 5, |i, j| {
+            (0..5).map(|c| u[(i, c)] * l[c] * u[(j, c)]).sum::<f64>()
+        });
         assert!((&rebuilt - &a).norm_max() < 1e-12);
     }
 
@@ -257,7 +308,13 @@ mod tests {
             let mut s = Mat::<f64>::zeros(d, d);
             let reps = 400;
             for t in 0..reps {
-                draw.draw(&mut trial_rng(5, 0, t), sampler, 50, chol.as_ref(), s.as_mut());
+                draw.draw(
+                    &mut trial_rng(5, 0, t),
+                    sampler,
+                    50,
+                    chol.as_ref(),
+                    s.as_mut(),
+                );
                 acc += &s;
             }
             let mean = acc * faer::Scale(1.0 / reps as f64);

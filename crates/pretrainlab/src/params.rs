@@ -30,8 +30,15 @@ pub fn check_vector(field: &str, values: &[f64], k: usize, positive: bool) -> cr
     }
     for (i, &v) in values.iter().enumerate() {
         if !v.is_finite() || (positive && v <= 0.0) {
-            let want = if positive { "a finite number > 0" } else { "a finite number" };
-            return Err(crate::Error::invalid(field, format!("entry {i} is {v}; each entry must be {want}")));
+            let want = if positive {
+                "a finite number > 0"
+            } else {
+                "a finite number"
+            };
+            return Err(crate::Error::invalid(
+                field,
+                format!("entry {i} is {v}; each entry must be {want}"),
+            ));
         }
     }
     Ok(())

@@ -59,7 +59,13 @@ fn default_noise() -> f64 {
 
 impl Default for FactorParams {
     fn default() -> Self {
-        FactorParams { d: default_d(), k: default_k(), strengths: None, beta: None, noise_var: default_noise() }
+        FactorParams {
+            d: default_d(),
+            k: default_k(),
+            strengths: None,
+            beta: None,
+            noise_var: default_noise(),
+        }
     }
 }
 
@@ -68,7 +74,9 @@ fn default_strengths(k: usize) -> Vec<f64> {
     if k == 1 {
         return vec![4.0];
     }
-    (0..k).map(|i| 4.0 * (1.0f64 / 16.0).powf(i as f64 / (k - 1) as f64)).collect()
+    (0..k)
+        .map(|i| 4.0 * (1.0f64 / 16.0).powf(i as f64 / (k - 1) as f64))
+        .collect()
 }
 
 /// The factor model, ready to simulate.
@@ -97,22 +105,32 @@ impl FactorModel {
     pub fn new(p: FactorParams) -> Result<Self> {
         let (d, k) = (p.d, p.k);
         if k == 0 || k >= d {
-            return Err(Error::invalid("k", format!("must satisfy 1 ≤ k < d = {d}, got k = {k}")));
+            return Err(Error::invalid(
+                "k",
+                format!("must satisfy 1 ≤ k < d = {d}, got k = {k}"),
+            ));
         }
         let strengths = p.strengths.unwrap_or_else(|| default_strengths(k));
         check_vector("strengths", &strengths, k, true)?;
         let beta = p.beta.unwrap_or_else(|| vec![1.0; k]);
         check_vector("beta", &beta, k, false)?;
         if !(p.noise_var.is_finite() && p.noise_var >= 0.0) {
-            return Err(Error::invalid("noise_var", format!("must be a finite number ≥ 0, got {}", p.noise_var)));
+            return Err(Error::invalid(
+                "noise_var",
+                format!("must be a finite number ≥ 0, got {}", p.noise_var),
+            ));
         }
         let a = Mat::from_fn(d, k, |i, j| if i == j { strengths[j].sqrt() } else { 0.0 });
         let sigma_x = Mat::<f64>::identity(d, d) + &a * a.transpose();
         let chol = cholesky_lower(sigma_x.as_ref(), "strengths")?;
-        let w_star = sigma_x.llt(Side::Lower).map_err(|_| Error::Numerical("Σ_x".into()))?.solve(&a * beta_col(&beta));
+        let w_star = sigma_x
+            .llt(Side::Lower)
+            .map_err(|_| Error::Numerical("Σ_x".into()))?
+            .solve(&a * beta_col(&beta));
         let posterior = Mat::<f64>::identity(k, k) + a.transpose() * &a;
         let b = beta_col(&beta);
-        let sigma2 = p.noise_var + (b.transpose() * posterior.llt(Side::Lower).expect("SPD").solve(&b))[(0, 0)];
+        let sigma2 = p.noise_var
+            + (b.transpose() * posterior.llt(Side::Lower).expect("SPD").solve(&b))[(0, 0)];
         Ok(FactorModel {
             d,
             k,
@@ -121,7 +139,11 @@ impl FactorModel {
             noise_var: p.noise_var,
             a,
             chol,
-            task: LinearTask { sigma: sigma_x, w_star, sigma2 },
+            task: LinearTask {
+                sigma: sigma_x,
+                w_star,
+                sigma2,
+            },
         })
     }
 
@@ -137,7 +159,11 @@ impl FactorModel {
     }
 
     pub fn info() -> ModelInfo {
-        let p = |name, default: &str, meaning| ParamSpec { name, default: default.to_string(), meaning };
+        let p = |name, default: &str, meaning| ParamSpec {
+            name,
+            default: default.to_string(),
+            meaning,
+        };
         ModelInfo {
             name: "factor",
             summary: "factor model x = A h + μ, PPCA pre-training, downstream y = βᵀh + ν",
@@ -145,9 +171,17 @@ impl FactorModel {
             params: vec![
                 p("d", "5", "ambient dimension (d > k)"),
                 p("k", "2", "number of factors, 1 ≤ k < d"),
-                p("strengths", "k values geometric from 4 to 0.25", "eigenvalues s_i > 0 of A Aᵀ, A = [diag(√s); 0]"),
+                p(
+                    "strengths",
+                    "k values geometric from 4 to 0.25",
+                    "eigenvalues s_i > 0 of A Aᵀ, A = [diag(√s); 0]",
+                ),
                 p("beta", "ones(k)", "downstream coefficients: y = βᵀh + ν"),
-                p("noise_var", "1.0", "variance σ_ν² ≥ 0 of the downstream noise ν"),
+                p(
+                    "noise_var",
+                    "1.0",
+                    "variance σ_ν² ≥ 0 of the downstream noise ν",
+                ),
             ],
         }
     }
@@ -161,7 +195,10 @@ impl FactorModel {
     fn paper_interaction_mean(&self) -> Result<f64> {
         let (lambda, u) = sym_eigen_desc((&self.a * self.a.transpose()).as_ref())?;
         let proj = u.subcols(0, self.k).transpose() * &self.a * beta_col(&self.beta);
-        Ok((self.d - self.k) as f64 * (0..self.k).map(|i| proj[(i, 0)].powi(2) / (1.0 + lambda[i])).sum::<f64>())
+        Ok((self.d - self.k) as f64
+            * (0..self.k)
+                .map(|i| proj[(i, 0)].powi(2) / (1.0 + lambda[i]))
+                .sum::<f64>())
     }
 }
 
@@ -173,7 +210,9 @@ fn beta_col(beta: &[f64]) -> Mat<f64> {
 pub fn ppca_features(a: MatRef<'_, f64>) -> Mat<f64> {
     let k = a.ncols();
     let gram = Mat::<f64>::identity(k, k) + a.transpose() * a;
-    gram.llt(Side::Lower).expect("I + AᵀA is positive definite").solve(a.transpose())
+    gram.llt(Side::Lower)
+        .expect("I + AᵀA is positive definite")
+        .solve(a.transpose())
 }
 
 /// PPCA fit from a sample covariance: `Â = Û_k diag(√(λ̂ᵢ − 1)₊)` (Tipping & Bishop;
@@ -208,20 +247,46 @@ impl TwoStageModel for FactorModel {
 
     fn check_sizes(&self, m: usize, n: usize) -> Result<()> {
         if m <= self.k {
-            return Err(Error::invalid("m", format!("must be > k = {}, got {m}", self.k)));
+            return Err(Error::invalid(
+                "m",
+                format!("must be > k = {}, got {m}", self.k),
+            ));
         }
         if n <= self.k {
-            return Err(Error::invalid("n", format!("must be > k = {}, got {n}", self.k)));
+            return Err(Error::invalid(
+                "n",
+                format!("must be > k = {}, got {n}", self.k),
+            ));
         }
         Ok(())
     }
 
-    fn trial(&self, rng: &mut ChaCha8Rng, spec: &RunSpec, ws: &mut FactorWorkspace) -> std::result::Result<TrialRecord, String> {
-        ws.draw.draw(rng, spec.sampler, spec.m, self.chol.as_ref(), ws.s_m.as_mut());
+    fn trial(
+        &self,
+        rng: &mut ChaCha8Rng,
+        spec: &RunSpec,
+        ws: &mut FactorWorkspace,
+    ) -> std::result::Result<TrialRecord, String> {
+        ws.draw.draw(
+            rng,
+            spec.sampler,
+            spec.m,
+            self.chol.as_ref(),
+            ws.s_m.as_mut(),
+        );
         ppca_fit(ws.s_m.as_ref(), self.k, ws.a_hat.as_mut()).map_err(|e| e.to_string())?;
         let w = ppca_features(ws.a_hat.as_ref());
-        ws.draw.draw(rng, spec.sampler, spec.n, self.chol.as_ref(), ws.s_n.as_mut());
-        let parts = self.task.risk_parts(w.as_ref(), ws.s_n.as_ref(), spec.n, &mut ws.down).map_err(|e| e.to_string())?;
+        ws.draw.draw(
+            rng,
+            spec.sampler,
+            spec.n,
+            self.chol.as_ref(),
+            ws.s_n.as_mut(),
+        );
+        let parts = self
+            .task
+            .risk_parts(w.as_ref(), ws.s_n.as_ref(), spec.n, &mut ws.down)
+            .map_err(|e| e.to_string())?;
         Ok(TrialRecord::from_parts(parts, spec.m, spec.n, None))
     }
 
@@ -264,7 +329,10 @@ impl PsdModel for FactorModel {
         let inv = self.model_cov_inverse();
         let p: Vec<Mat<f64>> = tangents.iter().map(|t| &inv * t).collect();
         let pt: Vec<Mat<f64>> = p.iter().map(|m| m.transpose().to_owned()).collect();
-        let rt: Vec<Mat<f64>> = p.iter().map(|m| (m * &inv * &self.task.sigma).transpose().to_owned()).collect();
+        let rt: Vec<Mat<f64>> = p
+            .iter()
+            .map(|m| (m * &inv * &self.task.sigma).transpose().to_owned())
+            .collect();
         frobenius_gram(&p, &rt) - frobenius_gram(&p, &pt) * faer::Scale(0.5)
     }
 
@@ -272,7 +340,10 @@ impl PsdModel for FactorModel {
     /// `Cov(zᵀAz, zᵀBz) = 2 tr(AΣ_xBΣ_x)`, so `S_ab = ½ tr(A_aΣ_xA_bΣ_x)` with `A = Σ⁻¹TΣ⁻¹`.
     fn score_covariance(&self, tangents: &[Mat<f64>]) -> Mat<f64> {
         let inv = self.model_cov_inverse();
-        let b: Vec<Mat<f64>> = tangents.iter().map(|t| &inv * t * &inv * &self.task.sigma).collect();
+        let b: Vec<Mat<f64>> = tangents
+            .iter()
+            .map(|t| &inv * t * &inv * &self.task.sigma)
+            .collect();
         let bt: Vec<Mat<f64>> = b.iter().map(|m| m.transpose().to_owned()).collect();
         frobenius_gram(&b, &bt) * faer::Scale(0.5)
     }
@@ -286,7 +357,10 @@ impl FactorModel {
     /// `(I + M⋆)⁻¹`, the inverse model covariance at the truth.
     fn model_cov_inverse(&self) -> Mat<f64> {
         let sigma = Mat::<f64>::identity(self.d, self.d) + self.descriptor();
-        sigma.llt(Side::Lower).expect("I + M is positive definite").inverse()
+        sigma
+            .llt(Side::Lower)
+            .expect("I + M is positive definite")
+            .inverse()
     }
 }
 
@@ -299,7 +373,14 @@ mod tests {
 
     fn model(d: usize, strengths: Vec<f64>, beta: Vec<f64>) -> FactorModel {
         let k = strengths.len();
-        FactorModel::new(FactorParams { d, k, strengths: Some(strengths), beta: Some(beta), noise_var: 1.0 }).unwrap()
+        FactorModel::new(FactorParams {
+            d,
+            k,
+            strengths: Some(strengths),
+            beta: Some(beta),
+            noise_var: 1.0,
+        })
+        .unwrap()
     }
 
     /// Independent closed form (the section derivative kept):
@@ -307,13 +388,26 @@ mod tests {
     /// that constant times χ²_{d−k}: `d−k` equal weights.
     #[test]
     fn generic_interaction_matches_closed_form() {
-        for (d, s, b) in [(5, vec![4.0, 0.25], vec![1.0, 1.0]), (7, vec![2.0, 1.0, 0.5], vec![0.3, -1.0, 2.0])] {
+        for (d, s, b) in [
+            (5, vec![4.0, 0.25], vec![1.0, 1.0]),
+            (7, vec![2.0, 1.0, 0.5], vec![0.3, -1.0, 2.0]),
+        ] {
             let m = model(d, s.clone(), b.clone());
             let th = m.theory().unwrap();
             let c: f64 = s.iter().zip(&b).map(|(s, b)| b * b / ((1.0 + s) * s)).sum();
             let expect = (d - s.len()) as f64 * c;
-            assert!((th.law.mean() - expect).abs() < 1e-9 * expect, "{} vs {expect}", th.law.mean());
-            let w: Vec<f64> = th.law.weights().iter().copied().filter(|&w| w > 1e-9 * c).collect();
+            assert!(
+                (th.law.mean() - expect).abs() < 1e-9 * expect,
+                "{} vs {expect}",
+                th.law.mean()
+            );
+            let w: Vec<f64> = th
+                .law
+                .weights()
+                .iter()
+                .copied()
+                .filter(|&w| w > 1e-9 * c)
+                .collect();
             assert_eq!(w.len(), d - s.len());
             assert!(w.iter().all(|x| (x - c).abs() < 1e-9 * c));
             assert_eq!(th.d_eff, s.len());
@@ -348,7 +442,8 @@ mod tests {
             let sigma = Mat::<f64>::identity(4, 4) + chart.point(c);
             let (l, _) = sym_eigen_desc(sigma.as_ref()).unwrap();
             let inv = sigma.llt(Side::Lower).unwrap().inverse();
-            0.5 * (l.iter().map(|x| x.ln()).sum::<f64>() + crate::linalg::trace_of_product(inv.as_ref(), m.task.sigma.as_ref()))
+            0.5 * (l.iter().map(|x| x.ln()).sum::<f64>()
+                + crate::linalg::trace_of_product(inv.as_ref(), m.task.sigma.as_ref()))
         };
         let tp = tangent_problem(&m).unwrap();
         let q = chart.dim();
@@ -361,8 +456,13 @@ mod tests {
                     c[b] += sb * h;
                     loss(&c)
                 };
-                let fd = (at(1.0, 1.0) - at(1.0, -1.0) - at(-1.0, 1.0) + at(-1.0, -1.0)) / (4.0 * h * h);
-                assert!((fd - tp.hessian[(a, b)]).abs() < 1e-5, "({a},{b}) {fd} vs {}", tp.hessian[(a, b)]);
+                let fd =
+                    (at(1.0, 1.0) - at(1.0, -1.0) - at(-1.0, 1.0) + at(-1.0, -1.0)) / (4.0 * h * h);
+                assert!(
+                    (fd - tp.hessian[(a, b)]).abs() < 1e-5,
+                    "({a},{b}) {fd} vs {}",
+                    tp.hessian[(a, b)]
+                );
             }
         }
     }
@@ -374,8 +474,20 @@ mod tests {
         let m = model(6, vec![3.0, 1.0, 0.5], vec![1.0, -0.5, 2.0]);
         let mut ws = m.workspace();
         let mut rng = trial_rng(3, 0, 0);
-        ws.draw.draw(&mut rng, Sampler::Wishart, 200, m.chol.as_ref(), ws.s_m.as_mut());
-        ws.draw.draw(&mut rng, Sampler::Wishart, 50, m.chol.as_ref(), ws.s_n.as_mut());
+        ws.draw.draw(
+            &mut rng,
+            Sampler::Wishart,
+            200,
+            m.chol.as_ref(),
+            ws.s_m.as_mut(),
+        );
+        ws.draw.draw(
+            &mut rng,
+            Sampler::Wishart,
+            50,
+            m.chol.as_ref(),
+            ws.s_n.as_mut(),
+        );
         ppca_fit(ws.s_m.as_ref(), 3, ws.a_hat.as_mut()).unwrap();
         let (t, c) = (0.7f64, 0.3f64);
         let rot = Mat::from_fn(3, 3, |i, j| match (i, j) {
@@ -395,8 +507,14 @@ mod tests {
         let w0 = ppca_features(ws.a_hat.as_ref());
         let w1 = ppca_features((&ws.a_hat * &rot).as_ref());
         assert!((&w1 - rot.transpose() * &w0).norm_max() < 1e-12);
-        let p0 = m.task.risk_parts(w0.as_ref(), ws.s_n.as_ref(), 50, &mut ws.down).unwrap();
-        let p1 = m.task.risk_parts(w1.as_ref(), ws.s_n.as_ref(), 50, &mut ws.down).unwrap();
+        let p0 = m
+            .task
+            .risk_parts(w0.as_ref(), ws.s_n.as_ref(), 50, &mut ws.down)
+            .unwrap();
+        let p1 = m
+            .task
+            .risk_parts(w1.as_ref(), ws.s_n.as_ref(), 50, &mut ws.down)
+            .unwrap();
         for (a, b) in [(p0.rep, p1.rep), (p0.leak, p1.leak), (p0.var, p1.var)] {
             assert!((a - b).abs() <= 1e-10 * a.abs().max(1e-300), "{a} vs {b}");
         }
@@ -407,11 +525,23 @@ mod tests {
     #[test]
     fn variance_part_matches_inverse_wishart_mean() {
         let m = model(5, vec![4.0, 0.25], vec![1.0, 1.0]);
-        let spec = RunSpec { m: 2000, n: 30, trials: 4000, seed: 9, experiment: 0, sampler: Sampler::Wishart };
+        let spec = RunSpec {
+            m: 2000,
+            n: 30,
+            trials: 4000,
+            seed: 9,
+            experiment: 0,
+            sampler: Sampler::Wishart,
+        };
         let r = run(&m, &spec, 0..spec.trials, &|_| {});
         let s = crate::stats::Summary::of(&r.column(|t| t.n_var)).unwrap();
         let expect = m.task.sigma2 * 2.0 * 30.0 / (30.0 - 3.0);
-        assert!((s.mean - expect).abs() < 4.0 * s.se, "{} ± {} vs {expect}", s.mean, s.se);
+        assert!(
+            (s.mean - expect).abs() < 4.0 * s.se,
+            "{} ± {} vs {expect}",
+            s.mean,
+            s.se
+        );
     }
 
     #[test]
@@ -420,11 +550,47 @@ mod tests {
             Err(Error::InvalidParameter { field, .. }) => field,
             other => panic!("expected an error, got {other:?}"),
         };
-        assert_eq!(err(FactorParams { k: 5, ..Default::default() }), "k");
-        assert_eq!(err(FactorParams { k: 0, ..Default::default() }), "k");
-        assert_eq!(err(FactorParams { strengths: Some(vec![1.0, -1.0]), ..Default::default() }), "strengths");
-        assert_eq!(err(FactorParams { strengths: Some(vec![1.0]), ..Default::default() }), "strengths");
-        assert_eq!(err(FactorParams { beta: Some(vec![1.0; 3]), ..Default::default() }), "beta");
-        assert_eq!(err(FactorParams { noise_var: f64::NAN, ..Default::default() }), "noise_var");
+        assert_eq!(
+            err(FactorParams {
+                k: 5,
+                ..Default::default()
+            }),
+            "k"
+        );
+        assert_eq!(
+            err(FactorParams {
+                k: 0,
+                ..Default::default()
+            }),
+            "k"
+        );
+        assert_eq!(
+            err(FactorParams {
+                strengths: Some(vec![1.0, -1.0]),
+                ..Default::default()
+            }),
+            "strengths"
+        );
+        assert_eq!(
+            err(FactorParams {
+                strengths: Some(vec![1.0]),
+                ..Default::default()
+            }),
+            "strengths"
+        );
+        assert_eq!(
+            err(FactorParams {
+                beta: Some(vec![1.0; 3]),
+                ..Default::default()
+            }),
+            "beta"
+        );
+        assert_eq!(
+            err(FactorParams {
+                noise_var: f64::NAN,
+                ..Default::default()
+            }),
+            "noise_var"
+        );
     }
 }

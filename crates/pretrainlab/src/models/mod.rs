@@ -30,7 +30,12 @@ pub struct TrialRecord {
 
 impl TrialRecord {
     /// Scales the unscaled risk parts by `n` and `m`.
-    pub fn from_parts(parts: crate::downstream::RiskParts, m: usize, n: usize, extra: Option<f64>) -> Self {
+    pub fn from_parts(
+        parts: crate::downstream::RiskParts,
+        m: usize,
+        n: usize,
+        extra: Option<f64>,
+    ) -> Self {
         let n_f = n as f64;
         TrialRecord {
             scaled_excess: n_f * parts.excess(),
@@ -56,7 +61,12 @@ pub trait TwoStageModel: Send + Sync {
     fn check_sizes(&self, m: usize, n: usize) -> Result<()>;
     /// One Monte Carlo trial from its own random stream. An `Err` is a failed trial
     /// (e.g. an optimiser that did not converge): it is counted, never averaged.
-    fn trial(&self, rng: &mut ChaCha8Rng, spec: &RunSpec, ws: &mut Self::Workspace) -> std::result::Result<TrialRecord, String>;
+    fn trial(
+        &self,
+        rng: &mut ChaCha8Rng,
+        spec: &RunSpec,
+        ws: &mut Self::Workspace,
+    ) -> std::result::Result<TrialRecord, String>;
     /// The limit theory, computed from the model.
     fn theory(&self) -> Result<Theory>;
     /// Name of [`TrialRecord::extra`], if the model reports one.
@@ -72,7 +82,12 @@ pub trait DynModel: Send + Sync {
     fn theory(&self) -> Result<Theory>;
     fn extra_name(&self) -> Option<&'static str>;
     /// Runs trials `range` of `spec`, calling `progress(k)` as `k` more finish.
-    fn run(&self, spec: &RunSpec, range: std::ops::Range<u64>, progress: &(dyn Fn(u64) + Sync)) -> RunResult;
+    fn run(
+        &self,
+        spec: &RunSpec,
+        range: std::ops::Range<u64>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> RunResult;
 }
 
 impl<M: TwoStageModel> DynModel for M {
@@ -88,7 +103,12 @@ impl<M: TwoStageModel> DynModel for M {
     fn extra_name(&self) -> Option<&'static str> {
         TwoStageModel::extra_name(self)
     }
-    fn run(&self, spec: &RunSpec, range: std::ops::Range<u64>, progress: &(dyn Fn(u64) + Sync)) -> RunResult {
+    fn run(
+        &self,
+        spec: &RunSpec,
+        range: std::ops::Range<u64>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> RunResult {
         engine::run(self, spec, range, progress)
     }
 }
@@ -103,10 +123,19 @@ pub fn catalogue() -> Vec<ModelInfo> {
 pub fn build<'de, D: Deserializer<'de>>(name: &str, params: D) -> Result<Box<dyn DynModel>> {
     let bad = |e: D::Error| parameter_error(&e.to_string());
     match name {
-        "factor" => Ok(Box::new(factor::FactorModel::new(serde::Deserialize::deserialize(params).map_err(bad)?)?)),
+        "factor" => Ok(Box::new(factor::FactorModel::new(
+            serde::Deserialize::deserialize(params).map_err(bad)?,
+        )?)),
         other => Err(Error::invalid(
             "model",
-            format!("unknown model `{other}`; known models: {}", catalogue().iter().map(|m| m.name).collect::<Vec<_>>().join(", ")),
+            format!(
+                "unknown model `{other}`; known models: {}",
+                catalogue()
+                    .iter()
+                    .map(|m| m.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         )),
     }
 }

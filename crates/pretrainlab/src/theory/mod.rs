@@ -131,7 +131,13 @@ impl Theory {
         let mean = self.law.mean();
         let spare = self.d_base.saturating_sub(self.d_eff);
         let alpha0 = (spare > 0 && self.sigma2 > 0.0).then(|| mean / (self.sigma2 * spare as f64));
-        let weights: Vec<f64> = self.law.weights().iter().copied().filter(|&w| w > 0.0).collect();
+        let weights: Vec<f64> = self
+            .law
+            .weights()
+            .iter()
+            .copied()
+            .filter(|&w| w > 0.0)
+            .collect();
         Prediction {
             model: self.model.clone(),
             d_eff: self.d_eff,

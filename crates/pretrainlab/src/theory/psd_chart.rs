@@ -38,7 +38,11 @@ impl PsdChart {
         let d = m_star.nrows();
         let (lambda, u) = sym_eigen_desc(m_star)?;
         let top = lambda[0].abs().max(f64::MIN_POSITIVE);
-        if k == 0 || k >= d || lambda[k - 1] <= 1e-10 * top || lambda.get(k).is_some_and(|l| l.abs() > 1e-10 * top) {
+        if k == 0
+            || k >= d
+            || lambda[k - 1] <= 1e-10 * top
+            || lambda.get(k).is_some_and(|l| l.abs() > 1e-10 * top)
+        {
             return Err(Error::Numerical(format!(
                 "the true descriptor must have rank exactly k = {k}; its eigenvalues are {lambda:?}"
             )));
@@ -92,14 +96,20 @@ impl PsdChart {
             .map(|&(i, j)| {
                 Mat::from_fn(d, d, |r, c| {
                     let e = u1[(r, i)] * u1[(c, j)];
-                    if i == j { e } else { e + u1[(r, j)] * u1[(c, i)] }
+                    if i == j {
+                        e
+                    } else {
+                        e + u1[(r, j)] * u1[(c, i)]
+                    }
                 })
             })
             .collect();
         for a in 0..u2.ncols() {
             for i in 0..self.k() {
                 let l = self.lambda[i];
-                out.push(Mat::from_fn(d, d, |r, c| l * (u2[(r, a)] * u1[(c, i)] + u1[(r, i)] * u2[(c, a)])));
+                out.push(Mat::from_fn(d, d, |r, c| {
+                    l * (u2[(r, a)] * u1[(c, i)] + u1[(r, i)] * u2[(c, a)])
+                }));
             }
         }
         out
@@ -162,7 +172,11 @@ impl PsdChart {
         }
         let rho = &root * &b_pinv * &omega;
         let complement = (Mat::<f64>::identity(d, d) - &proj) * &root;
-        let columns: Vec<Mat<f64>> = self.tangents().iter().map(|t| -(&complement * (t * &rho))).collect();
+        let columns: Vec<Mat<f64>> = self
+            .tangents()
+            .iter()
+            .map(|t| -(&complement * (t * &rho)))
+            .collect();
         Ok(frobenius_gram(&columns, &columns))
     }
 }
@@ -217,7 +231,10 @@ mod tests {
             let plus = ch.point(&c);
             c[a] = -h;
             let fd = (plus - ch.point(&c)) * faer::Scale(0.5 / h);
-            assert!((&fd - t).norm_max() < 1e-6 * t.norm_max().max(1.0), "coordinate {a}");
+            assert!(
+                (&fd - t).norm_max() < 1e-6 * t.norm_max().max(1.0),
+                "coordinate {a}"
+            );
         }
         assert_eq!(ch.dim(), 3 + 6);
     }
@@ -226,7 +243,9 @@ mod tests {
     #[test]
     fn curvature_is_second_derivative_of_the_chart() {
         let ch = chart();
-        let gamma = Mat::from_fn(5, 5, |i, j| 1.0 / (1.0 + i as f64 + j as f64) + if i == j { 0.5 } else { 0.0 });
+        let gamma = Mat::from_fn(5, 5, |i, j| {
+            1.0 / (1.0 + i as f64 + j as f64) + if i == j { 0.5 } else { 0.0 }
+        });
         let f = |c: &[f64]| {
             let m = ch.point(c);
             crate::linalg::frobenius_gram(&[gamma.clone()], &[m])[(0, 0)]
@@ -242,8 +261,13 @@ mod tests {
                     c[b] += sb * h;
                     f(&c)
                 };
-                let fd = (at(1.0, 1.0) - at(1.0, -1.0) - at(-1.0, 1.0) + at(-1.0, -1.0)) / (4.0 * h * h);
-                assert!((fd - k[(a, b)]).abs() < 1e-5, "({a},{b}): fd {fd} vs {}", k[(a, b)]);
+                let fd =
+                    (at(1.0, 1.0) - at(1.0, -1.0) - at(-1.0, 1.0) + at(-1.0, -1.0)) / (4.0 * h * h);
+                assert!(
+                    (fd - k[(a, b)]).abs() < 1e-5,
+                    "({a},{b}): fd {fd} vs {}",
+                    k[(a, b)]
+                );
             }
         }
     }
@@ -258,7 +282,11 @@ mod tests {
         let sigma = Mat::from_fn(d, d, |i, j| if i == j { 1.5 + i as f64 } else { 0.3 });
         let (_, u) = sym_eigen_desc(m_star.as_ref()).unwrap();
         let w_star = u.subcols(0, 2) * Mat::from_fn(2, 1, |i, _| 1.0 + i as f64);
-        let task = LinearTask { sigma: sigma.clone(), w_star: w_star.clone(), sigma2: 1.0 };
+        let task = LinearTask {
+            sigma: sigma.clone(),
+            w_star: w_star.clone(),
+            sigma2: 1.0,
+        };
         let project = |m: &Mat<f64>| {
             let (_, u) = sym_eigen_desc(m.as_ref()).unwrap();
             let q = u.subcols(0, 2).to_owned();
@@ -276,8 +304,15 @@ mod tests {
                 (plus - project(&ch.point(&c))) * faer::Scale(0.5 / h)
             })
             .collect();
-        let fd = Mat::from_fn(ch.dim(), ch.dim(), |a, b| (cols[a].transpose() * &sigma * &cols[b])[(0, 0)]);
+        let fd = Mat::from_fn(ch.dim(), ch.dim(), |a, b| {
+            (cols[a].transpose() * &sigma * &cols[b])[(0, 0)]
+        });
         let g = ch.residual_gram(&task).unwrap();
-        assert!((&fd - &g).norm_max() < 1e-6 * g.norm_max(), "{:?}\n{:?}", fd, g);
+        assert!(
+            (&fd - &g).norm_max() < 1e-6 * g.norm_max(),
+            "{:?}\n{:?}",
+            fd,
+            g
+        );
     }
 }
