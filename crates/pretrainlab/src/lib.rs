@@ -21,6 +21,7 @@
 
 pub mod compare;
 pub mod downstream;
+pub mod dynamics;
 pub mod engine;
 pub mod linalg;
 pub mod models;

@@ -142,7 +142,7 @@ pub fn build<'de, D: Deserializer<'de>>(name: &str, params: D) -> Result<Box<dyn
 
 /// Turns a deserialiser message into an error naming the parameter: serde reports
 /// unknown keys as "unknown field `x`, …" and typed failures with a trailing "in `x`".
-fn parameter_error(message: &str) -> Error {
+pub(crate) fn parameter_error(message: &str) -> Error {
     let flat = message.split_whitespace().collect::<Vec<_>>().join(" ");
     let quoted = |s: &str| s.split('`').nth(1).map(str::to_string);
     if let Some((body, tail)) = flat.rsplit_once(" in `") {
