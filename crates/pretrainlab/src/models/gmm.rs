@@ -1,0 +1,740 @@
+//! The mixture model: Gaussian-mixture pre-training with subspace-aware gating
+//! (Tinati & Tu, arXiv 2603.27631, §6.3, Proposition 6.6, App. J–K).
+//!
+//! **Pre-training.** `x ~ (1/K) Σᵢ N(u⋆ᵢ, I_d)`; the MLE of the centres
+//! `U = (u_1..u_K)` by EM ([`em`]), equal weights and identity covariances known.
+//! The default instance is the paper's: `u⋆ᵢ = β eᵢ` (needs `d ≥ K`), pairwise `β√2`
+//! apart; `centres` overrides it.
+//!
+//! **Features (6.3)–(6.4).** With `ū = mean uᵢ`, `S(U) = Σᵢ (uᵢ − ū)(uᵢ − ū)ᵀ`,
+//! `r⋆ = rank S(U⋆)` and `P_U` the projector on the leading `r⋆` eigenvectors of `S(U)`,
+//!
+//! ```text
+//! πᵢ(x; U) = softmaxᵢ(⟨P_U uᵢ, P_U x⟩ − ½‖P_U uᵢ‖²)
+//! ψ_U(x)   = [π₁ P_U(x − u₁), π₁, …, π_K P_U(x − u_K), π_K]
+//! ```
+//!
+//! `P_U(x − uᵢ)` is written in `r⋆` coordinates `Q_Uᵀ(x − uᵢ)` of an orthonormal basis
+//! `Q_U` of the range of `P_U`, so `p = K(r⋆+1) = d_eff` and `Σ(U) = E ψψᵀ` is
+//! invertible. The paper's code keeps the `d`-vector instead (`p = K(d+1)`, same rank);
+//! both span the same function class, and the min-norm head gives the same predictor.
+//! A different basis `Q_U` rotates ψ orthogonally, and relabelling the centres permutes
+//! its blocks: the min-norm predictor is unchanged (Lemma 4.1; a test checks it), so
+//! fitted centres are never aligned to the truth.
+//!
+//! **Target.** `f⋆ = ⟨θ⋆, ψ_{U⋆}⟩` with blocks `(θ⋆ᵢ, b⋆ᵢ) ∝ (1/i)·1_{d+1}` in the
+//! `d`-coordinates of the paper, scaled to Euclidean norm `theta_norm` (1 in the paper's
+//! text, 10 in the authors' code; `E‖L(Z)‖²` scales with its square). Downstream design
+//! = the same mixture, label noise of variance `σ² = noise_var`.
+//!
+//! **Risk.** Given `Û` and the design, the exact parts of Prop. B.1 are population
+//! expectations over the mixture, which have no closed form here. Each trial
+//! estimates them by Monte Carlo over `risk_samples` fresh draws (its own stream):
+//! `Σ`, `β = Σ⁻¹E[ψ f⋆]` and `Rep = E[(f⋆ − ψᵀβ)²]` from the same draws (in-sample
+//! least squares: relative bias about `−p/risk_samples`, 1.6·10⁻⁴ at the defaults),
+//! `Leak = δᵀΣδ` with `δ = Σ_n⁻¹ (1/n)Σᵢ ψ(xᵢ)(f⋆ − ψᵀβ)(xᵢ)` and
+//! `Var = (σ²/n) tr(Σ Σ_n⁺)`. The draws are fresh in each trial, so their noise is
+//! independent across trials and is carried by the standard errors of the reported
+//! means. Relative Monte Carlo error of `Rep` in one trial is about `3/√risk_samples`.
+//!
+//! **Theory** ([`theory`]): `V = Fisher⁻¹`, the sensitivity
+//! `s(x) = ∇_U[ψ_U(x)ᵀβ(U)]` at `U⋆` including `Dβ`, `E‖L(Z)‖² = tr(V E[ssᵀ])` and the
+//! weighted χ² law, all by Monte Carlo with fixed internal seeds.
+
+pub mod em;
+pub mod theory;
+
+use faer::{Accum, Mat, MatMut, MatRef};
+use rand::RngExt;
+use rand::rngs::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use super::{TrialRecord, TwoStageModel};
+use crate::downstream::RiskParts;
+use crate::engine::RunSpec;
+use crate::linalg::{mul_into, pinv_psd, sym_eigen_desc, trace_of_product};
+use crate::params::{ModelInfo, ParamSpec};
+use crate::theory::Theory;
+use crate::{Error, Result};
+
+pub use em::Init;
+
+/// Parameters of the mixture model (TOML keys as written here; `K` is upper case).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GmmParams {
+    /// Number of components `K ≥ 2`.
+    #[serde(rename = "K", default = "default_k")]
+    pub k: usize,
+    /// Ambient dimension `d ≥ K`.
+    #[serde(default = "default_d")]
+    pub d: usize,
+    /// Separation: `u⋆ᵢ = β eᵢ`, `β > 0`.
+    #[serde(default = "default_beta")]
+    pub beta: f64,
+    /// Euclidean norm of `θ⋆` (paper text: 1; authors' code: 10).
+    #[serde(default = "default_theta_norm")]
+    pub theta_norm: f64,
+    /// Downstream noise variance `σ² ≥ 0`.
+    #[serde(default = "default_noise")]
+    pub noise_var: f64,
+    /// Explicit centres (`K` lists of `d` numbers), overriding `β eᵢ`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub centres: Option<Vec<Vec<f64>>>,
+    /// EM start: "truth", "kmeans++" or "random".
+    #[serde(default)]
+    pub init: Init,
+    /// EM stops when no centre coordinate moves by more than this.
+    #[serde(default = "default_em_tol")]
+    pub em_tol: f64,
+    /// EM iteration cap; a fit that reaches it is a failed trial.
+    #[serde(default = "default_em_max_iter")]
+    pub em_max_iter: usize,
+    /// Monte Carlo draws per trial for the population risk parts.
+    #[serde(default = "default_risk_samples")]
+    pub risk_samples: usize,
+    /// Theory: draws for the Fisher information (paper: 1e5).
+    #[serde(default = "default_fisher_samples")]
+    pub fisher_samples: usize,
+    /// Theory: draws for `Σ`, `β` and `Dβ` (paper: 1e6).
+    #[serde(default = "default_proj_samples")]
+    pub proj_samples: usize,
+    /// Theory: draws for `E[s sᵀ]` (paper: 1e6).
+    #[serde(default = "default_eval_samples")]
+    pub eval_samples: usize,
+    /// Theory: master seed of its Monte Carlo (fixed, so `predict` is deterministic).
+    #[serde(default = "default_theory_seed")]
+    pub theory_seed: u64,
+}
+
+fn default_k() -> usize {
+    3
+}
+fn default_d() -> usize {
+    8
+}
+fn default_beta() -> f64 {
+    2.5
+}
+fn default_theta_norm() -> f64 {
+    1.0
+}
+fn default_noise() -> f64 {
+    0.25
+}
+fn default_em_tol() -> f64 {
+    1e-8
+}
+fn default_em_max_iter() -> usize {
+    5000
+}
+fn default_risk_samples() -> usize {
+    100_000
+}
+fn default_fisher_samples() -> usize {
+    100_000
+}
+fn default_proj_samples() -> usize {
+    1_000_000
+}
+fn default_eval_samples() -> usize {
+    1_000_000
+}
+fn default_theory_seed() -> u64 {
+    2_603_27631
+}
+
+impl Default for GmmParams {
+    fn default() -> Self {
+        GmmParams {
+            k: default_k(),
+            d: default_d(),
+            beta: default_beta(),
+            theta_norm: default_theta_norm(),
+            noise_var: default_noise(),
+            centres: None,
+            init: Init::default(),
+            em_tol: default_em_tol(),
+            em_max_iter: default_em_max_iter(),
+            risk_samples: default_risk_samples(),
+            fisher_samples: default_fisher_samples(),
+            proj_samples: default_proj_samples(),
+            eval_samples: default_eval_samples(),
+            theory_seed: default_theory_seed(),
+        }
+    }
+}
+
+/// The projected-responsibility feature map at one `U` (eq. (6.3)–(6.4)).
+#[derive(Clone, Debug)]
+pub struct Projection {
+    k: usize,
+    r: usize,
+    /// `Q_U` (d×r): orthonormal basis of the leading `r` eigenvectors of `S(U)`.
+    q: Mat<f64>,
+    /// `Q_Uᵀuᵢ` (r×K).
+    qu: Mat<f64>,
+    /// `½‖Q_Uᵀuᵢ‖²`.
+    half: Vec<f64>,
+    /// Eigenvalues of `S(U)`, descending.
+    eig: Vec<f64>,
+}
+
+/// `S(U) = Σᵢ (uᵢ − ū)(uᵢ − ū)ᵀ` for centres in the columns of `u` (d×K).
+pub fn scatter(u: MatRef<'_, f64>) -> Mat<f64> {
+    let (d, k) = (u.nrows(), u.ncols());
+    let mean: Vec<f64> = (0..d)
+        .map(|r| (0..k).map(|i| u[(r, i)]).sum::<f64>() / k as f64)
+        .collect();
+    let c = Mat::from_fn(d, k, |r, i| u[(r, i)] - mean[r]);
+    &c * c.transpose()
+}
+
+impl Projection {
+    /// Features at centres `u` (d×K) with the leading `r`-eigenspace of `S(U)`.
+    pub fn new(u: MatRef<'_, f64>, r: usize) -> Result<Projection> {
+        let (eig, vecs) = sym_eigen_desc(scatter(u).as_ref())?;
+        let q = vecs.subcols(0, r).to_owned();
+        let qu = q.transpose() * u;
+        let half = (0..u.ncols())
+            .map(|i| 0.5 * qu.col(i).iter().map(|v| v * v).sum::<f64>())
+            .collect();
+        Ok(Projection {
+            k: u.ncols(),
+            r,
+            q,
+            qu,
+            half,
+            eig,
+        })
+    }
+
+    /// Number of features `K(r+1)`.
+    pub fn dim(&self) -> usize {
+        self.k * (self.r + 1)
+    }
+
+    pub fn basis(&self) -> MatRef<'_, f64> {
+        self.q.as_ref()
+    }
+
+    pub fn eigenvalues(&self) -> &[f64] {
+        &self.eig
+    }
+
+    /// Projected responsibilities `π(x; U)` from `z = Q_Uᵀx`, into `pi` (length K).
+    pub fn responsibilities(&self, z: &[f64], pi: &mut [f64]) {
+        let mut max = f64::NEG_INFINITY;
+        for i in 0..self.k {
+            let a = (0..self.r).map(|c| self.qu[(c, i)] * z[c]).sum::<f64>() - self.half[i];
+            pi[i] = a;
+            max = max.max(a);
+        }
+        let mut sum = 0.0;
+        for p in pi.iter_mut().take(self.k) {
+            *p = (*p - max).exp();
+            sum += *p;
+        }
+        for p in pi.iter_mut().take(self.k) {
+            *p /= sum;
+        }
+    }
+
+    /// `ψ_U(x)` (length `K(r+1)`) from `z = Q_Uᵀx`; `pi` receives `π(x; U)`.
+    pub fn features(&self, z: &[f64], pi: &mut [f64], psi: &mut [f64]) {
+        self.responsibilities(z, pi);
+        let r = self.r;
+        for i in 0..self.k {
+            let block = &mut psi[i * (r + 1)..(i + 1) * (r + 1)];
+            for c in 0..r {
+                block[c] = pi[i] * (z[c] - self.qu[(c, i)]);
+            }
+            block[r] = pi[i];
+        }
+    }
+}
+
+/// The mixture model, ready to simulate.
+#[derive(Clone, Debug)]
+pub struct GmmModel {
+    params: GmmParams,
+    k: usize,
+    d: usize,
+    r: usize,
+    /// `U⋆` (d×K), centres in columns.
+    u_star: Mat<f64>,
+    truth: Projection,
+    /// `θ⋆` in the paper's `d`-coordinates: slopes (d×K) and intercepts.
+    theta_slopes: Mat<f64>,
+    theta_b: Vec<f64>,
+    /// `θ⋆` in the feature coordinates of [`Projection`] at `U⋆`:
+    /// blocks `(Q⋆ᵀθ⋆ᵢ, b⋆ᵢ)`; `f⋆ = ψ_{U⋆}ᵀθ_feat`.
+    theta_feat: Vec<f64>,
+}
+
+/// Rows of samples processed at a time.
+const CHUNK: usize = 2048;
+
+/// Per-worker buffers, resized on first use for a given `(m, n)`.
+pub struct GmmWorkspace {
+    x: Mat<f64>,
+    u_hat: Mat<f64>,
+    em: em::EmScratch,
+    chunk: Mat<f64>,
+    z: Mat<f64>,
+    z_star: Mat<f64>,
+    psi_pop: Mat<f64>,
+    f_pop: Mat<f64>,
+    psi_n: Mat<f64>,
+    f_n: Mat<f64>,
+    pi: Vec<f64>,
+}
+
+impl Default for GmmWorkspace {
+    fn default() -> Self {
+        let e = || Mat::zeros(0, 0);
+        GmmWorkspace {
+            x: e(),
+            u_hat: e(),
+            em: em::EmScratch::default(),
+            chunk: e(),
+            z: e(),
+            z_star: e(),
+            psi_pop: e(),
+            f_pop: e(),
+            psi_n: e(),
+            f_n: e(),
+            pi: Vec::new(),
+        }
+    }
+}
+
+fn ensure(mat: &mut Mat<f64>, rows: usize, cols: usize) {
+    if mat.nrows() != rows || mat.ncols() != cols {
+        *mat = Mat::zeros(rows, cols);
+    }
+}
+
+fn invalid_range(field: &str, want: &str, got: impl std::fmt::Display) -> Error {
+    Error::invalid(field, format!("must be {want}, got {got}"))
+}
+
+impl GmmModel {
+    pub fn new(p: GmmParams) -> Result<Self> {
+        let (k, d) = (p.k, p.d);
+        if k < 2 {
+            return Err(invalid_range("K", "an integer ≥ 2", k));
+        }
+        if d < k {
+            return Err(invalid_range("d", &format!("≥ K = {k}"), d));
+        }
+        if !(p.beta.is_finite() && p.beta > 0.0) {
+            return Err(invalid_range("beta", "a finite number > 0", p.beta));
+        }
+        if !(p.theta_norm.is_finite() && p.theta_norm > 0.0) {
+            return Err(invalid_range("theta_norm", "a finite number > 0", p.theta_norm));
+        }
+        if !(p.noise_var.is_finite() && p.noise_var >= 0.0) {
+            return Err(invalid_range("noise_var", "a finite number ≥ 0", p.noise_var));
+        }
+        if !(p.em_tol.is_finite() && p.em_tol > 0.0) {
+            return Err(invalid_range("em_tol", "a finite number > 0", p.em_tol));
+        }
+        if p.em_max_iter == 0 {
+            return Err(invalid_range("em_max_iter", "≥ 1", 0));
+        }
+        let min_p = k * (k + 1);
+        for (field, v) in [
+            ("risk_samples", p.risk_samples),
+            ("fisher_samples", p.fisher_samples),
+            ("proj_samples", p.proj_samples),
+            ("eval_samples", p.eval_samples),
+        ] {
+            if v < 100 * min_p.max(k * d) {
+                return Err(invalid_range(
+                    field,
+                    &format!("≥ 100·max(K(K+1), Kd) = {}", 100 * min_p.max(k * d)),
+                    v,
+                ));
+            }
+        }
+        let u_star = match &p.centres {
+            None => Mat::from_fn(d, k, |r, i| if r == i { p.beta } else { 0.0 }),
+            Some(rows) => {
+                if rows.len() != k || rows.iter().any(|c| c.len() != d) {
+                    return Err(Error::invalid(
+                        "centres",
+                        format!("must be K = {k} lists of d = {d} numbers"),
+                    ));
+                }
+                if rows.iter().flatten().any(|v| !v.is_finite()) {
+                    return Err(Error::invalid("centres", "entries must be finite numbers"));
+                }
+                Mat::from_fn(d, k, |r, i| rows[i][r])
+            }
+        };
+        let scale = u_star.norm_max().max(1.0);
+        for i in 0..k {
+            for j in 0..i {
+                let dist = (0..d)
+                    .map(|r| (u_star[(r, i)] - u_star[(r, j)]).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                if dist <= 1e-8 * scale {
+                    return Err(Error::invalid(
+                        "centres",
+                        format!("centres {j} and {i} are identical; all K centres must be distinct"),
+                    ));
+                }
+            }
+        }
+        // r⋆ = rank S(U⋆), with a clear eigengap to the (zero) remainder.
+        let (eig, _) = sym_eigen_desc(scatter(u_star.as_ref()).as_ref())?;
+        let top = eig[0];
+        let r = eig.iter().filter(|&&l| l > 1e-12 * top).count();
+        if r == 0 || eig[r - 1] < 1e-6 * top {
+            return Err(Error::invalid(
+                "centres",
+                format!(
+                    "no eigengap after r⋆ = {r}: eigenvalue {:.3e} of the centred scatter S(U⋆) is \
+                     neither zero nor separated from zero (largest {top:.3e}); Assumption 6.5(ii) fails",
+                    eig[r.max(1) - 1]
+                ),
+            ));
+        }
+        let truth = Projection::new(u_star.as_ref(), r)?;
+        // θ⋆ blocks ∝ (1/i)·1_{d+1}, i = 1..K, normalised to `theta_norm`.
+        let raw_norm = ((d + 1) as f64 * (1..=k).map(|i| 1.0 / (i * i) as f64).sum::<f64>()).sqrt();
+        let w = |i: usize| p.theta_norm / ((i + 1) as f64 * raw_norm);
+        let theta_slopes = Mat::from_fn(d, k, |_, i| w(i));
+        let theta_b: Vec<f64> = (0..k).map(w).collect();
+        let q_theta = truth.q.transpose() * &theta_slopes;
+        let mut theta_feat = vec![0.0; k * (r + 1)];
+        for i in 0..k {
+            for c in 0..r {
+                theta_feat[i * (r + 1) + c] = q_theta[(c, i)];
+            }
+            theta_feat[i * (r + 1) + r] = theta_b[i];
+        }
+        Ok(GmmModel {
+            params: p,
+            k,
+            d,
+            r,
+            u_star,
+            truth,
+            theta_slopes,
+            theta_b,
+            theta_feat,
+        })
+    }
+
+    /// The resolved parameters.
+    pub fn params(&self) -> &GmmParams {
+        &self.params
+    }
+
+    /// `r⋆ = rank S(U⋆)`.
+    pub fn rank(&self) -> usize {
+        self.r
+    }
+
+    /// `d_eff = K(r⋆ + 1)`.
+    pub fn d_eff(&self) -> usize {
+        self.k * (self.r + 1)
+    }
+
+    pub fn u_star(&self) -> MatRef<'_, f64> {
+        self.u_star.as_ref()
+    }
+
+    pub fn truth(&self) -> &Projection {
+        &self.truth
+    }
+
+    pub fn info() -> ModelInfo {
+        let p = |name, default: &str, meaning| ParamSpec {
+            name,
+            default: default.to_string(),
+            meaning,
+        };
+        ModelInfo {
+            name: "gmm",
+            summary: "Gaussian-mixture MLE (EM) pre-training, projected-responsibility features ψ_U",
+            source: "Tinati & Tu, arXiv 2603.27631, Sec. 6.3 (Prop. 6.6), App. J–K",
+            params: vec![
+                p("K", "3", "number of mixture components, K ≥ 2"),
+                p("d", "8", "ambient dimension, d ≥ K"),
+                p("beta", "2.5", "separation β > 0: true centres u⋆_i = β e_i"),
+                p(
+                    "theta_norm",
+                    "1.0",
+                    "‖θ⋆‖ > 0 (paper text 1, authors' code 10; E‖L(Z)‖² ∝ its square)",
+                ),
+                p("noise_var", "0.25", "downstream noise variance σ² ≥ 0"),
+                p(
+                    "centres",
+                    "β e_i",
+                    "optional K lists of d numbers overriding the true centres",
+                ),
+                p("init", "\"truth\"", "EM start: \"truth\", \"kmeans++\" or \"random\""),
+                p("em_tol", "1e-8", "EM stops when no centre coordinate moves more"),
+                p("em_max_iter", "5000", "EM iteration cap (reaching it fails the trial)"),
+                p(
+                    "risk_samples",
+                    "100000",
+                    "Monte Carlo draws per trial for the population risk parts",
+                ),
+                p("fisher_samples", "100000", "theory: draws for the Fisher information"),
+                p("proj_samples", "1000000", "theory: draws for Σ, β(U⋆) and Dβ"),
+                p("eval_samples", "1000000", "theory: draws for E[s sᵀ]"),
+                p("theory_seed", "260327631", "theory: fixed Monte Carlo seed"),
+            ],
+        }
+    }
+
+    /// Draws `out.ncols()` points of the mixture with centres `u` (d×K) into `out` (d×N).
+    pub fn sample_mixture<R: rand::Rng + ?Sized>(
+        u: MatRef<'_, f64>,
+        rng: &mut R,
+        mut out: MatMut<'_, f64>,
+    ) {
+        let (d, k) = (u.nrows(), u.ncols());
+        for j in 0..out.ncols() {
+            let i = rng.random_range(0..k);
+            for r in 0..d {
+                let g: f64 = StandardNormal.sample(rng);
+                out[(r, j)] = u[(r, i)] + g;
+            }
+        }
+    }
+
+    /// Draws `count` design points and writes `ψ_proj(x)` into the columns of `psi`
+    /// (p×count) and `f⋆(x)` into `f` (1×count).
+    fn featurise_draws(
+        &self,
+        proj: &Projection,
+        count: usize,
+        rng: &mut ChaCha8Rng,
+        ws: &mut GmmWorkspace,
+        which_pop: bool,
+    ) {
+        let (d, r, p) = (self.d, self.r, self.d_eff());
+        let psi = if which_pop { &mut ws.psi_pop } else { &mut ws.psi_n };
+        let f = if which_pop { &mut ws.f_pop } else { &mut ws.f_n };
+        ensure(psi, p, count);
+        ensure(f, 1, count);
+        ensure(&mut ws.chunk, d, CHUNK);
+        ensure(&mut ws.z, r, CHUNK);
+        ensure(&mut ws.z_star, r, CHUNK);
+        ws.pi.resize(self.k, 0.0);
+        let mut zbuf = vec![0.0; r];
+        let mut col = vec![0.0; p];
+        let mut done = 0;
+        while done < count {
+            let b = CHUNK.min(count - done);
+            let mut x = ws.chunk.as_mut().subcols_mut(0, b);
+            Self::sample_mixture(self.u_star.as_ref(), rng, x.as_mut());
+            mul_into(
+                ws.z.as_mut().subcols_mut(0, b),
+                Accum::Replace,
+                proj.q.transpose(),
+                x.as_ref(),
+                1.0,
+            );
+            mul_into(
+                ws.z_star.as_mut().subcols_mut(0, b),
+                Accum::Replace,
+                self.truth.q.transpose(),
+                x.as_ref(),
+                1.0,
+            );
+            for j in 0..b {
+                for c in 0..r {
+                    zbuf[c] = ws.z_star[(c, j)];
+                }
+                self.truth.features(&zbuf, &mut ws.pi, &mut col);
+                f[(0, done + j)] = col.iter().zip(&self.theta_feat).map(|(a, b)| a * b).sum();
+                for c in 0..r {
+                    zbuf[c] = ws.z[(c, j)];
+                }
+                proj.features(&zbuf, &mut ws.pi, &mut col);
+                for (c, v) in col.iter().enumerate() {
+                    psi[(c, done + j)] = *v;
+                }
+            }
+            done += b;
+        }
+    }
+
+    /// Exact-given-the-Monte-Carlo risk parts of the min-norm head on `ψ_Û`
+    /// (Prop. B.1), from the population draws in `ws.psi_pop/f_pop` and the design in
+    /// `ws.psi_n/f_n`.
+    fn risk_parts(&self, ws: &GmmWorkspace, n: usize) -> Result<RiskParts> {
+        let p = self.d_eff();
+        let big_n = ws.psi_pop.ncols();
+        let sigma = {
+            let mut s = Mat::zeros(p, p);
+            mul_into(
+                s.as_mut(),
+                Accum::Replace,
+                ws.psi_pop.as_ref(),
+                ws.psi_pop.transpose(),
+                1.0 / big_n as f64,
+            );
+            s
+        };
+        let mut c = Mat::zeros(p, 1);
+        mul_into(
+            c.as_mut(),
+            Accum::Replace,
+            ws.psi_pop.as_ref(),
+            ws.f_pop.transpose(),
+            1.0 / big_n as f64,
+        );
+        let sigma_inv = pinv_psd(sigma.as_ref())?;
+        let beta = &sigma_inv * &c;
+        // Rep: mean squared residual of the population least-squares fit.
+        let mut fit = Mat::zeros(1, big_n);
+        mul_into(
+            fit.as_mut(),
+            Accum::Replace,
+            beta.transpose(),
+            ws.psi_pop.as_ref(),
+            1.0,
+        );
+        let rep = (0..big_n)
+            .map(|j| (ws.f_pop[(0, j)] - fit[(0, j)]).powi(2))
+            .sum::<f64>()
+            / big_n as f64;
+        // Downstream: residuals of the population fit at the design points.
+        let mut resid = Mat::zeros(1, n);
+        mul_into(
+            resid.as_mut(),
+            Accum::Replace,
+            beta.transpose(),
+            ws.psi_n.as_ref(),
+            -1.0,
+        );
+        for j in 0..n {
+            resid[(0, j)] += ws.f_n[(0, j)];
+        }
+        let mut sigma_n = Mat::zeros(p, p);
+        mul_into(
+            sigma_n.as_mut(),
+            Accum::Replace,
+            ws.psi_n.as_ref(),
+            ws.psi_n.transpose(),
+            1.0 / n as f64,
+        );
+        let mut cr = Mat::zeros(p, 1);
+        mul_into(
+            cr.as_mut(),
+            Accum::Replace,
+            ws.psi_n.as_ref(),
+            resid.transpose(),
+            1.0 / n as f64,
+        );
+        let sigma_n_inv = pinv_psd(sigma_n.as_ref())?;
+        let delta = &sigma_n_inv * &cr;
+        let leak = crate::linalg::quad_form(delta.as_ref(), sigma.as_ref(), delta.as_ref());
+        let var =
+            self.params.noise_var / n as f64 * trace_of_product(sigma.as_ref(), sigma_n_inv.as_ref());
+        Ok(RiskParts { rep, leak, var })
+    }
+
+    /// One trial with EM started from `init` (used by [`TwoStageModel::trial`]) and,
+    /// when `permute` is given, the fitted centres relabelled by it before the
+    /// downstream stage (for the equivariance test).
+    fn trial_with(
+        &self,
+        rng: &mut ChaCha8Rng,
+        spec: &RunSpec,
+        ws: &mut GmmWorkspace,
+        permute: Option<&[usize]>,
+    ) -> std::result::Result<(TrialRecord, Mat<f64>), String> {
+        let (d, k) = (self.d, self.k);
+        ensure(&mut ws.x, d, spec.m);
+        ensure(&mut ws.u_hat, d, k);
+        Self::sample_mixture(self.u_star.as_ref(), rng, ws.x.as_mut());
+        em::initialise(
+            self.params.init,
+            ws.x.as_ref(),
+            self.u_star.as_ref(),
+            ws.u_hat.as_mut(),
+            rng,
+            &mut ws.em,
+        );
+        let fit = em::fit(
+            ws.x.as_ref(),
+            ws.u_hat.as_mut(),
+            self.params.em_tol,
+            self.params.em_max_iter,
+            &mut ws.em,
+        )
+        .map_err(|e| e.to_string())?;
+        if let Some(perm) = permute {
+            let old = ws.u_hat.clone();
+            for (i, &j) in perm.iter().enumerate() {
+                ws.u_hat.as_mut().col_mut(i).copy_from(old.col(j));
+            }
+        }
+        let proj = Projection::new(ws.u_hat.as_ref(), self.r).map_err(|e| e.to_string())?;
+        self.featurise_draws(&proj, spec.n, rng, ws, false);
+        self.featurise_draws(&proj, self.params.risk_samples, rng, ws, true);
+        let parts = self.risk_parts(ws, spec.n).map_err(|e| e.to_string())?;
+        if !(parts.rep.is_finite() && parts.leak.is_finite() && parts.var.is_finite()) {
+            return Err("non-finite risk part".into());
+        }
+        Ok((
+            TrialRecord::from_parts(parts, spec.m, spec.n, Some(fit.iterations as f64)),
+            ws.u_hat.clone(),
+        ))
+    }
+}
+
+impl TwoStageModel for GmmModel {
+    type Workspace = GmmWorkspace;
+
+    fn name(&self) -> &'static str {
+        "gmm"
+    }
+
+    fn workspace(&self) -> GmmWorkspace {
+        GmmWorkspace::default()
+    }
+
+    fn check_sizes(&self, m: usize, n: usize) -> Result<()> {
+        let (k, d) = (self.k, self.d);
+        if m < 10 * k * d {
+            return Err(invalid_range("m", &format!("≥ 10·K·d = {}", 10 * k * d), m));
+        }
+        let p = self.d_eff();
+        if n <= 2 * p {
+            return Err(invalid_range(
+                "n",
+                &format!("> 2·d_eff = 2K(r⋆+1) = {}", 2 * p),
+                n,
+            ));
+        }
+        Ok(())
+    }
+
+    fn trial(
+        &self,
+        rng: &mut ChaCha8Rng,
+        spec: &RunSpec,
+        ws: &mut GmmWorkspace,
+    ) -> std::result::Result<TrialRecord, String> {
+        self.trial_with(rng, spec, ws, None).map(|(r, _)| r)
+    }
+
+    fn theory(&self) -> Result<Theory> {
+        theory::theory(self)
+    }
+
+    fn extra_name(&self) -> Option<&'static str> {
+        Some("em_iterations")
+    }
+}
