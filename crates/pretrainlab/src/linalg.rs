@@ -323,3 +323,58 @@ mod tests {
         }
     }
 }
+
+/// Returns the CPU's vector registers to the clean state after faer.
+///
+/// faer's x86 GEMM kernels (`private-gemm-x86`) use AVX-512 registers `zmm16–31` and
+/// leave them dirty. `vzeroupper` cannot clean those, so every later legacy-SSE
+/// instruction (all scalar `f64` code of a baseline x86-64 build, and glibc's `exp`
+/// wrapper) pays a state-transition penalty: EM on a mixture ran 10× slower after one
+/// `matmul` on this machine. Call this after faer calls that precede scalar hot loops.
+/// A no-op where AVX-512 is absent or on other architectures.
+#[inline]
+pub fn clean_simd_state() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked above); the asm only zeroes
+            // registers it declares as clobbered.
+            unsafe { zero_upper_zmm() }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn zero_upper_zmm() {
+    unsafe {
+        std::arch::asm!(
+            "vpxord zmm16, zmm16, zmm16",
+            "vpxord zmm17, zmm17, zmm17",
+            "vpxord zmm18, zmm18, zmm18",
+            "vpxord zmm19, zmm19, zmm19",
+            "vpxord zmm20, zmm20, zmm20",
+            "vpxord zmm21, zmm21, zmm21",
+            "vpxord zmm22, zmm22, zmm22",
+            "vpxord zmm23, zmm23, zmm23",
+            "vpxord zmm24, zmm24, zmm24",
+            "vpxord zmm25, zmm25, zmm25",
+            "vpxord zmm26, zmm26, zmm26",
+            "vpxord zmm27, zmm27, zmm27",
+            "vpxord zmm28, zmm28, zmm28",
+            "vpxord zmm29, zmm29, zmm29",
+            "vpxord zmm30, zmm30, zmm30",
+            "vpxord zmm31, zmm31, zmm31",
+            "vzeroupper",
+            out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
+            out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
+            out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
+            out("zmm28") _, out("zmm29") _, out("zmm30") _, out("zmm31") _,
+            out("ymm0") _, out("ymm1") _, out("ymm2") _, out("ymm3") _,
+            out("ymm4") _, out("ymm5") _, out("ymm6") _, out("ymm7") _,
+            out("ymm8") _, out("ymm9") _, out("ymm10") _, out("ymm11") _,
+            out("ymm12") _, out("ymm13") _, out("ymm14") _, out("ymm15") _,
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+}

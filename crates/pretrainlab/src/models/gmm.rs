@@ -53,7 +53,7 @@ use serde::{Deserialize, Serialize};
 use super::{TrialRecord, TwoStageModel};
 use crate::downstream::RiskParts;
 use crate::engine::RunSpec;
-use crate::linalg::{mul_into, pinv_psd, sym_eigen_desc, trace_of_product};
+use crate::linalg::{clean_simd_state, mul_into, pinv_psd, sym_eigen_desc, trace_of_product};
 use crate::params::{ModelInfo, ParamSpec};
 use crate::theory::Theory;
 use crate::{Error, Result};
@@ -333,10 +333,18 @@ impl GmmModel {
             return Err(invalid_range("beta", "a finite number > 0", p.beta));
         }
         if !(p.theta_norm.is_finite() && p.theta_norm > 0.0) {
-            return Err(invalid_range("theta_norm", "a finite number > 0", p.theta_norm));
+            return Err(invalid_range(
+                "theta_norm",
+                "a finite number > 0",
+                p.theta_norm,
+            ));
         }
         if !(p.noise_var.is_finite() && p.noise_var >= 0.0) {
-            return Err(invalid_range("noise_var", "a finite number ≥ 0", p.noise_var));
+            return Err(invalid_range(
+                "noise_var",
+                "a finite number ≥ 0",
+                p.noise_var,
+            ));
         }
         if !(p.em_tol.is_finite() && p.em_tol > 0.0) {
             return Err(invalid_range("em_tol", "a finite number > 0", p.em_tol));
@@ -384,7 +392,9 @@ impl GmmModel {
                 if dist <= 1e-8 * scale {
                     return Err(Error::invalid(
                         "centres",
-                        format!("centres {j} and {i} are identical; all K centres must be distinct"),
+                        format!(
+                            "centres {j} and {i} are identical; all K centres must be distinct"
+                        ),
                     ));
                 }
             }
@@ -478,16 +488,36 @@ impl GmmModel {
                     "β e_i",
                     "optional K lists of d numbers overriding the true centres",
                 ),
-                p("init", "\"truth\"", "EM start: \"truth\", \"kmeans++\" or \"random\""),
-                p("em_tol", "1e-8", "EM stops when no centre coordinate moves more"),
-                p("em_max_iter", "5000", "EM iteration cap (reaching it fails the trial)"),
+                p(
+                    "init",
+                    "\"truth\"",
+                    "EM start: \"truth\", \"kmeans++\" or \"random\"",
+                ),
+                p(
+                    "em_tol",
+                    "1e-8",
+                    "EM stops when no centre coordinate moves more",
+                ),
+                p(
+                    "em_max_iter",
+                    "5000",
+                    "EM iteration cap (reaching it fails the trial)",
+                ),
                 p(
                     "risk_samples",
                     "100000",
                     "Monte Carlo draws per trial for the population risk parts",
                 ),
-                p("fisher_samples", "100000", "theory: draws for the Fisher information"),
-                p("proj_samples", "1000000", "theory: draws for Σ, β(U⋆) and Dβ"),
+                p(
+                    "fisher_samples",
+                    "100000",
+                    "theory: draws for the Fisher information",
+                ),
+                p(
+                    "proj_samples",
+                    "1000000",
+                    "theory: draws for Σ, β(U⋆) and Dβ",
+                ),
                 p("eval_samples", "1000000", "theory: draws for E[s sᵀ]"),
                 p("theory_seed", "260327631", "theory: fixed Monte Carlo seed"),
             ],
@@ -521,8 +551,16 @@ impl GmmModel {
         which_pop: bool,
     ) {
         let (d, r, p) = (self.d, self.r, self.d_eff());
-        let psi = if which_pop { &mut ws.psi_pop } else { &mut ws.psi_n };
-        let f = if which_pop { &mut ws.f_pop } else { &mut ws.f_n };
+        let psi = if which_pop {
+            &mut ws.psi_pop
+        } else {
+            &mut ws.psi_n
+        };
+        let f = if which_pop {
+            &mut ws.f_pop
+        } else {
+            &mut ws.f_n
+        };
         ensure(psi, p, count);
         ensure(f, 1, count);
         ensure(&mut ws.chunk, d, CHUNK);
@@ -550,6 +588,7 @@ impl GmmModel {
                 x.as_ref(),
                 1.0,
             );
+            clean_simd_state();
             for j in 0..b {
                 for c in 0..r {
                     zbuf[c] = ws.z_star[(c, j)];
@@ -639,8 +678,8 @@ impl GmmModel {
         let sigma_n_inv = pinv_psd(sigma_n.as_ref())?;
         let delta = &sigma_n_inv * &cr;
         let leak = crate::linalg::quad_form(delta.as_ref(), sigma.as_ref(), delta.as_ref());
-        let var =
-            self.params.noise_var / n as f64 * trace_of_product(sigma.as_ref(), sigma_n_inv.as_ref());
+        let var = self.params.noise_var / n as f64
+            * trace_of_product(sigma.as_ref(), sigma_n_inv.as_ref());
         Ok(RiskParts { rep, leak, var })
     }
 
@@ -654,6 +693,7 @@ impl GmmModel {
         ws: &mut GmmWorkspace,
         permute: Option<&[usize]>,
     ) -> std::result::Result<(TrialRecord, Mat<f64>), String> {
+        clean_simd_state();
         let (d, k) = (self.d, self.k);
         ensure(&mut ws.x, d, spec.m);
         ensure(&mut ws.u_hat, d, k);

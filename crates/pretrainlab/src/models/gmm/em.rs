@@ -18,7 +18,7 @@ use faer::{Accum, Mat, MatMut, MatRef};
 use rand::Rng;
 use rand::RngExt;
 
-use crate::linalg::mul_into;
+use crate::linalg::{clean_simd_state, mul_into};
 
 /// How EM is started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -68,7 +68,10 @@ pub struct EmFit {
 /// Why a fit is rejected (the engine counts these trials as failed).
 #[derive(Clone, Debug, PartialEq)]
 pub enum EmError {
-    NotConverged { iterations: usize, last_step: f64 },
+    NotConverged {
+        iterations: usize,
+        last_step: f64,
+    },
     /// A component lost (almost) all its responsibility mass, or two centres merged.
     Collapsed(String),
     NonFinite,
@@ -108,6 +111,7 @@ fn e_step(x: MatRef<'_, f64>, u: MatRef<'_, f64>, s: &mut EmScratch) -> f64 {
     s.half_norms
         .extend((0..k).map(|i| 0.5 * u.col(i).iter().map(|v| v * v).sum::<f64>()));
     mul_into(s.resp.as_mut(), Accum::Replace, u.transpose(), x, 1.0);
+    clean_simd_state();
     let mut total = 0.0;
     for j in 0..m {
         let mut col = s.resp.as_mut().col_mut(j);
@@ -139,7 +143,9 @@ pub fn mean_loglik(x: MatRef<'_, f64>, u: MatRef<'_, f64>, s: &mut EmScratch) ->
     let sq: f64 = (0..m)
         .map(|j| x.col(j).iter().map(|v| v * v).sum::<f64>())
         .sum();
-    (lse - 0.5 * sq) / m as f64 - (k as f64).ln() - 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln()
+    (lse - 0.5 * sq) / m as f64
+        - (k as f64).ln()
+        - 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln()
 }
 
 /// Runs EM from the centres in `u` (d×K, overwritten with the fit) on data `x` (d×m).
@@ -163,6 +169,7 @@ pub fn fit(
             s.resp.as_ref().transpose(),
             1.0,
         );
+        clean_simd_state();
         s.mass.clear();
         s.mass
             .extend((0..k).map(|i| s.resp.as_ref().row(i).iter().sum::<f64>()));

@@ -49,7 +49,7 @@ use rand::rngs::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::GmmModel;
-use crate::linalg::{mul_into, pinv_psd, sym_eigen_desc};
+use crate::linalg::{clean_simd_state, mul_into, pinv_psd, sym_eigen_desc};
 use crate::rng::{experiment_key, trial_rng};
 use crate::theory::{Reference, TangentProblem, Theory, WeightedChiSquare};
 use crate::{Error, Result};
@@ -221,7 +221,8 @@ impl Sensitivity {
                     + gamma * s.nx[row];
             }
             for kk in 0..k {
-                let kappa = s.omega[kk] * (s.xe[j] - self.cm[(kk, j)]) - s.pi[kk] * self.tm[(kk, j)];
+                let kappa =
+                    s.omega[kk] * (s.xe[j] - self.cm[(kk, j)]) - s.pi[kk] * self.tm[(kk, j)];
                 if kappa != 0.0 {
                     for row in 0..d {
                         out[row] += kappa * self.nu[(row, kk)];
@@ -319,7 +320,12 @@ fn frob(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
 }
 
 /// Fisher information `E[score scoreᵀ]` by blocks: per-block sums and counts.
-fn fisher_blocks(model: &GmmModel, sens: &Sensitivity, n: usize, seed: u64) -> Vec<(Mat<f64>, usize)> {
+fn fisher_blocks(
+    model: &GmmModel,
+    sens: &Sensitivity,
+    n: usize,
+    seed: u64,
+) -> Vec<(Mat<f64>, usize)> {
     let kd = model.k * model.d;
     blocks(n, seed, "gmm/fisher", |rng, count| {
         let mut acc = Mat::<f64>::zeros(kd, kd);
@@ -329,6 +335,7 @@ fn fisher_blocks(model: &GmmModel, sens: &Sensitivity, n: usize, seed: u64) -> V
         let mut xcol = vec![0.0; model.d];
         for_chunks(model, rng, count, |x| {
             let b = x.ncols();
+            clean_simd_state();
             for j in 0..b {
                 for row in 0..model.d {
                     xcol[row] = x[(row, j)];
@@ -346,12 +353,20 @@ fn fisher_blocks(model: &GmmModel, sens: &Sensitivity, n: usize, seed: u64) -> V
 }
 
 /// Fills `psi` (p×b), `jac` (Kd×b) and `f` (1×b) for the points in `x` (d×b).
-fn fill(sens: &Sensitivity, x: MatRef<'_, f64>, psi: &mut Mat<f64>, jac: &mut Mat<f64>, f: &mut Mat<f64>, s: &mut SensScratch) {
+fn fill(
+    sens: &Sensitivity,
+    x: MatRef<'_, f64>,
+    psi: &mut Mat<f64>,
+    jac: &mut Mat<f64>,
+    f: &mut Mat<f64>,
+    s: &mut SensScratch,
+) {
     let (d, k, r) = (sens.d, sens.k, sens.r);
     let p = k * (r + 1);
     let mut xcol = vec![0.0; d];
     let mut pcol = vec![0.0; p];
     let mut jcol = vec![0.0; k * d];
+    clean_simd_state();
     for j in 0..x.ncols() {
         for row in 0..d {
             xcol[row] = x[(row, j)];
@@ -387,8 +402,20 @@ fn projection_blocks(
             fill(sens, x, &mut psi, &mut jac, &mut f, &mut s);
             let ps = psi.as_ref().subcols(0, b);
             mul_into(sig.as_mut(), Accum::Add, ps, ps.transpose(), 1.0);
-            mul_into(c.as_mut(), Accum::Add, ps, f.as_ref().subcols(0, b).transpose(), 1.0);
-            mul_into(m.as_mut(), Accum::Add, ps, jac.as_ref().subcols(0, b).transpose(), 1.0);
+            mul_into(
+                c.as_mut(),
+                Accum::Add,
+                ps,
+                f.as_ref().subcols(0, b).transpose(),
+                1.0,
+            );
+            mul_into(
+                m.as_mut(),
+                Accum::Add,
+                ps,
+                jac.as_ref().subcols(0, b).transpose(),
+                1.0,
+            );
         });
         (sig, c, m, count)
     })
@@ -413,7 +440,13 @@ fn evaluation_blocks(
             let b = x.ncols();
             fill(sens, x, &mut psi, &mut jac, &mut f, &mut s);
             let mut js = jac.as_mut().subcols_mut(0, b);
-            mul_into(js.as_mut(), Accum::Add, b_mat.transpose(), psi.as_ref().subcols(0, b), -1.0);
+            mul_into(
+                js.as_mut(),
+                Accum::Add,
+                b_mat.transpose(),
+                psi.as_ref().subcols(0, b),
+                -1.0,
+            );
             let js = jac.as_ref().subcols(0, b);
             mul_into(g.as_mut(), Accum::Add, js, js.transpose(), 1.0);
         });
@@ -422,7 +455,12 @@ fn evaluation_blocks(
 }
 
 /// `B = Σ⁻¹E[ψJᵀ]`, `β̂ = Σ⁻¹E[ψf⋆]` from projection blocks.
-pub fn projection(model: &GmmModel, sens: &Sensitivity, n: usize, seed: u64) -> Result<(Mat<f64>, Vec<f64>)> {
+pub fn projection(
+    model: &GmmModel,
+    sens: &Sensitivity,
+    n: usize,
+    seed: u64,
+) -> Result<(Mat<f64>, Vec<f64>)> {
     let parts = projection_blocks(model, sens, n, seed);
     let total: usize = parts.iter().map(|p| p.3).sum();
     let scale = faer::Scale(1.0 / total as f64);
@@ -443,7 +481,8 @@ pub fn interaction(model: &GmmModel) -> Result<Interaction> {
 
     let fb = fisher_blocks(model, &sens, prm.fisher_samples, seed);
     let nf: usize = fb.iter().map(|b| b.1).sum();
-    let fisher = sum_mats(&fb.iter().map(|b| b.0.clone()).collect::<Vec<_>>()) * faer::Scale(1.0 / nf as f64);
+    let fisher = sum_mats(&fb.iter().map(|b| b.0.clone()).collect::<Vec<_>>())
+        * faer::Scale(1.0 / nf as f64);
     let fisher = Mat::from_fn(kd, kd, |i, j| 0.5 * (fisher[(i, j)] + fisher[(j, i)]));
 
     let (b_mat, beta_hat) = projection(model, &sens, prm.proj_samples, seed)?;
@@ -462,7 +501,8 @@ pub fn interaction(model: &GmmModel) -> Result<Interaction> {
 
     let eb = evaluation_blocks(model, &sens, b_mat.as_ref(), prm.eval_samples, seed);
     let ne: usize = eb.iter().map(|b| b.1).sum();
-    let gram = sum_mats(&eb.iter().map(|b| b.0.clone()).collect::<Vec<_>>()) * faer::Scale(1.0 / ne as f64);
+    let gram = sum_mats(&eb.iter().map(|b| b.0.clone()).collect::<Vec<_>>())
+        * faer::Scale(1.0 / ne as f64);
     let gram = Mat::from_fn(kd, kd, |i, j| 0.5 * (gram[(i, j)] + gram[(j, i)]));
 
     let problem = TangentProblem {
@@ -489,7 +529,10 @@ pub fn interaction(model: &GmmModel) -> Result<Interaction> {
     let se_fisher = sd_f / (BLOCKS as f64).sqrt();
 
     let (g_eig, _) = sym_eigen_desc(gram.as_ref())?;
-    let gram_rank = g_eig.iter().filter(|&&l| l > 1e-9 * g_eig[0].max(0.0)).count();
+    let gram_rank = g_eig
+        .iter()
+        .filter(|&&l| l > 1e-9 * g_eig[0].max(0.0))
+        .count();
     Ok(Interaction {
         mean,
         se: (se_eval * se_eval + se_fisher * se_fisher).sqrt(),
@@ -523,11 +566,17 @@ pub fn theory(model: &GmmModel) -> Result<Theory> {
                 value: it.mean / norm2,
             },
             Reference {
-                label: format!("Monte Carlo s.e., evaluation stage ({} draws)", prm.eval_samples),
+                label: format!(
+                    "Monte Carlo s.e., evaluation stage ({} draws)",
+                    prm.eval_samples
+                ),
                 value: it.se_eval,
             },
             Reference {
-                label: format!("Monte Carlo s.e., Fisher stage ({} draws)", prm.fisher_samples),
+                label: format!(
+                    "Monte Carlo s.e., Fisher stage ({} draws)",
+                    prm.fisher_samples
+                ),
                 value: it.se_fisher,
             },
             Reference {
