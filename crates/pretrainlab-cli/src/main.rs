@@ -3,6 +3,7 @@
 //! The binary parses arguments, calls the library and prints; the science lives in
 //! the `pretrainlab` crate.
 
+mod gmm_figures;
 mod params;
 mod progress;
 mod render;
@@ -45,6 +46,26 @@ enum Command {
     Simulate(RunArgs),
     /// Simulate and predict at the same (m, n), compare them and give a verdict.
     Check(RunArgs),
+    /// Reproduce Tinati & Tu's Gaussian-mixture figures (tinati-tu-fig2, tinati-tu-fig3)
+    /// as CSV files. Temporary home until the preset registry lands.
+    #[command(hide = true)]
+    GmmReproduce(GmmReproduceArgs),
+}
+
+#[derive(Args, Debug)]
+struct GmmReproduceArgs {
+    /// tinati-tu-fig2 or tinati-tu-fig3 (Figs. 3 and 4).
+    name: String,
+    /// Smaller grids and Monte Carlo sizes.
+    #[arg(long)]
+    quick: bool,
+    /// Output folder for the CSV files.
+    #[arg(long, default_value = "out/gmm")]
+    output: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Output format.
@@ -160,6 +181,15 @@ fn run(cli: Cli) -> Result<()> {
             write_outputs(&args, model.as_ref(), &result, &sim)?;
             emit(&args, &sim, || render::simulation(&sim))
         }
+        Command::GmmReproduce(a) => gmm_figures::reproduce(
+            &a.name,
+            &gmm_figures::FigureOptions {
+                quick: a.quick,
+                output: a.output,
+                quiet: a.quiet,
+                seed: a.seed,
+            },
+        ),
         Command::Check(args) => {
             let model = setup(&args)?;
             let theory = model.theory()?;

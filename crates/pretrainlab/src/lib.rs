@@ -23,6 +23,7 @@ pub mod compare;
 pub mod downstream;
 pub mod dynamics;
 pub mod engine;
+pub mod fit;
 pub mod linalg;
 pub mod models;
 pub mod params;
