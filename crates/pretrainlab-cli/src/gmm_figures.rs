@@ -135,7 +135,7 @@ pub struct SweepPoint {
 
 fn sweep_point(k: usize, d: usize, beta: f64, quick: bool, x: f64) -> Result<SweepPoint> {
     let (nf, np, ne) = if quick {
-        (20_000, 100_000, 100_000)
+        (50_000, 100_000, 100_000)
     } else {
         (100_000, 1_000_000, 1_000_000)
     };

@@ -362,10 +362,10 @@ impl GmmModel {
             ("proj_samples", p.proj_samples),
             ("eval_samples", p.eval_samples),
         ] {
-            if v < 100 * min_p.max(k * d) {
+            if v < 10 * min_p.max(k * d) {
                 return Err(invalid_range(
                     field,
-                    &format!("≥ 100·max(K(K+1), Kd) = {}", 100 * min_p.max(k * d)),
+                    &format!("≥ 10·max(K(K+1), Kd) = {}", 10 * min_p.max(k * d)),
                     v,
                 ));
             }
