@@ -121,9 +121,9 @@ fn sweep_figures(e: &Experiment, results: &[PointResult]) -> Option<Vec<Figure>>
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
                 (l.min(x), h.max(x))
             });
-        (0..=120)
+        (0..=48)
             .map(|i| {
-                let t = i as f64 / 120.0;
+                let t = i as f64 / 48.0;
                 if log_x {
                     (lo.ln() + (hi.ln() - lo.ln()) * t).exp()
                 } else {
@@ -138,14 +138,36 @@ fn sweep_figures(e: &Experiment, results: &[PointResult]) -> Option<Vec<Figure>>
     for (key, group) in &groups {
         let x: Vec<f64> = group.iter().map(|r| x_of(r)).collect();
         let sfx = suffix(key);
+        // Along α (or m) the theory is a closed curve in α: draw it densely.
+        let along_alpha = axis.name == "alpha" || axis.name == "m";
+        let n0 = group[0].n as f64;
+        let to_alpha = |v: f64| if axis.name == "m" { v / n0 } else { v };
+        let curve_x = if along_alpha { dense(&x) } else { x.clone() };
+        let curve = |f: &dyn Fn(&pretrainlab::theory::Prediction, f64) -> Option<f64>| -> Vec<f64> {
+            if along_alpha {
+                let p = group[0].prediction.as_ref();
+                curve_x
+                    .iter()
+                    .map(|&v| p.and_then(|p| f(p, to_alpha(v))).unwrap_or(f64::NAN))
+                    .collect()
+            } else {
+                group
+                    .iter()
+                    .map(|r| {
+                        r.prediction
+                            .as_ref()
+                            .and_then(|p| f(p, r.alpha))
+                            .unwrap_or(f64::NAN)
+                    })
+                    .collect()
+            }
+        };
         if e.actions.needs_theory() {
+            let floor = |p: &pretrainlab::theory::Prediction| p.sigma2 * p.d_eff as f64;
             risk.push(Series {
                 label: format!("theory σ² d_eff + E‖L(Z)‖²/α{sfx}"),
-                x: x.clone(),
-                y: group
-                    .iter()
-                    .map(|r| r.prediction.as_ref().map_or(f64::NAN, |p| p.limit_mean))
-                    .collect(),
+                x: curve_x.clone(),
+                y: curve(&|p, a| Some(floor(p) + p.interaction_mean / a)),
                 err: None,
                 style: Style::Line,
             });
@@ -166,11 +188,8 @@ fn sweep_figures(e: &Experiment, results: &[PointResult]) -> Option<Vec<Figure>>
             if group.iter().any(|r| r.paper_limit_mean.is_some()) {
                 risk.push(Series {
                     label: format!("paper's closed form{sfx}"),
-                    x: x.clone(),
-                    y: group
-                        .iter()
-                        .map(|r| r.paper_limit_mean.unwrap_or(f64::NAN))
-                        .collect(),
+                    x: curve_x.clone(),
+                    y: curve(&|p, a| p.paper_interaction_mean.map(|m| floor(p) + m / a)),
                     err: None,
                     style: Style::Line,
                 });
@@ -210,12 +229,10 @@ fn sweep_figures(e: &Experiment, results: &[PointResult]) -> Option<Vec<Figure>>
                 err: Some(err),
                 style: Style::Points,
             });
-            if axis.name == "alpha" || axis.name == "m" {
+            if along_alpha {
                 let alphas: Vec<f64> = group.iter().map(|r| r.alpha).collect();
                 if let Some((a, b, r2)) = fit_inverse(&alphas, &y) {
                     let xs = dense(&x);
-                    let n = group[0].n as f64;
-                    let to_alpha = |v: f64| if axis.name == "m" { v / n } else { v };
                     risk.push(Series {
                         label: format!("fit a + b/α: a = {a:.3}, b = {b:.3}, R² = {r2:.4}{sfx}"),
                         y: xs.iter().map(|&v| a + b / to_alpha(v)).collect(),
@@ -277,11 +294,11 @@ fn cdf_figures(results: &[PointResult]) -> Option<Vec<Figure>> {
     if checked.is_empty() {
         return None;
     }
-    let picks: Vec<&PointResult> = if checked.len() <= 4 {
+    let picks: Vec<&PointResult> = if checked.len() <= 3 {
         checked
     } else {
         let last = checked.len() - 1;
-        let mut idx: Vec<usize> = (0..4).map(|i| i * last / 3).collect();
+        let mut idx: Vec<usize> = vec![0, last / 2, last];
         idx.dedup();
         idx.into_iter().map(|i| checked[i]).collect()
     };
@@ -297,7 +314,12 @@ fn cdf_figures(results: &[PointResult]) -> Option<Vec<Figure>> {
                 return None;
             }
             let k = xs.len() as f64;
-            let ecdf_y: Vec<f64> = (1..=xs.len()).map(|i| i as f64 / k).collect();
+            let trials = xs.len();
+            let mut ecdf_y: Vec<f64> = (1..=xs.len()).map(|i| i as f64 / k).collect();
+            // Show the body of the law: up to the empirical 99th percentile.
+            let keep = ((0.99 * k).ceil() as usize).clamp(1, xs.len());
+            xs.truncate(keep);
+            ecdf_y.truncate(keep);
             let (lo, hi) = (xs[0], xs[xs.len() - 1]);
             let grid: Vec<f64> = (0..=200)
                 .map(|i| lo + (hi - lo) * i as f64 / 200.0)
@@ -311,7 +333,7 @@ fn cdf_figures(results: &[PointResult]) -> Option<Vec<Figure>> {
                 log_y: false,
                 series: vec![
                     Series {
-                        label: format!("empirical ({} trials)", xs.len()),
+                        label: format!("empirical ({trials} trials)"),
                         x: xs,
                         y: ecdf_y,
                         err: None,

@@ -406,6 +406,48 @@ fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     }
 }
 
+/// The corner whose legend-sized region (45% wide, 30% high) holds the fewest points,
+/// preferring upper right, then upper left, lower right, lower left.
+fn quietest_corner(
+    points: &[Vec<(f64, f64, f64)>],
+    (x0, x1, log_x): (f64, f64, bool),
+    (y0, y1, log_y): (f64, f64, bool),
+) -> SeriesLabelPosition {
+    let unit = |v: f64, lo: f64, hi: f64, log: bool| {
+        if log {
+            (v.log10() - lo.log10()) / (hi.log10() - lo.log10())
+        } else {
+            (v - lo) / (hi - lo)
+        }
+    };
+    let corners = [
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::LowerLeft, false, false),
+    ];
+    let count = |right: bool, upper: bool| {
+        points
+            .iter()
+            .flatten()
+            .filter(|p| {
+                let u = unit(p.0, x0, x1, log_x);
+                let v = unit(p.1, y0, y1, log_y);
+                (if right { u >= 0.55 } else { u <= 0.45 })
+                    && (if upper { v >= 0.7 } else { v <= 0.3 })
+            })
+            .count()
+    };
+    let mut best = (usize::MAX, SeriesLabelPosition::UpperRight);
+    for (pos, right, upper) in corners {
+        let c = count(right, upper);
+        if c < best.0 {
+            best = (c, pos);
+        }
+    }
+    best.1
+}
+
 /// A compact tick label: plain decimals for moderate magnitudes, scientific otherwise.
 pub fn format_number(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
@@ -515,6 +557,7 @@ fn draw_figure(area: &DrawingArea<SVGBackend<'_>, Shift>, fig: &Figure) -> Resul
             .chain(zero),
         fig.log_y,
     );
+    let legend_corner = quietest_corner(&points, (x0, x1, fig.log_x), (y0, y1, fig.log_y));
     macro_rules! draw_on {
         ($xr:expr, $yr:expr) => {{
             let mut chart = ChartBuilder::on(area)
@@ -608,7 +651,7 @@ fn draw_figure(area: &DrawingArea<SVGBackend<'_>, Shift>, fig: &Figure) -> Resul
                     .label_font((FAMILY, 14))
                     .background_style(WHITE.mix(0.85))
                     .border_style(RGBColor(180, 180, 180))
-                    .position(SeriesLabelPosition::UpperRight)
+                    .position(legend_corner)
                     .draw()
                     .map_err(render_error)?;
             }
