@@ -18,6 +18,82 @@ use pretrainlab::models::gmm::{GmmModel, GmmParams, theory};
 use pretrainlab::rng::experiment_key;
 use pretrainlab::stats::Summary;
 use pretrainlab::theory::weighted_chisq::ks_statistic;
+use pretrainlab_report::{Figure, Series, Style, write_panels};
+
+use crate::presets::PresetContext;
+
+fn options(ctx: &PresetContext) -> FigureOptions {
+    FigureOptions {
+        quick: ctx.quick,
+        output: ctx.output.clone(),
+        quiet: ctx.quiet,
+        seed: 1,
+    }
+}
+
+/// The `tinati-tu-fig2` preset.
+pub fn fig2_preset(ctx: &PresetContext) -> Result<()> {
+    fig2(&options(ctx))
+}
+
+/// The `tinati-tu-fig3` preset (Figs. 3 and 4).
+pub fn fig3_preset(ctx: &PresetContext) -> Result<()> {
+    fig3(&options(ctx))
+}
+
+fn series(label: &str, x: Vec<f64>, y: Vec<f64>, err: Option<Vec<f64>>, style: Style) -> Series {
+    Series {
+        label: label.to_string(),
+        x,
+        y,
+        err,
+        style,
+    }
+}
+
+fn figure(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    log_x: bool,
+    log_y: bool,
+    series: Vec<Series>,
+) -> Figure {
+    Figure {
+        title: title.to_string(),
+        x_label: x_label.to_string(),
+        y_label: y_label.to_string(),
+        log_x,
+        log_y,
+        series,
+    }
+}
+
+/// A fitted curve on 100 points spanning `xs`.
+fn curve(xs: &[f64], log_x: bool, f: impl Fn(f64) -> f64) -> (Vec<f64>, Vec<f64>) {
+    let (lo, hi) = (xs[0], xs[xs.len() - 1]);
+    let x: Vec<f64> = (0..100)
+        .map(|i| {
+            let t = i as f64 / 99.0;
+            if log_x {
+                lo * (hi / lo).powf(t)
+            } else {
+                lo + (hi - lo) * t
+            }
+        })
+        .collect();
+    let y = x.iter().map(|&v| f(v)).collect();
+    (x, y)
+}
+
+/// Empirical CDF as a staircase.
+fn ecdf(label: &str, values: &[f64]) -> Series {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len() as f64;
+    let y = (1..=v.len()).map(|i| i as f64 / n).collect();
+    series(label, v, y, None, Style::Steps)
+}
 
 /// Options shared by the reproductions.
 #[derive(Clone, Debug)]
@@ -174,132 +250,146 @@ pub fn fig2(opts: &FigureOptions) -> Result<()> {
     std::fs::create_dir_all(&opts.output)?;
     let mut fits = String::from("panel,source,form,coefficients,r_squared\n");
     let mut table = String::from("panel,x,normalisation,ours,ours_se,paper,paper_over_ours\n");
-    // (a) K sweep.
-    let mut pts = Vec::new();
-    for (k, _) in PAPER_K {
-        let p = sweep_point(k as usize, 30, 2.0, opts.quick, k)?;
-        note(
-            opts,
-            &format!(
-                "fig2 K = {k}: E = {:.5} ± {:.5} ({:.1} s)",
-                p.unit, p.unit_se, p.seconds
-            ),
-        );
-        pts.push(p);
-    }
-    panel_csv(opts, "fig2_K.csv", "K", &pts, &PAPER_K, 1.0)?;
-    let xs: Vec<f64> = pts.iter().map(|p| p.x).collect();
-    fit_row(
-        &mut fits,
-        "K",
-        "ours (unit norm)",
-        "aK^2+bK+c",
-        &fit::quadratic(&xs, &pts.iter().map(|p| p.unit).collect::<Vec<_>>())?,
-    );
-    fit_row(
-        &mut fits,
-        "K",
-        "paper (digitised)",
-        "aK^2+bK+c",
-        &fit::quadratic(&xs, &PAPER_K.map(|p| p.1))?,
-    );
-    for k in [2.0, 4.0, 8.0, 14.0] {
-        table_row(
-            &mut table,
+    let mut panels = Vec::new();
+    // (panel, x name, file, paper values, scale of ours to the paper's normalisation,
+    //  fit form, table points, title, log x, log y)
+    type FitFn = fn(&[f64], &[f64]) -> pretrainlab::Result<Fit>;
+    let specs: [(
+        &str,
+        &str,
+        &[(f64, f64)],
+        f64,
+        &str,
+        FitFn,
+        &[f64],
+        &str,
+        bool,
+        bool,
+    ); 3] = [
+        (
             "K (d=30, beta=2)",
-            k,
-            &pts,
+            "K",
             &PAPER_K,
             1.0,
-            "unit",
-        );
-    }
-    // (b) d sweep.
-    let mut pts = Vec::new();
-    for (d, _) in PAPER_D {
-        let p = sweep_point(4, d as usize, 2.0, opts.quick, d)?;
-        note(
-            opts,
-            &format!(
-                "fig2 d = {d}: E = {:.5} ± {:.5} ({:.1} s)",
-                p.unit, p.unit_se, p.seconds
-            ),
-        );
-        pts.push(p);
-    }
-    panel_csv(opts, "fig2_d.csv", "d", &pts, &PAPER_D, 1.0)?;
-    let xs: Vec<f64> = pts.iter().map(|p| p.x).collect();
-    fit_row(
-        &mut fits,
-        "d",
-        "ours (unit norm)",
-        "a+b*ln(d)",
-        &fit::logarithmic(&xs, &pts.iter().map(|p| p.unit).collect::<Vec<_>>())?,
-    );
-    fit_row(
-        &mut fits,
-        "d",
-        "paper (digitised)",
-        "a+b*ln(d)",
-        &fit::logarithmic(&xs, &PAPER_D.map(|p| p.1))?,
-    );
-    for d in [5.0, 20.0, 100.0] {
-        table_row(
-            &mut table,
+            "aK^2+bK+c",
+            fit::quadratic,
+            &[2.0, 4.0, 8.0, 14.0],
+            "(a) d = 30, β = 2, ‖θ⋆‖ = 1",
+            false,
+            false,
+        ),
+        (
             "d (K=4, beta=2)",
-            d,
-            &pts,
+            "d",
             &PAPER_D,
             1.0,
-            "unit",
-        );
-    }
-    // (c) β sweep.
-    let mut pts = Vec::new();
-    for (b, _) in PAPER_BETA {
-        let p = sweep_point(4, 20, b, opts.quick, b)?;
-        note(
-            opts,
-            &format!(
-                "fig2 beta = {b}: E = {:.5} ± {:.5} ({:.1} s)",
-                p.unit, p.unit_se, p.seconds
-            ),
-        );
-        pts.push(p);
-    }
-    panel_csv(opts, "fig2_beta.csv", "beta", &pts, &PAPER_BETA, 100.0)?;
-    let xs: Vec<f64> = pts.iter().map(|p| p.x).collect();
-    fit_row(
-        &mut fits,
-        "beta",
-        "ours (norm 10)",
-        "C*beta^alpha (log-log)",
-        &fit::power_law(&xs, &pts.iter().map(|p| 100.0 * p.unit).collect::<Vec<_>>())?,
-    );
-    fit_row(
-        &mut fits,
-        "beta",
-        "paper (digitised)",
-        "C*beta^alpha (log-log)",
-        &fit::power_law(&xs, &PAPER_BETA.map(|p| p.1))?,
-    );
-    for b in [0.596, 2.010, 4.391] {
-        table_row(
-            &mut table,
+            "a+b*ln(d)",
+            fit::logarithmic,
+            &[5.0, 20.0, 100.0],
+            "(b) K = 4, β = 2, ‖θ⋆‖ = 1",
+            true,
+            false,
+        ),
+        (
             "beta (K=4, d=20)",
-            b,
-            &pts,
+            "beta",
             &PAPER_BETA,
             100.0,
-            "norm 10",
+            "C*beta^alpha (log-log)",
+            fit::power_law,
+            &[0.596, 2.010, 4.391],
+            "(c) K = 4, d = 20, ‖θ⋆‖ = 10",
+            true,
+            true,
+        ),
+    ];
+    for (panel, x_name, paper, scale, form, fitter, table_x, title, log_x, log_y) in specs {
+        let mut pts = Vec::new();
+        for &(x, _) in paper {
+            let (k, d, beta) = match x_name {
+                "K" => (x as usize, 30, 2.0),
+                "d" => (4, x as usize, 2.0),
+                _ => (4, 20, x),
+            };
+            let p = sweep_point(k, d, beta, opts.quick, x)?;
+            note(
+                opts,
+                &format!(
+                    "fig2 {x_name} = {x}: E = {:.5} ± {:.5} (unit norm, {:.1} s)",
+                    p.unit, p.unit_se, p.seconds
+                ),
+            );
+            pts.push(p);
+        }
+        panel_csv(
+            opts,
+            &format!("fig2_{x_name}.csv"),
+            x_name,
+            &pts,
+            paper,
+            scale,
+        )?;
+        let xs: Vec<f64> = pts.iter().map(|p| p.x).collect();
+        let ys: Vec<f64> = pts.iter().map(|p| scale * p.unit).collect();
+        let es: Vec<f64> = pts.iter().map(|p| scale * p.unit_se).collect();
+        let paper_y: Vec<f64> = paper.iter().map(|p| p.1).collect();
+        let ours_fit = fitter(&xs, &ys)?;
+        let norm = if scale == 1.0 { "unit norm" } else { "norm 10" };
+        fit_row(
+            &mut fits,
+            x_name,
+            &format!("ours ({norm})"),
+            form,
+            &ours_fit,
         );
+        fit_row(
+            &mut fits,
+            x_name,
+            "paper (digitised)",
+            form,
+            &fitter(&xs, &paper_y)?,
+        );
+        for &x in table_x {
+            table_row(&mut table, panel, x, &pts, paper, scale, norm);
+        }
+        let c = ours_fit.coefficients.clone();
+        let (cx, cy) = curve(&xs, log_x, |v| match x_name {
+            "K" => c[0] * v * v + c[1] * v + c[2],
+            "d" => c[0] + c[1] * v.ln(),
+            _ => c[0] * v.powf(c[1]),
+        });
+        panels.push(figure(
+            title,
+            if x_name == "beta" { "β" } else { x_name },
+            "E‖L(Z)‖²",
+            log_x,
+            log_y,
+            vec![
+                series(
+                    "pretrainlab ± s.e.",
+                    xs.clone(),
+                    ys,
+                    Some(es),
+                    Style::Points,
+                ),
+                series(
+                    &format!("fit {form}, R² = {:.3}", ours_fit.r_squared),
+                    cx,
+                    cy,
+                    None,
+                    Style::Line,
+                ),
+                series("paper (digitised)", xs, paper_y, None, Style::Points),
+            ],
+        ));
     }
+    write_panels(&panels, &opts.output.join("fig2"))?;
     write(&opts.output.join("fig2_fits.csv"), &fits)?;
     write(&opts.output.join("fig2_table.csv"), &table)?;
     note(
         opts,
         &format!(
-            "fig2: wrote CSVs into {}\n{table}{fits}",
+            "fig2: wrote CSVs and fig2.svg/png into {}\n{table}{fits}",
             opts.output.display()
         ),
     );
@@ -398,6 +488,8 @@ pub fn fig3(opts: &FigureOptions) -> Result<()> {
             th.interaction_mean_se
         ),
     );
+    let mut ecdfs: Vec<(usize, Vec<f64>, Vec<f64>, Vec<f64>)> = Vec::new();
+    let mut metrics: Vec<(f64, f64, f64, f64)> = Vec::new();
     let mut trials_csv =
         String::from("n,m,trial,scaled_excess,n_var,n_leak,n_rep,m_rep,em_iterations\n");
     let mut fig4 = String::from(
@@ -438,6 +530,10 @@ pub fn fig3(opts: &FigureOptions) -> Result<()> {
             .filter(|v| (*v - var_limit).abs() > 0.05 * var_limit)
             .count() as f64
             / var.len().max(1) as f64;
+        metrics.push((n as f64, ks_tot, ks_pre, p_var));
+        if [100, 1000, 10_000, 100_000].contains(&n) {
+            ecdfs.push((n, total.clone(), pre.clone(), var.clone()));
+        }
         let (st, sp) = (Summary::of(&total), Summary::of(&pre));
         let mean_of = |c: &[f64]| c.iter().sum::<f64>() / c.len().max(1) as f64;
         let _ = writeln!(
@@ -488,6 +584,107 @@ pub fn fig3(opts: &FigureOptions) -> Result<()> {
         };
         let _ = writeln!(q, "{label},{ours:.4},{paper}");
     }
+    // Fig. 3: empirical CDFs against the limits.
+    let grid_x: Vec<f64> = (0..=400).map(|i| hi * i as f64 / 400.0).collect();
+    let pre_lim: Vec<f64> = grid_x.iter().map(|&x| th.law.cdf(alpha * x)).collect();
+    let tot_x: Vec<f64> = grid_x.iter().map(|x| var_limit + x).collect();
+    let tot_lim: Vec<f64> = tot_x.iter().map(|&x| th.limit_cdf(alpha, x)).collect();
+    let mut s_tot = vec![series(
+        "limit σ²d_eff + ‖L(Z)‖²/α",
+        tot_x,
+        tot_lim,
+        None,
+        Style::Line,
+    )];
+    let mut s_pre = vec![series(
+        "limit ‖L(Z)‖²/α",
+        grid_x.clone(),
+        pre_lim,
+        None,
+        Style::Line,
+    )];
+    let mut s_var = Vec::new();
+    for (n, t, p, v) in &ecdfs {
+        s_tot.push(ecdf(&format!("n = {n}"), t));
+        s_pre.push(ecdf(&format!("n = {n}"), p));
+        s_var.push(ecdf(&format!("n = {n}"), v));
+    }
+    let vmin = ecdfs
+        .iter()
+        .flat_map(|e| e.3.iter())
+        .cloned()
+        .fold(var_limit, f64::min);
+    let vmax = ecdfs
+        .iter()
+        .flat_map(|e| e.3.iter())
+        .cloned()
+        .fold(var_limit, f64::max);
+    s_var.insert(
+        0,
+        series(
+            "limit σ² d_eff (a step)",
+            vec![vmin, var_limit, var_limit, vmax],
+            vec![0.0, 0.0, 1.0, 1.0],
+            None,
+            Style::Line,
+        ),
+    );
+    write_panels(
+        &[
+            figure(
+                "(a) E_{m,n} = n(R − σ²)",
+                "value",
+                "CDF",
+                false,
+                false,
+                s_tot,
+            ),
+            figure(
+                "(b) pre-training part n·Rep",
+                "value",
+                "CDF",
+                false,
+                false,
+                s_pre,
+            ),
+            figure("(c) n·Var", "value", "CDF", false, false, s_var),
+        ],
+        &opts.output.join("fig3"),
+    )?;
+    let ns: Vec<f64> = metrics.iter().map(|m| m.0).collect();
+    write_panels(
+        &[figure(
+            "Fig. 4: convergence along n (α = 2)",
+            "n",
+            "distance / probability",
+            true,
+            false,
+            vec![
+                series(
+                    "D_KS total",
+                    ns.clone(),
+                    metrics.iter().map(|m| m.1).collect(),
+                    None,
+                    Style::Line,
+                ),
+                series(
+                    "D_KS pre-training",
+                    ns.clone(),
+                    metrics.iter().map(|m| m.2).collect(),
+                    None,
+                    Style::Line,
+                ),
+                series(
+                    "p_var(n; 5%)",
+                    ns,
+                    metrics.iter().map(|m| m.3).collect(),
+                    None,
+                    Style::Line,
+                ),
+            ],
+        )],
+        &opts.output.join("fig4"),
+    )?;
     write(&opts.output.join("fig3_trials.csv"), &trials_csv)?;
     write(&opts.output.join("fig4.csv"), &fig4)?;
     write(&opts.output.join("fig3_limit_cdf.csv"), &cdf)?;
@@ -497,15 +694,4 @@ pub fn fig3(opts: &FigureOptions) -> Result<()> {
         &format!("fig3: wrote CSVs into {}\n{fig4}{q}", opts.output.display()),
     );
     Ok(())
-}
-
-/// Runs a reproduction by name.
-pub fn reproduce(name: &str, opts: &FigureOptions) -> Result<()> {
-    match name {
-        "tinati-tu-fig2" => fig2(opts),
-        "tinati-tu-fig3" | "tinati-tu-fig4" => fig3(opts),
-        other => Err(anyhow::anyhow!(
-            "unknown reproduction `{other}`; known: tinati-tu-fig2, tinati-tu-fig3"
-        )),
-    }
 }

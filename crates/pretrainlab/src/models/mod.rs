@@ -3,6 +3,7 @@
 
 pub mod factor;
 pub mod gmm;
+pub mod spectral;
 
 use rand::rngs::ChaCha8Rng;
 use serde::Deserializer;
@@ -116,7 +117,11 @@ impl<M: TwoStageModel> DynModel for M {
 
 /// Every model the library knows, with its parameters.
 pub fn catalogue() -> Vec<ModelInfo> {
-    vec![factor::FactorModel::info(), gmm::GmmModel::info()]
+    vec![
+        factor::FactorModel::info(),
+        spectral::SpectralModel::info(),
+        gmm::GmmModel::info(),
+    ]
 }
 
 /// Builds the model `name` from parameters in any serde format (TOML tables in the CLI).
@@ -125,6 +130,9 @@ pub fn build<'de, D: Deserializer<'de>>(name: &str, params: D) -> Result<Box<dyn
     let bad = |e: D::Error| parameter_error(&e.to_string());
     match name {
         "factor" => Ok(Box::new(factor::FactorModel::new(
+            serde::Deserialize::deserialize(params).map_err(bad)?,
+        )?)),
+        "spectral" => Ok(Box::new(spectral::SpectralModel::new(
             serde::Deserialize::deserialize(params).map_err(bad)?,
         )?)),
         "gmm" => Ok(Box::new(gmm::GmmModel::new(

@@ -560,6 +560,7 @@ pub fn theory(model: &GmmModel) -> Result<Theory> {
         law,
         interaction_mean_se: it.se,
         paper_interaction_mean: None,
+        extra_limit: None,
         references: vec![
             Reference {
                 label: "E‖L(Z)‖² / ‖θ⋆‖² (free of the θ⋆ normalisation)".into(),
