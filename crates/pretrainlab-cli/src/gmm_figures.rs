@@ -25,6 +25,7 @@ use crate::presets::PresetContext;
 fn options(ctx: &PresetContext) -> FigureOptions {
     FigureOptions {
         quick: ctx.quick,
+        smoke: false,
         output: ctx.output.clone(),
         quiet: ctx.quiet,
         seed: 1,
@@ -100,6 +101,8 @@ fn ecdf(label: &str, values: &[f64]) -> Series {
 pub struct FigureOptions {
     /// Smaller Monte Carlo sizes and grids, for a run of seconds to a minute.
     pub quick: bool,
+    /// Tiny grids and sizes for the tests (not reachable from the command line).
+    pub smoke: bool,
     pub output: PathBuf,
     pub quiet: bool,
     pub seed: u64,
@@ -209,8 +212,10 @@ pub struct SweepPoint {
     pub seconds: f64,
 }
 
-fn sweep_point(k: usize, d: usize, beta: f64, quick: bool, x: f64) -> Result<SweepPoint> {
-    let (nf, np, ne) = if quick {
+fn sweep_point(k: usize, d: usize, beta: f64, opts: &FigureOptions, x: f64) -> Result<SweepPoint> {
+    let (nf, np, ne) = if opts.smoke {
+        (5_000, 5_000, 5_000)
+    } else if opts.quick {
         (50_000, 100_000, 100_000)
     } else {
         (100_000, 1_000_000, 1_000_000)
@@ -305,13 +310,14 @@ pub fn fig2(opts: &FigureOptions) -> Result<()> {
     ];
     for (panel, x_name, paper, scale, form, fitter, table_x, title, log_x, log_y) in specs {
         let mut pts = Vec::new();
+        let paper = if opts.smoke { &paper[..3] } else { paper };
         for &(x, _) in paper {
             let (k, d, beta) = match x_name {
                 "K" => (x as usize, 30, 2.0),
                 "d" => (4, x as usize, 2.0),
                 _ => (4, 20, x),
             };
-            let p = sweep_point(k, d, beta, opts.quick, x)?;
+            let p = sweep_point(k, d, beta, opts, x)?;
             note(
                 opts,
                 &format!(
@@ -459,8 +465,10 @@ pub fn fig3(opts: &FigureOptions) -> Result<()> {
     let full_grid = [
         100, 215, 464, 1000, 2154, 4642, 10_000, 21_544, 46_416, 100_000,
     ];
-    let (grid, reps, risk, nf, np, ne): (&[usize], u64, usize, usize, usize, usize) = if opts.quick
+    let (grid, reps, risk, nf, np, ne): (&[usize], u64, usize, usize, usize, usize) = if opts.smoke
     {
+        (&full_grid[..2], 20, 5_000, 5_000, 5_000, 5_000)
+    } else if opts.quick {
         (&full_grid[..7], 200, 50_000, 50_000, 200_000, 200_000)
     } else {
         (&full_grid[..], 1000, 200_000, 100_000, 1_000_000, 1_000_000)
@@ -694,4 +702,50 @@ pub fn fig3(opts: &FigureOptions) -> Result<()> {
         &format!("fig3: wrote CSVs into {}\n{fig4}{q}", opts.output.display()),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both reproductions run end to end on tiny sizes and write their CSVs and plots.
+    #[test]
+    fn figures_run_end_to_end_on_tiny_sizes() {
+        let dir = std::env::temp_dir().join(format!("pretrainlab-gmm-fig-{}", std::process::id()));
+        let opts = FigureOptions {
+            quick: true,
+            smoke: true,
+            output: dir.clone(),
+            quiet: true,
+            seed: 3,
+        };
+        fig2(&opts).unwrap();
+        fig3(&opts).unwrap();
+        for f in [
+            "fig2_K.csv",
+            "fig2_d.csv",
+            "fig2_beta.csv",
+            "fig2_fits.csv",
+            "fig2_table.csv",
+            "fig2.svg",
+            "fig2.png",
+            "fig3_trials.csv",
+            "fig4.csv",
+            "fig3_limit_cdf.csv",
+            "fig3_pretraining_quantiles.csv",
+            "fig3.svg",
+            "fig3.png",
+            "fig4.svg",
+            "fig4.png",
+        ] {
+            let meta = std::fs::metadata(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+            assert!(meta.len() > 0, "{f} is empty");
+        }
+        let k = std::fs::read_to_string(dir.join("fig2_K.csv")).unwrap();
+        assert_eq!(k.lines().count(), 4);
+        assert!(k.lines().nth(1).unwrap().contains(",0.0092,unit,"), "{k}");
+        let fig4 = std::fs::read_to_string(dir.join("fig4.csv")).unwrap();
+        assert_eq!(fig4.lines().count(), 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
