@@ -653,29 +653,21 @@ impl GmmModel {
         let sigma_inv = pinv_psd(sigma.as_ref())?;
         let beta = &sigma_inv * &c;
         // Rep: mean squared residual of the population least-squares fit.
-        let mut fit = Mat::zeros(1, big_n);
-        mul_into(
-            fit.as_mut(),
-            Accum::Replace,
-            beta.transpose(),
-            ws.psi_pop.as_ref(),
-            1.0,
-        );
+        clean_simd_state();
+        let residual = |psi: &Mat<f64>, f: &Mat<f64>, j: usize| {
+            f[(0, j)] - (0..p).map(|c| beta[(c, 0)] * psi[(c, j)]).sum::<f64>()
+        };
         let rep = (0..big_n)
-            .map(|j| (ws.f_pop[(0, j)] - fit[(0, j)]).powi(2))
+            .map(|j| residual(&ws.psi_pop, &ws.f_pop, j).powi(2))
             .sum::<f64>()
             / big_n as f64;
-        // Downstream: residuals of the population fit at the design points.
-        let mut resid = Mat::zeros(1, n);
-        mul_into(
-            resid.as_mut(),
-            Accum::Replace,
-            beta.transpose(),
-            ws.psi_n.as_ref(),
-            -1.0,
-        );
+        // Downstream: (1/n) Σᵢ ψ(xᵢ) e(xᵢ) with e = f⋆ − ψᵀβ the population residual.
+        let mut cr = Mat::zeros(p, 1);
         for j in 0..n {
-            resid[(0, j)] += ws.f_n[(0, j)];
+            let e = residual(&ws.psi_n, &ws.f_n, j) / n as f64;
+            for c in 0..p {
+                cr[(c, 0)] += ws.psi_n[(c, j)] * e;
+            }
         }
         let mut sigma_n = Mat::zeros(p, p);
         mul_into(
@@ -683,14 +675,6 @@ impl GmmModel {
             Accum::Replace,
             ws.psi_n.as_ref(),
             ws.psi_n.transpose(),
-            1.0 / n as f64,
-        );
-        let mut cr = Mat::zeros(p, 1);
-        mul_into(
-            cr.as_mut(),
-            Accum::Replace,
-            ws.psi_n.as_ref(),
-            resid.transpose(),
             1.0 / n as f64,
         );
         let sigma_n_inv = pinv_psd(sigma_n.as_ref())?;
