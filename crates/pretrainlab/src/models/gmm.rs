@@ -662,7 +662,7 @@ impl GmmModel {
             .sum::<f64>()
             / big_n as f64;
         // Downstream: (1/n) Σᵢ ψ(xᵢ) e(xᵢ) with e = f⋆ − ψᵀβ the population residual.
-        let mut cr = Mat::zeros(p, 1);
+        let mut cr = Mat::<f64>::zeros(p, 1);
         for j in 0..n {
             let e = residual(&ws.psi_n, &ws.f_n, j) / n as f64;
             for c in 0..p {
