@@ -35,7 +35,7 @@
 //! `Leak = δᵀΣδ` with `δ = Σ_n⁻¹ (1/n)Σᵢ ψ(xᵢ)(f⋆ − ψᵀβ)(xᵢ)` and
 //! `Var = (σ²/n) tr(Σ Σ_n⁺)`. The draws are fresh in each trial, so their noise is
 //! independent across trials and is carried by the standard errors of the reported
-//! means. Relative Monte Carlo error of `Rep` in one trial is about `3/√risk_samples`.
+//! means (the spread of `m·Rep` across trials contains it).
 //!
 //! **Theory** ([`theory`]): `V = Fisher⁻¹`, the sensitivity
 //! `s(x) = ∇_U[ψ_U(x)ᵀβ(U)]` at `U⋆` including `Dβ`, `E‖L(Z)‖² = tr(V E[ssᵀ])` and the
