@@ -295,6 +295,20 @@ mod tests {
         assert_eq!(rank_psd(a.as_ref()).unwrap(), 2);
     }
 
+    /// Cleaning the vector state between faer calls changes no result.
+    #[test]
+    fn cleaning_the_simd_state_is_harmless() {
+        let a = spd(40);
+        let before = &a * &a;
+        clean_simd_state();
+        let after = &a * &a;
+        clean_simd_state();
+        assert_eq!(before, after);
+        let x = 1.5f64;
+        clean_simd_state();
+        assert_eq!(x.exp().to_bits(), 1.5f64.exp().to_bits());
+    }
+
     /// Both samplers estimate E[S] = Σ; the mean of 400 draws must be within a few
     /// standard errors (sd of an entry of S is ≈ sqrt(2/N)·Σ_ii, so 5·sqrt(2/(N·400))·4).
     #[test]
@@ -337,43 +351,40 @@ pub fn clean_simd_state() {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked above); the asm only zeroes
-            // registers it declares as clobbered.
+            // SAFETY: the CPU supports AVX-512F (checked above); the callee only zeroes
+            // caller-saved vector registers (see `zero_upper_zmm`).
             unsafe { zero_upper_zmm() }
         }
     }
 }
 
+/// `vpxord zmmN, zmmN, zmmN` for N = 16..31, then `vzeroupper`, as raw bytes so that
+/// no AVX-512 target feature is needed to compile it (MSRV 1.85). Sound because the
+/// function is never inlined: under the System V ABI every vector register is
+/// caller-saved, so no caller holds a value in `zmm16–31` or in the upper halves of
+/// `ymm0–15` across the call.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[inline(never)]
 unsafe fn zero_upper_zmm() {
     unsafe {
         std::arch::asm!(
-            "vpxord zmm16, zmm16, zmm16",
-            "vpxord zmm17, zmm17, zmm17",
-            "vpxord zmm18, zmm18, zmm18",
-            "vpxord zmm19, zmm19, zmm19",
-            "vpxord zmm20, zmm20, zmm20",
-            "vpxord zmm21, zmm21, zmm21",
-            "vpxord zmm22, zmm22, zmm22",
-            "vpxord zmm23, zmm23, zmm23",
-            "vpxord zmm24, zmm24, zmm24",
-            "vpxord zmm25, zmm25, zmm25",
-            "vpxord zmm26, zmm26, zmm26",
-            "vpxord zmm27, zmm27, zmm27",
-            "vpxord zmm28, zmm28, zmm28",
-            "vpxord zmm29, zmm29, zmm29",
-            "vpxord zmm30, zmm30, zmm30",
-            "vpxord zmm31, zmm31, zmm31",
-            "vzeroupper",
-            out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
-            out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
-            out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
-            out("zmm28") _, out("zmm29") _, out("zmm30") _, out("zmm31") _,
-            out("ymm0") _, out("ymm1") _, out("ymm2") _, out("ymm3") _,
-            out("ymm4") _, out("ymm5") _, out("ymm6") _, out("ymm7") _,
-            out("ymm8") _, out("ymm9") _, out("ymm10") _, out("ymm11") _,
-            out("ymm12") _, out("ymm13") _, out("ymm14") _, out("ymm15") _,
+            ".byte 0x62, 0xa1, 0x7d, 0x40, 0xef, 0xc0",
+            ".byte 0x62, 0xa1, 0x75, 0x40, 0xef, 0xc9",
+            ".byte 0x62, 0xa1, 0x6d, 0x40, 0xef, 0xd2",
+            ".byte 0x62, 0xa1, 0x65, 0x40, 0xef, 0xdb",
+            ".byte 0x62, 0xa1, 0x5d, 0x40, 0xef, 0xe4",
+            ".byte 0x62, 0xa1, 0x55, 0x40, 0xef, 0xed",
+            ".byte 0x62, 0xa1, 0x4d, 0x40, 0xef, 0xf6",
+            ".byte 0x62, 0xa1, 0x45, 0x40, 0xef, 0xff",
+            ".byte 0x62, 0x01, 0x3d, 0x40, 0xef, 0xc0",
+            ".byte 0x62, 0x01, 0x35, 0x40, 0xef, 0xc9",
+            ".byte 0x62, 0x01, 0x2d, 0x40, 0xef, 0xd2",
+            ".byte 0x62, 0x01, 0x25, 0x40, 0xef, 0xdb",
+            ".byte 0x62, 0x01, 0x1d, 0x40, 0xef, 0xe4",
+            ".byte 0x62, 0x01, 0x15, 0x40, 0xef, 0xed",
+            ".byte 0x62, 0x01, 0x0d, 0x40, 0xef, 0xf6",
+            ".byte 0x62, 0x01, 0x05, 0x40, 0xef, 0xff",
+            ".byte 0xc5, 0xf8, 0x77",
             options(nomem, nostack, preserves_flags),
         );
     }
