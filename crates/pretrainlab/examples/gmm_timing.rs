@@ -1,3 +1,5 @@
+//! Times the stages of one mixture trial (sampling, EM, features); used to find the
+//! AVX-512 state penalty documented at `linalg::clean_simd_state`.
 use faer::Mat;
 use pretrainlab::models::gmm::{GmmModel, GmmParams, em};
 use pretrainlab::rng::trial_rng;
