@@ -25,6 +25,7 @@ pub mod dynamics;
 pub mod engine;
 pub mod linalg;
 pub mod models;
+pub mod ode;
 pub mod params;
 pub mod rng;
 pub mod stats;
