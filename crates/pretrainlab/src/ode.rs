@@ -204,7 +204,10 @@ impl Dopri5 {
             let k = &self.k;
             for i in 0..dim {
                 let e = h
-                    * (E1 * k[0][i] + E3 * k[2][i] + E4 * k[3][i] + E5 * k[4][i]
+                    * (E1 * k[0][i]
+                        + E3 * k[2][i]
+                        + E4 * k[3][i]
+                        + E5 * k[4][i]
                         + E6 * k[5][i]
                         + E7 * k[6][i]);
                 let sc = self.scale(y[i], self.y_new[i]);
@@ -333,7 +336,8 @@ mod tests {
         let w = 2.0;
         for k in 1..=20 {
             let t1 = k as f64 * 0.5;
-            ode.integrate(&mut Oscillator(w), &mut t, &mut y, t1).unwrap();
+            ode.integrate(&mut Oscillator(w), &mut t, &mut y, t1)
+                .unwrap();
             assert_eq!(t, t1);
             assert!((y[0] - (w * t1).cos()).abs() < 1e-8, "t={t1}: {}", y[0]);
             assert!((y[1] + w * (w * t1).sin()).abs() < 1e-8, "t={t1}: {}", y[1]);
@@ -345,12 +349,16 @@ mod tests {
         let run = |tol: f64| {
             let mut ode = Dopri5::new(2, tol, tol).unwrap();
             let (mut t, mut y) = (0.0, [1.0, 0.0]);
-            ode.integrate(&mut Oscillator(1.0), &mut t, &mut y, 10.0).unwrap();
+            ode.integrate(&mut Oscillator(1.0), &mut t, &mut y, 10.0)
+                .unwrap();
             ((y[0] - 10f64.cos()).abs(), ode.stats())
         };
         let (e_loose, s_loose) = run(1e-5);
         let (e_tight, s_tight) = run(1e-10);
-        assert!(e_tight < 1e-8 && e_loose > 10.0 * e_tight, "{e_loose} {e_tight}");
+        assert!(
+            e_tight < 1e-8 && e_loose > 10.0 * e_tight,
+            "{e_loose} {e_tight}"
+        );
         // Fifth order: 1e5 tighter tolerance costs about 10^(5/5) = 10× more steps, not 1e5.
         let ratio = s_tight.accepted as f64 / s_loose.accepted as f64;
         assert!((4.0..40.0).contains(&ratio), "step ratio {ratio}");
@@ -367,7 +375,8 @@ mod tests {
         }
         let mut ode = Dopri5::new(1, 1e-10, 1e-14).unwrap();
         let (mut t, mut y) = (0.0, [1.0]);
-        ode.integrate(&mut Linear(-3.0), &mut t, &mut y, 5.0).unwrap();
+        ode.integrate(&mut Linear(-3.0), &mut t, &mut y, 5.0)
+            .unwrap();
         assert!(((y[0] - (-15f64).exp()) / (-15f64).exp()).abs() < 1e-7);
         let (mut t, mut y) = (0.0, [0.0]);
         let mut ode = Dopri5::new(1, 1e-10, 1e-12).unwrap();
