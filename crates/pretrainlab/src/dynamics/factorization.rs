@@ -387,9 +387,11 @@ fn time_grid(t_min: f64, t_end: f64, per_decade: usize, extra: &[f64]) -> Vec<f6
         .map(|k| t_min * 10f64.powf(decades * k as f64 / count as f64))
         .collect();
     *g.last_mut().expect("non-empty") = t_end;
+    // Extra times are kept exactly; grid points next to them are dropped.
+    g.retain(|t| extra.iter().all(|e| (t - e).abs() > 1e-9 * e.abs()));
     g.extend_from_slice(extra);
     g.sort_by(f64::total_cmp);
-    g.dedup_by(|a, b| (*a - *b).abs() <= 1e-12 * b.abs());
+    g.dedup();
     g
 }
 
@@ -934,6 +936,17 @@ mod tests {
             },
             "t_fast",
         );
+    }
+
+    #[test]
+    fn grid_holds_the_reading_times_exactly() {
+        for t_end in [20.0, 1000.0, 12345.0] {
+            let g = time_grid(0.01, t_end, 10, &[2.5, 5.0, t_end / 10.0]);
+            for t in [2.5, 5.0, t_end / 10.0, t_end] {
+                assert!(g.contains(&t), "{t} in {g:?}");
+            }
+            assert!(g.windows(2).all(|w| w[0] < w[1]));
+        }
     }
 
     #[test]
