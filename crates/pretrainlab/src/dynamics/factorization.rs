@@ -271,7 +271,7 @@ impl Factorization {
             p.t_min,
             p.t_end,
             p.points_per_decade,
-            &[p.t_fast / 2.0, p.t_fast],
+            &[p.t_fast / 2.0, p.t_fast, p.t_end / 10.0],
         );
         let m = (0..n * n).map(|k| mm[(k / n, k % n)]).collect();
         Ok(Factorization {
@@ -597,10 +597,13 @@ impl Dynamics for Factorization {
         let mut metrics: Vec<(String, f64)> = vec![];
         // t·λᵢ(S(t)) of the m slow directions at T and at T/10 (descending order).
         for i in 0..self.slow {
-            metrics.push((format!("t_lambda_s{}", i + 1), t_end * end_eigs[i]));
+            metrics.push((
+                format!("t_lambda_s{}", i + 1),
+                t_end * end_eigs.get(i).copied().unwrap_or(f64::NAN),
+            ));
             metrics.push((
                 format!("t_lambda_s{}_tenth", i + 1),
-                t_end / 10.0 * tenth_eigs[i],
+                t_end / 10.0 * tenth_eigs.get(i).copied().unwrap_or(f64::NAN),
             ));
         }
         metrics.extend([
@@ -946,6 +949,13 @@ mod tests {
                 assert!(g.contains(&t), "{t} in {g:?}");
             }
             assert!(g.windows(2).all(|w| w[0] < w[1]));
+            let f = Factorization::new(FactorizationParams {
+                t_end,
+                t_fast: t_end / 4.0,
+                ..Default::default()
+            })
+            .unwrap();
+            assert!(f.grid.contains(&(t_end / 10.0)), "{:?}", f.grid);
         }
     }
 
