@@ -5,6 +5,7 @@
 //! Each model lives in its own module behind [`Dynamics`]; front ends use the
 //! object-safe [`DynDynamics`] picked by name through [`build`].
 
+pub mod diagonal;
 pub mod factorization;
 
 use rand::rngs::ChaCha8Rng;
@@ -80,7 +81,10 @@ pub type DynDynamics = dyn Dynamics;
 
 /// Every training-dynamics model the library knows, with its parameters.
 pub fn catalogue() -> Vec<ModelInfo> {
-    vec![factorization::Factorization::info()]
+    vec![
+        factorization::Factorization::info(),
+        diagonal::Diagonal::info(),
+    ]
 }
 
 /// Builds the dynamics model `name` from parameters in any serde format.
@@ -88,6 +92,9 @@ pub fn build<'de, D: Deserializer<'de>>(name: &str, params: D) -> Result<Box<Dyn
     let bad = |e: D::Error| crate::models::parameter_error(&e.to_string());
     match name {
         "factorization" => Ok(Box::new(factorization::Factorization::new(
+            serde::Deserialize::deserialize(params).map_err(bad)?,
+        )?)),
+        "diagonal" => Ok(Box::new(diagonal::Diagonal::new(
             serde::Deserialize::deserialize(params).map_err(bad)?,
         )?)),
         _ => Err(Error::invalid(
