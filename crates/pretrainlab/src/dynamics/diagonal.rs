@@ -1123,6 +1123,10 @@ impl Dynamics for Diagonal {
         "diagonal"
     }
 
+    fn default_seeds(&self) -> u64 {
+        12
+    }
+
     fn run(&self, rng: &mut ChaCha8Rng, _trial: u64) -> std::result::Result<RunOutcome, String> {
         let p = &self.p;
         let inst = self.instance(rng)?;

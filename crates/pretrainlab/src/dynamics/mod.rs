@@ -74,6 +74,13 @@ pub trait Dynamics: Send + Sync {
     fn predict(&self) -> Result<DynPrediction>;
     /// The paper's predictions as criteria against the simulated runs.
     fn criteria(&self, prediction: &DynPrediction, runs: &[RunOutcome]) -> Vec<Criterion>;
+    /// Number of seeds front ends run when the user gives none. (Added with the
+    /// factorization and diagonal models so that a bare `check` uses the seed count at
+    /// which the model's stated check configuration is tested; the default keeps existing
+    /// implementations unchanged.)
+    fn default_seeds(&self) -> u64 {
+        8
+    }
 }
 
 /// Object-safe alias used by front ends.
