@@ -4,6 +4,7 @@
 //! the `pretrainlab` crate.
 
 mod dynamics;
+mod dynamics_figures;
 mod experiments;
 mod params;
 mod presets;

@@ -59,6 +59,16 @@ pub fn all() -> Vec<Preset> {
             summary: "factor model: the risk along the downstream noise σ² at α ∈ {1/2, 2}, where σ² d_eff moves the floor",
             kind: PresetKind::Experiment(include_str!("../presets/factor-noise.toml")),
         },
+        Preset {
+            name: "factorization-cascade",
+            summary: "matrix factorization flow (spec §1): ‖S‖, ‖H‖, ‖P₁₁ − Λ₁‖, f − f⋆ vs t (log–log), r = 4 and r = r₁ = 2, with the check",
+            kind: PresetKind::Custom(crate::dynamics_figures::factorization_cascade),
+        },
+        Preset {
+            name: "diagonal-ptft",
+            summary: "diagonal networks PT → FT (spec §2): three-panel replica figure with Σq_k-interpolator and GD markers, four regimes",
+            kind: PresetKind::Custom(crate::dynamics_figures::diagonal_panels),
+        },
     ]
 }
 

@@ -1000,11 +1000,11 @@ pub struct Instance {
 }
 
 impl Diagonal {
-    /// Draws the teachers and designs of one seed and trains PT and FT by GD.
-    pub fn instance(&self, rng: &mut ChaCha8Rng) -> std::result::Result<Instance, String> {
+    /// Draws the PT teacher (support of `ρ_PT d`, amplitude `a_PT`) and the FT teacher
+    /// (`ω`-fraction of its `ρ_FT d` coordinates in the PT support, values `N(0, 1/ρ_FT)`).
+    pub fn draw_teachers(&self, rng: &mut ChaCha8Rng) -> (Vec<f64>, Vec<f64>) {
         let p = &self.p;
         let d = p.d;
-        // PT support.
         let mut pool: Vec<usize> = (0..d).collect();
         choose(rng, &mut pool, self.n_pt_support);
         let mut in_pt = vec![false; d];
@@ -1031,6 +1031,38 @@ impl Diagonal {
             let g: f64 = StandardNormal.sample(rng);
             beta_ft[j] = sd * g;
         }
+        (beta_pt, beta_ft)
+    }
+
+    /// Test MSE of the exact Σq_k interpolator (Thm 4.1) on one sampled instance, with the
+    /// oracle `k_d` (PT learned exactly): the empirical counterpart of the replica curve
+    /// without running GD.
+    pub fn interpolator_mse(&self, rng: &mut ChaCha8Rng) -> std::result::Result<f64, String> {
+        let p = &self.p;
+        let d = p.d;
+        let (beta_pt, beta_ft) = self.draw_teachers(rng);
+        let rows = self.n;
+        if rows >= d {
+            return Ok(0.0);
+        }
+        let xv = Self::design(rng, rows, d);
+        let y: Vec<f64> = (0..rows)
+            .map(|i| (0..d).map(|j| xv[i * d + j] * beta_ft[j]).sum())
+            .collect();
+        let k: Vec<f64> = beta_pt
+            .iter()
+            .map(|&b| (2.0 * c_ft(b, p.c_pt, p.lambda_pt, p.gamma)).powi(2))
+            .collect();
+        let x = Mat::from_fn(rows, d, |i, j| xv[i * d + j]);
+        let sol = min_q_interpolator(&x, &y, &k, 1e-10).map_err(|e| e.to_string())?;
+        Ok(mean_sq_diff(&sol.beta, &beta_ft))
+    }
+
+    /// Draws the teachers and designs of one seed and trains PT and FT by GD.
+    pub fn instance(&self, rng: &mut ChaCha8Rng) -> std::result::Result<Instance, String> {
+        let p = &self.p;
+        let d = p.d;
+        let (beta_pt, beta_ft) = self.draw_teachers(rng);
         // Pre-training.
         let (a_sq, beta_pt_hat, pt, x_pt) = match p.pretrain {
             Pretrain::Oracle => {
