@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use pretrainlab::dynamics::diagonal::{
-    self, Diagonal, DiagonalParams, Pretrain, ReplicaSettings, alpha_grid, replica,
+    self, Diagonal, DiagonalParams, Pretrain, ReplicaSettings, alpha_grid, replica, replica_curve,
 };
 use pretrainlab::dynamics::factorization::{Factorization, FactorizationParams};
 use pretrainlab::dynamics::{self, Dynamics};
@@ -251,9 +251,9 @@ pub fn diagonal_panels(ctx: &PresetContext) -> Result<()> {
     std::fs::create_dir_all(&ctx.output)
         .with_context(|| format!("creating {}", ctx.output.display()))?;
     let (n_alpha, nodes, d_marker, seeds) = if ctx.quick {
-        (10, 400, 200, 1)
+        (8, 300, 200, 1)
     } else {
-        (30, 800, 500, 3)
+        (20, 600, 500, 3)
     };
     let alphas = alpha_grid(n_alpha);
     let set = ReplicaSettings {
@@ -272,12 +272,11 @@ pub fn diagonal_panels(ctx: &PresetContext) -> Result<()> {
     let curves: Vec<Result<Vec<f64>>> = specs
         .par_iter()
         .map(|c| {
-            let model = Diagonal::new(params_of(c, 500, 0.5))?;
-            let groups = model.groups();
-            alphas
+            let groups = Diagonal::new(params_of(c, 500, 0.5))?.groups();
+            Ok(replica_curve(&groups, &alphas, &set)?
                 .iter()
-                .map(|&a| Ok(replica(&groups, a, &set)?.mse))
-                .collect()
+                .map(|p| p.map_or(f64::NAN, |p| p.mse))
+                .collect())
         })
         .collect();
     let curves: Vec<Vec<f64>> = curves.into_iter().collect::<Result<_>>()?;
@@ -302,7 +301,11 @@ pub fn diagonal_panels(ctx: &PresetContext) -> Result<()> {
     }
     atomic_write(&ctx.output.join("diagonal_replica.csv"), csv.as_bytes())?;
     // Markers: the exact Σq_k interpolator (Thm 4.1) on sampled instances, all curves.
-    let marker_alphas = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7];
+    let marker_alphas: &[f64] = if ctx.quick {
+        &[0.1, 0.3, 0.5]
+    } else {
+        &[0.05, 0.1, 0.2, 0.3, 0.5, 0.7]
+    };
     note(
         ctx,
         &format!(
@@ -482,10 +485,10 @@ pub fn diagonal_panels(ctx: &PresetContext) -> Result<()> {
         .par_iter()
         .map(|c| {
             let groups = Diagonal::new(params_of(c, 500, 0.5))?.groups();
-            alphas
+            Ok(replica_curve(&groups, &alphas, &set)?
                 .iter()
-                .map(|&a| Ok(replica(&groups, a, &set)?.mse))
-                .collect()
+                .map(|p| p.map_or(f64::NAN, |p| p.mse))
+                .collect())
         })
         .collect();
     let reg_curves: Vec<Vec<f64>> = reg_curves.into_iter().collect::<Result<_>>()?;

@@ -306,7 +306,7 @@ impl Default for ReplicaSettings {
             sigma0_sq: 0.0,
             damping: 0.25,
             tol: 1e-10,
-            max_iter: 20_000,
+            max_iter: 5_000,
             nodes: 1200,
         }
     }
@@ -414,11 +414,7 @@ fn replica_from(
     None
 }
 
-/// The replica prediction of the test MSE at `α = n/d` for the coordinate `groups`
-/// (probabilities summing to 1). Iterates from the uninformed start (`x̂ = 0`:
-/// `s² = B E[x²]`) and from a near-perfect start (`s² = 1e-6·B E[x²]`), and keeps the
-/// lower-MSE fixed point (the code's "lower branch").
-pub fn replica(groups: &[Group], alpha: f64, set: &ReplicaSettings) -> Result<ReplicaPoint> {
+fn check_groups(groups: &[Group], alpha: f64) -> Result<()> {
     if !(alpha.is_finite() && alpha > 0.0) {
         return Err(Error::invalid("alpha", format!("must be > 0, got {alpha}")));
     }
@@ -429,18 +425,92 @@ pub fn replica(groups: &[Group], alpha: f64, set: &ReplicaSettings) -> Result<Re
             format!("probabilities must be ≥ 0 summing to 1 (got {total}) and every k > 0"),
         ));
     }
+    Ok(())
+}
+
+/// At `α ≥ 1` without label noise the constraint `Xβ = y` (n ≥ d, full column rank)
+/// determines `β` = the teacher: the test MSE is exactly 0 and the fixed-point iteration
+/// slows down critically there, so it is not run.
+fn exact_recovery(alpha: f64, set: &ReplicaSettings) -> Option<ReplicaPoint> {
+    (alpha >= 1.0 && set.sigma0_sq == 0.0).then_some(ReplicaPoint {
+        alpha,
+        mse: 0.0,
+        s2: 0.0,
+        gamma: f64::INFINITY,
+        iterations: 0,
+    })
+}
+
+/// The replica prediction of the test MSE at `α = n/d` for the coordinate `groups`
+/// (probabilities summing to 1). Iterates from the uninformed start (`x̂ = 0`:
+/// `s² = B E[x²]`) and from a near-perfect start (`s² = 1e-6·B E[x²]`), and keeps the
+/// lower-MSE fixed point (the code's "lower branch").
+pub fn replica(groups: &[Group], alpha: f64, set: &ReplicaSettings) -> Result<ReplicaPoint> {
+    check_groups(groups, alpha)?;
+    if let Some(p) = exact_recovery(alpha, set) {
+        return Ok(p);
+    }
     let quad = EvenGauss::new(set.nodes);
     let ex2: f64 = groups.iter().map(|g| g.prob * g.x_var).sum();
     let s0 = set.sigma0_sq + ex2 / alpha;
     let a = replica_from(groups, alpha, set, &quad, (s0.max(1e-12), 1.0));
     let b = replica_from(groups, alpha, set, &quad, ((1e-6 * s0).max(1e-14), 1.0));
-    match (a, b) {
-        (Some(a), Some(b)) => Ok(if b.mse < a.mse { b } else { a }),
-        (Some(p), None) | (None, Some(p)) => Ok(p),
-        (None, None) => Err(Error::Numerical(format!(
+    lower(a, b).ok_or_else(|| {
+        Error::Numerical(format!(
             "replica fixed point did not converge at α = {alpha}"
-        ))),
+        ))
+    })
+}
+
+fn lower(a: Option<ReplicaPoint>, b: Option<ReplicaPoint>) -> Option<ReplicaPoint> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.mse < a.mse { b } else { a }),
+        (Some(p), None) | (None, Some(p)) => Some(p),
+        (None, None) => None,
     }
+}
+
+/// The replica curve over increasing `alphas`, by the authors' continuation: a forward
+/// sweep (small to large α) and a backward sweep, each warm-started from the previous
+/// α's fixed point (cold at the first α), keeping the lower-MSE branch at each α. An α
+/// where neither sweep converged gives `None`.
+pub fn replica_curve(
+    groups: &[Group],
+    alphas: &[f64],
+    set: &ReplicaSettings,
+) -> Result<Vec<Option<ReplicaPoint>>> {
+    for &a in alphas {
+        check_groups(groups, a)?;
+    }
+    let quad = EvenGauss::new(set.nodes);
+    let ex2: f64 = groups.iter().map(|g| g.prob * g.x_var).sum();
+    let sweep = |order: &mut dyn Iterator<Item = usize>| -> Vec<(usize, Option<ReplicaPoint>)> {
+        let mut state: Option<(f64, f64)> = None;
+        let mut out = vec![];
+        for i in order {
+            let a = alphas[i];
+            if let Some(p) = exact_recovery(a, set) {
+                out.push((i, Some(p)));
+                continue;
+            }
+            let cold = ((set.sigma0_sq + ex2 / a).max(1e-12), 1.0);
+            let p = replica_from(groups, a, set, &quad, state.unwrap_or(cold));
+            if let Some(p) = &p {
+                state = Some((p.s2.max(1e-14), p.gamma));
+            }
+            out.push((i, p));
+        }
+        out
+    };
+    let mut fwd = sweep(&mut (0..alphas.len()));
+    let mut bwd = sweep(&mut (0..alphas.len()).rev());
+    fwd.sort_by_key(|x| x.0);
+    bwd.sort_by_key(|x| x.0);
+    Ok(fwd
+        .into_iter()
+        .zip(bwd)
+        .map(|((_, a), (_, b))| lower(a, b))
+        .collect())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -511,7 +581,7 @@ pub struct DiagonalParams {
     pub gamma_ext: f64,
     #[serde(default = "d_damping")]
     pub damping: f64,
-    /// Points of the predicted replica curve over α ∈ [0.02, 1] (0: no curve).
+    /// Points of the predicted replica curve over α ∈ [0.02, 0.95] (0: no curve).
     #[serde(default = "d_curve_points")]
     pub curve_points: usize,
 }
@@ -1262,11 +1332,15 @@ impl Dynamics for Diagonal {
         let _ = names;
         let mut curves = vec![];
         if self.p.curve_points > 0 {
-            let curve = replica_curve(&groups, &alpha_grid(self.p.curve_points), &set)?;
+            let grid = alpha_grid(self.p.curve_points);
+            let curve = replica_curve(&groups, &grid, &set)?;
             curves.push(Curve {
                 name: "replica_test_mse".into(),
-                t: curve.iter().map(|p| p.alpha).collect(),
-                y: curve.iter().map(|p| p.mse).collect(),
+                t: grid,
+                y: curve
+                    .iter()
+                    .map(|p| p.map_or(f64::NAN, |p| p.mse))
+                    .collect(),
             });
         }
         Ok(DynPrediction {
@@ -1376,24 +1450,14 @@ impl Dynamics for Diagonal {
     }
 }
 
-/// `count` values of α log-spaced over [0.02, 1].
+/// `count` values of α log-spaced over [0.02, 0.95].
 pub fn alpha_grid(count: usize) -> Vec<f64> {
     if count == 1 {
-        return vec![1.0];
+        return vec![0.95];
     }
     (0..count)
-        .map(|i| 0.02 * 50f64.powf(i as f64 / (count - 1) as f64))
+        .map(|i| 0.02 * 47.5f64.powf(i as f64 / (count - 1) as f64))
         .collect()
-}
-
-/// The replica curve over `alphas`, sweeping from large to small α and back, warm-started,
-/// and keeping the lower-MSE fixed point at each α (the authors' forward/backward sweep).
-pub fn replica_curve(
-    groups: &[Group],
-    alphas: &[f64],
-    set: &ReplicaSettings,
-) -> Result<Vec<ReplicaPoint>> {
-    alphas.iter().map(|&a| replica(groups, a, set)).collect()
 }
 
 #[cfg(test)]
@@ -1516,6 +1580,35 @@ mod tests {
                 p.mse
             );
         }
+    }
+
+    #[test]
+    fn continuation_curve_agrees_with_pointwise_solves() {
+        let m = Diagonal::new(DiagonalParams {
+            rho_pt: 0.1,
+            rho_ft: 0.04,
+            omega: 0.5,
+            c_pt: 0.01,
+            ..Default::default()
+        })
+        .unwrap();
+        let set = ReplicaSettings {
+            nodes: 400,
+            ..Default::default()
+        };
+        let grid = [0.1, 0.2, 0.4, 1.0];
+        let curve = replica_curve(&m.groups(), &grid, &set).unwrap();
+        for (a, p) in grid.iter().zip(&curve) {
+            let p = p.unwrap();
+            let q = replica(&m.groups(), *a, &set).unwrap();
+            assert!(
+                (p.mse - q.mse).abs() <= 1e-6 * (1.0 + q.mse),
+                "α={a}: {} vs {}",
+                p.mse,
+                q.mse
+            );
+        }
+        assert_eq!(curve[3].unwrap().mse, 0.0);
     }
 
     #[test]
