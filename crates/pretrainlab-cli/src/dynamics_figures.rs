@@ -394,53 +394,68 @@ pub fn diagonal_panels(ctx: &PresetContext) -> Result<()> {
         }
     }
     atomic_write(&ctx.output.join("diagonal_gd_markers.csv"), gcsv.as_bytes())?;
-    // Plots: one image per panel with its left and right sub-plots.
+    // Plots: one image per panel, six sub-plots: ω = 1 with ρ_FT ∈ {0.02, 0.04, 0.1} (the
+    // spec's left sub-plot, split by ρ_FT) and ρ_FT = 0.1 with ω ∈ {0, 0.5, 1} (the right
+    // one, split by ω). Lines: replica; dots: the Σq_k interpolator on sampled instances;
+    // labelled dots: GD. The report crate colours series by index modulo 10, so a
+    // setting's markers sit 10 and 20 places after its line to share its colour.
     let titles = [
         "",
-        "Panel 1: c_PT = 0.001, γ = 0, λ_PT varies",
-        "Panel 2: λ_PT = 0, γ = 0, c_PT varies",
-        "Panel 3: c_PT = 0.001, λ_PT = 0, γ varies",
+        "c_PT = 0.001, γ = 0",
+        "λ_PT = 0, γ = 0",
+        "c_PT = 0.001, λ_PT = 0",
     ];
+    let empty = || points("", &[], &[]);
     for panel in 1..=3 {
         let mut figs = vec![];
-        for side in ["left", "right"] {
+        let subplots: Vec<(&str, f64, f64, String)> = [0.02, 0.04, 0.1]
+            .iter()
+            .map(|&r| ("left", r, 1.0, format!("ω = 1, ρ_FT = {r}")))
+            .chain(
+                [0.0, 0.5, 1.0]
+                    .iter()
+                    .map(|&w| ("right", 0.1, w, format!("ρ_FT = 0.1, ω = {w}"))),
+            )
+            .collect();
+        for (side, rho_ft, omega, sub) in subplots {
+            let members: Vec<usize> = specs
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| {
+                    c.panel == panel && c.side == side && c.rho_ft == rho_ft && c.omega == omega
+                })
+                .map(|(i, _)| i)
+                .collect();
+            let setting = |i: usize| specs[i].label.split(", ").next().unwrap_or("").to_string();
             let mut series = vec![];
-            for (i, c) in specs.iter().enumerate() {
-                if c.panel != panel || c.side != side {
-                    continue;
-                }
+            for &i in &members {
                 let y: Vec<f64> = curves[i].iter().map(|m| db(*m)).collect();
-                series.push(line(&c.label, &alphas, &y));
+                series.push(line(&setting(i), &alphas, &y));
+            }
+            series.resize_with(10, empty);
+            for &i in &members {
                 let (mx, my): (Vec<f64>, Vec<f64>) = markers
                     .iter()
-                    .filter_map(|(j, a, _, m)| {
-                        (*j == i).then_some((*a, m.as_ref().ok()?.log10() * 10.0))
-                    })
+                    .filter_map(|(j, a, _, m)| (*j == i).then_some((*a, db(*m.as_ref().ok()?))))
                     .unzip();
-                if !mx.is_empty() {
-                    series.push(points("", &mx, &my));
-                }
+                series.push(points("", &mx, &my));
+            }
+            series.resize_with(20, empty);
+            for &i in &members {
                 let (gx, gy): (Vec<f64>, Vec<f64>) = gd
                     .iter()
-                    .filter_map(|(j, a, m)| {
-                        (*j == i).then_some((*a, m.as_ref().ok()?.log10() * 10.0))
-                    })
+                    .filter_map(|(j, a, m)| (*j == i).then_some((*a, db(*m.as_ref().ok()?))))
                     .unzip();
-                if !gx.is_empty() {
-                    series.push(points(&format!("GD, {}", c.label), &gx, &gy));
-                }
+                let label = if gx.is_empty() {
+                    String::new()
+                } else {
+                    format!("GD, {}", setting(i))
+                };
+                series.push(points(&label, &gx, &gy));
             }
             figs.push(Figure {
-                title: format!(
-                    "{} — {}",
-                    titles[panel],
-                    if side == "left" {
-                        "ω = 1"
-                    } else {
-                        "ρ_FT = 0.1"
-                    }
-                ),
-                x_label: "α = n/d".into(),
+                title: format!("{} — {sub}", titles[panel]),
+                x_label: "α = n/d (lines: replica; dots: Σq_k interpolator)".into(),
                 y_label: "test MSE (dB)".into(),
                 log_x: true,
                 log_y: false,
