@@ -140,3 +140,39 @@ fn dynamics_results_do_not_depend_on_threads() {
     };
     assert_eq!(run("1"), run("2"));
 }
+
+/// The factorization preset writes its CSVs, figure and summary (quick version).
+#[test]
+fn factorization_preset_writes_csv_figure_and_summary() {
+    let dir = std::env::temp_dir().join(format!("pretrainlab-fc-{}", std::process::id()));
+    let out = pretrainlab(&[
+        "reproduce",
+        "factorization-cascade",
+        "--quick",
+        "--quiet",
+        "--output",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "factorization_r4.csv",
+        "factorization_r2.csv",
+        "factorization_cascade.svg",
+        "factorization_cascade.png",
+        "summary.json",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["r4"]["verdict"], "pass", "{s}");
+    assert_eq!(s["r2"]["verdict"], "pass", "{s}");
+    let csv = std::fs::read_to_string(dir.join("factorization_r4.csv")).unwrap();
+    assert!(csv.starts_with("t,s_norm,h_norm,p11_err"));
+    assert!(csv.lines().count() > 50);
+    let _ = std::fs::remove_dir_all(&dir);
+}

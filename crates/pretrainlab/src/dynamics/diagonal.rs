@@ -1795,6 +1795,25 @@ mod check_tests {
                 "λ={lambda_pt}: PT did not interpolate ({train})"
             );
             assert!(stat < 0.02, "λ={lambda_pt}: stationarity residual {stat}");
+            // Negative control: the alternative √k = 2c_PT·√(1 − λ²) must fail the same test
+            // when λ ≠ 0, so the test can tell the two apart.
+            if lambda_pt != 0.0 {
+                let mut rng = crate::rng::trial_rng(5, 1, 0);
+                let inst = m.instance(&mut rng).unwrap();
+                let d = m.params().d;
+                let rows = inst.x_pt.as_ref().unwrap().len() / d;
+                let xpt = inst.x_pt.as_ref().unwrap();
+                let x = Mat::from_fn(rows, d, |i, j| xpt[i * d + j]);
+                let y: Vec<f64> = (0..rows)
+                    .map(|i| (0..d).map(|j| x[(i, j)] * inst.beta_pt[j]).sum())
+                    .collect();
+                let k_alt = vec![4.0 * 0.01 * (1.0 - lambda_pt * lambda_pt); d];
+                let (_, alt) = kkt_residuals(&x, &y, &k_alt, &inst.beta_pt_hat).unwrap();
+                assert!(
+                    alt > 2.0 * stat.max(0.01),
+                    "λ={lambda_pt}: alternative {alt} vs {stat}"
+                );
+            }
         }
     }
 }
