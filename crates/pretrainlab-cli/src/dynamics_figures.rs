@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use pretrainlab::dynamics::diagonal::{
-    self, Diagonal, DiagonalParams, Pretrain, ReplicaSettings, alpha_grid, replica, replica_curve,
+    Diagonal, DiagonalParams, Pretrain, ReplicaSettings, alpha_grid, replica, replica_curve,
 };
 use pretrainlab::dynamics::factorization::{Factorization, FactorizationParams};
 use pretrainlab::dynamics::{self, Dynamics};
@@ -576,6 +576,5 @@ pub fn diagonal_panels(ctx: &PresetContext) -> Result<()> {
             start.elapsed().as_secs_f64()
         ),
     );
-    let _ = diagonal::q_k;
     Ok(())
 }
