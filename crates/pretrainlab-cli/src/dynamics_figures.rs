@@ -400,13 +400,12 @@ pub fn diagonal_panels(ctx: &PresetContext) -> Result<()> {
     // labelled dots: GD. The report crate colours series by index modulo 10, so a
     // setting's markers sit 10 and 20 places after its line to share its colour.
     let titles = [
-        "",
         "c_PT = 0.001, γ = 0",
         "λ_PT = 0, γ = 0",
         "c_PT = 0.001, λ_PT = 0",
     ];
     let empty = || points("", &[], &[]);
-    for panel in 1..=3 {
+    for (panel, title) in (1..=3).zip(titles) {
         let mut figs = vec![];
         let subplots: Vec<(&str, f64, f64, String)> = [0.02, 0.04, 0.1]
             .iter()
@@ -454,7 +453,7 @@ pub fn diagonal_panels(ctx: &PresetContext) -> Result<()> {
                 series.push(points(&label, &gx, &gy));
             }
             figs.push(Figure {
-                title: format!("{} — {sub}", titles[panel]),
+                title: format!("{title} — {sub}"),
                 x_label: "α = n/d (lines: replica; dots: Σq_k interpolator)".into(),
                 y_label: "test MSE (dB)".into(),
                 log_x: true,

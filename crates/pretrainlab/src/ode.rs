@@ -124,6 +124,7 @@ impl Dopri5 {
     }
 
     /// Hairer's starting step (Solving ODEs I, II.4), with `k[0] = f(t, y)` given.
+    #[allow(clippy::needless_range_loop)] // several buffers indexed together
     fn initial_step<S: OdeSystem>(&mut self, sys: &mut S, t: f64, y: &[f64], span: f64) -> f64 {
         let n = y.len().max(1) as f64;
         let (mut d0, mut d1) = (0.0, 0.0);
@@ -161,6 +162,7 @@ impl Dopri5 {
 
     /// Advances `y` from `t` to `t_end` (> `t`), landing exactly on `t_end`. On success
     /// `t == t_end`; on error `t, y` hold the last accepted state.
+    #[allow(clippy::needless_range_loop)] // several buffers indexed together
     pub fn integrate<S: OdeSystem>(
         &mut self,
         sys: &mut S,
@@ -252,6 +254,7 @@ impl Dopri5 {
 
     /// The six new stages of one step of size `h` from `(t, y)`, with `k[0] = f(t, y)`;
     /// leaves the 5th-order solution in `y_new` and `f(t + h, y_new)` in `k[6]`.
+    #[allow(clippy::needless_range_loop)] // several buffers indexed together
     fn stage<S: OdeSystem>(&mut self, sys: &mut S, t: f64, y: &[f64], h: f64) {
         let dim = y.len();
         let rows: [(&[f64], f64); 6] = [

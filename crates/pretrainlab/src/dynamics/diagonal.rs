@@ -867,6 +867,15 @@ impl Diagonal {
         &self.p
     }
 
+    fn gd_settings(&self) -> GdSettings {
+        GdSettings {
+            lr: self.p.lr,
+            rule: self.p.step_rule,
+            max_steps: self.p.max_steps,
+            threshold: self.p.threshold,
+        }
+    }
+
     /// The four coordinate groups (OV, NEW, PT-only, none) of the replica problem, with the
     /// PT teacher taken as learned exactly (the oracle).
     pub fn groups(&self) -> Vec<Group> {
@@ -978,19 +987,33 @@ fn spectral_norm_sq(x: &[f64], rows: usize, d: usize) -> f64 {
     lam
 }
 
+/// Step size, step rule and stopping rule of full-batch GD.
+#[derive(Clone, Copy, Debug)]
+pub struct GdSettings {
+    pub lr: f64,
+    pub rule: StepRule,
+    pub max_steps: usize,
+    /// Stop when the train MSE `(1/rows)‖Xβ − y‖²` is below this.
+    pub threshold: f64,
+}
+
 /// Full-batch GD of the diagonal network on `(X, y)` (`X` row-major `rows×d`) until the
 /// train MSE `(1/rows)‖Xβ − y‖²` is below `threshold` or `max_steps` steps. Allocates its
 /// buffers once; a step allocates nothing.
+#[allow(clippy::needless_range_loop)] // index loops over the coordinates read as the maths
 pub fn train(
     net: &mut DiagNet,
     x: &[f64],
     rows: usize,
     y: &[f64],
-    lr: f64,
-    rule: StepRule,
-    max_steps: usize,
-    threshold: f64,
+    gd: GdSettings,
 ) -> std::result::Result<GdReport, String> {
+    let GdSettings {
+        lr,
+        rule,
+        max_steps,
+        threshold,
+    } = gd;
     let d = net.wp.len();
     let lx = spectral_norm_sq(x, rows, d);
     let mut beta = vec![0.0; d];
@@ -1156,17 +1179,8 @@ impl Diagonal {
                     wm: vec![w0; d],
                     vm: vec![v0; d],
                 };
-                let rep = train(
-                    &mut net,
-                    &x,
-                    rows,
-                    &y,
-                    p.lr,
-                    p.step_rule,
-                    p.max_steps,
-                    p.threshold,
-                )
-                .map_err(|e| format!("PT: {e}"))?;
+                let rep = train(&mut net, &x, rows, &y, self.gd_settings())
+                    .map_err(|e| format!("PT: {e}"))?;
                 let a: Vec<f64> = (0..d).map(|j| (net.wp[j] + net.wm[j]).powi(2)).collect();
                 (a, net.beta(), Some(rep), Some(x))
             }
@@ -1185,17 +1199,8 @@ impl Diagonal {
             wm: a.clone(),
             vm: vec![r0; d],
         };
-        let ft = train(
-            &mut net,
-            &xv,
-            rows,
-            &y,
-            p.lr,
-            p.step_rule,
-            p.max_steps,
-            p.threshold,
-        )
-        .map_err(|e| format!("FT: {e}"))?;
+        let ft =
+            train(&mut net, &xv, rows, &y, self.gd_settings()).map_err(|e| format!("FT: {e}"))?;
         let c: Vec<f64> = a_sq.iter().map(|v| v + 0.5 * p.gamma * p.gamma).collect();
         Ok(Instance {
             beta_pt,
