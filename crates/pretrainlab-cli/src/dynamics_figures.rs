@@ -351,11 +351,17 @@ pub fn diagonal_panels(ctx: &PresetContext) -> Result<()> {
         }
     }
     atomic_write(&ctx.output.join("diagonal_markers.csv"), mcsv.as_bytes())?;
-    // GD markers for the lazy settings of panel 2 (c ≥ 0.5, where GD converges fast).
+    // GD markers (right sub-plots) where GD converges in reasonable time: the lazy and
+    // intermediate settings c_PT ≥ 0.1 of panel 2 and γ ≥ 1 of panel 3. In the rich
+    // settings (c_FT ~ 1e-3) GD needs ~1e5+ steps per run; the interpolator markers stand
+    // in there (GD = interpolator is checked by `check diagonal`).
     let gd_jobs: Vec<(usize, f64)> = specs
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.panel == 2 && c.side == "right" && c.c_pt >= 0.5)
+        .filter(|(_, c)| {
+            c.side == "right"
+                && ((c.panel == 2 && c.c_pt >= 0.1) || (c.panel == 3 && c.gamma >= 1.0))
+        })
         .flat_map(|(i, _)| [0.2, 0.5].into_iter().map(move |a| (i, a)))
         .collect();
     let gd: Vec<(usize, f64, std::result::Result<f64, String>)> = gd_jobs

@@ -696,10 +696,10 @@ fn finite_in(field: &str, x: f64, lo: f64, hi: f64, open_lo: bool) -> Result<()>
 
 impl Diagonal {
     pub fn new(p: DiagonalParams) -> Result<Self> {
-        if p.d < 10 || p.d > 20_000 {
+        if p.d < 10 || p.d > 5_000 {
             return Err(Error::invalid(
                 "d",
-                format!("must satisfy 10 ≤ d ≤ 20000, got {}", p.d),
+                format!("must satisfy 10 ≤ d ≤ 5000, got {}", p.d),
             ));
         }
         finite_in("alpha", p.alpha, 0.0, 4.0, true)?;
@@ -793,7 +793,7 @@ impl Diagonal {
             summary: "two-pathway diagonal linear network: PT then FT by full-batch GD; implicit bias Σq_k and replica test error",
             source: "Anguita, Locatello, Saxe, Mondelli, Mancini, Lippl, Dominé, arXiv 2602.20062 (spec §2)",
             params: vec![
-                p("d", "200", "input dimension, 10 ≤ d ≤ 20000"),
+                p("d", "200", "input dimension, 10 ≤ d ≤ 5000"),
                 p(
                     "alpha",
                     "0.5",
