@@ -89,22 +89,23 @@ pub fn run_text(
         ))
         .into()),
         Outcome::Finished(f) => {
-            println!(
-                "{}: {} point(s), {} unit(s) run, {} reused, {secs:.1} s on {}",
-                exp.name,
-                f.points,
-                f.units_run,
-                f.units_reused,
-                ctx.threads
-                    .map_or("all cores".to_string(), |t| format!("{t} thread(s)"))
+            use std::io::Write;
+            let threads = ctx
+                .threads
+                .map_or("all cores".to_string(), |t| format!("{t} thread(s)"));
+            let mut text = format!(
+                "{}: {} point(s), {} unit(s) run, {} reused, {secs:.1} s on {threads}\n",
+                exp.name, f.points, f.units_run, f.units_reused
             );
             for (label, verdict) in &f.verdicts {
-                println!("  {verdict:<4}  {label}");
+                text.push_str(&format!("  {verdict:<4}  {label}\n"));
             }
-            println!("wrote {}:", f.dir.display());
+            text.push_str(&format!("wrote {}:\n", f.dir.display()));
             for file in &f.files {
-                println!("  {file}");
+                text.push_str(&format!("  {file}\n"));
             }
+            // A closed pipe (e.g. `| head`) is not an error of the run.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
             Ok(())
         }
     }

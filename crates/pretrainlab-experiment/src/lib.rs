@@ -245,7 +245,11 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
             "started": started,
             "resumed": resumed,
             "finished": finished,
-            "status": if finished.is_some() { "finished" } else { "running" },
+            "status": match &finished {
+                Some(_) => "finished",
+                None if opts.stop.load(Ordering::SeqCst) => "interrupted",
+                None => "running",
+            },
             "units": plan.len(),
             "config": config,
             "source": opts.source,
@@ -281,6 +285,7 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
     for (p, unit, fp) in &todo {
         if opts.stop.load(Ordering::SeqCst) {
             opts.progress.end();
+            write_manifest(None)?;
             return Ok(Outcome::Interrupted {
                 units_done: finished_units,
                 units_total: plan.len(),

@@ -111,14 +111,17 @@ impl Point {
     pub fn alpha(&self) -> f64 {
         self.m as f64 / self.n as f64
     }
-    /// A short description such as `alpha=0.5, noise_var=1`.
+    /// A short description such as `alpha=0.5, noise_var=1` (floats to 4 significant digits).
     pub fn label(&self) -> String {
         if self.coords.is_empty() {
             return format!("m={}, n={}", self.m, self.n);
         }
         self.coords
             .iter()
-            .map(|(k, v)| format!("{k}={}", value_text(v)))
+            .map(|(k, v)| match v {
+                toml::Value::Float(f) => format!("{k}={}", pretrainlab_report::format_number(*f)),
+                _ => format!("{k}={}", value_text(v)),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
