@@ -59,7 +59,8 @@ pub fn run_text(
     resume_hint: &str,
 ) -> Result<()> {
     let exp = parse(text, origin, ctx.quick)?;
-    let dir: PathBuf = output.map_or_else(|| exp.output.clone(), Path::to_path_buf);
+    let dir: PathBuf =
+        output.map_or_else(|| quick_folder(&exp.output, ctx.quick), Path::to_path_buf);
     install_interrupt_handler();
     let progress = ExperimentProgress::new(ctx.quiet);
     let start = Instant::now();
@@ -109,6 +110,17 @@ pub fn run_text(
             Ok(())
         }
     }
+}
+
+/// The default results folder: `--quick` runs go to `<folder>-quick`, so they never
+/// collide with the full run's finished units.
+pub fn quick_folder(dir: &Path, quick: bool) -> PathBuf {
+    if !quick {
+        return dir.to_path_buf();
+    }
+    let mut s = dir.as_os_str().to_owned();
+    s.push("-quick");
+    PathBuf::from(s)
 }
 
 /// Describes a valid experiment in a few lines (for `validate`).

@@ -398,6 +398,54 @@ fn ctrl_c_stops_after_the_unit_in_flight_and_says_how_to_resume() {
     assert!(resumed.contains(&format!("{} reused", stored)), "{resumed}");
 }
 
+/// Opens the Parquet files in polars or pandas when Python has one of them, and checks
+/// them against the CSV; says it skipped otherwise (the Rust reader test above always runs).
+#[test]
+fn parquet_opens_in_python_dataframes_when_available() {
+    let dir = scratch("python");
+    ok(&[
+        "reproduce",
+        "factor-demo",
+        "--quick",
+        "--quiet",
+        "--output",
+        s(&dir),
+    ]);
+    let script = r#"
+import sys
+d = sys.argv[1]
+try:
+    import polars as pl
+    t, c, p = pl.read_parquet(d + "/trials.parquet"), pl.read_csv(d + "/trials.csv"), pl.read_parquet(d + "/points.parquet")
+    same = (t["scaled_excess"] == c["scaled_excess"]).all()
+    verdicts = p["verdict"].to_list()
+except ImportError:
+    import pandas as pd
+    t, c, p = pd.read_parquet(d + "/trials.parquet"), pd.read_csv(d + "/trials.csv"), pd.read_parquet(d + "/points.parquet")
+    same = bool((t["scaled_excess"] == c["scaled_excess"]).all())
+    verdicts = list(p["verdict"])
+print(len(t), same, len(verdicts), verdicts[0])
+"#;
+    let probe = Command::new("python3")
+        .args(["-c", "import importlib.util as u, sys; sys.exit(0 if (u.find_spec('polars') or (u.find_spec('pandas') and u.find_spec('pyarrow'))) else 1)"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: neither polars nor pandas+pyarrow is installed for python3");
+        return;
+    }
+    let out = Command::new("python3")
+        .args(["-c", script, s(&dir)])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "2000 True 5 pass", "{stdout}");
+}
+
 /// Renders report.html in headless Chromium and checks that the page loads with its
 /// figures. Skipped (with a message) where Chromium is not installed; `.ci/run` installs
 /// Debian's `chromium` package.
