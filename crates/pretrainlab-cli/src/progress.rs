@@ -123,10 +123,9 @@ impl pretrainlab_experiment::Progress for ExperimentProgress {
 
     fn trials(&self, k: u64) {
         self.trials_done.fetch_add(k, Ordering::Relaxed);
-        if let Ok(slot) = self.bar.lock() {
-            if let Some(b) = slot.as_ref() {
-                b.inc(k);
-            }
+        let slot = self.bar.lock();
+        if let Some(b) = slot.as_ref().ok().and_then(|s| s.as_ref()) {
+            b.inc(k);
         }
     }
 
@@ -134,8 +133,9 @@ impl pretrainlab_experiment::Progress for ExperimentProgress {
         if self.quiet {
             return;
         }
-        if let Ok(slot) = self.bar.lock() {
-            if let Some(b) = slot.as_ref() {
+        {
+            let slot = self.bar.lock();
+            if let Some(b) = slot.as_ref().ok().and_then(|s| s.as_ref()) {
                 b.set_message(format!("units {done}/{total} ({point_label})"));
                 return;
             }
@@ -143,7 +143,7 @@ impl pretrainlab_experiment::Progress for ExperimentProgress {
         let todo = self.units_todo.load(Ordering::Relaxed).max(1);
         let step = (todo / 10).max(1) as usize;
         let first = total - todo as usize;
-        if (done - first) % step == 0 || done == total {
+        if (done - first).rem_euclid(step) == 0 || done == total {
             eprintln!(
                 "units {done}/{total} ({point_label}), {:.0} trials/s",
                 self.rate()
@@ -152,10 +152,9 @@ impl pretrainlab_experiment::Progress for ExperimentProgress {
     }
 
     fn end(&self) {
-        if let Ok(mut slot) = self.bar.lock() {
-            if let Some(b) = slot.take() {
-                b.finish_and_clear();
-            }
+        let bar = self.bar.lock().ok().and_then(|mut s| s.take());
+        if let Some(b) = bar {
+            b.finish_and_clear();
         }
     }
 }

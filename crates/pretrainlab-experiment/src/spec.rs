@@ -398,7 +398,7 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
         return lines.err(m.span(), "m", "give either m or alpha (with n), not both");
     }
 
-    for (key, _) in &raw.params {
+    for key in raw.params.keys() {
         if !param_names.contains(&key.get_ref().as_str()) {
             return lines.err(
                 key.span(),
@@ -479,7 +479,7 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
             "an m axis conflicts with the fixed `alpha`",
         );
     }
-    for (key, _) in &raw.params {
+    for key in raw.params.keys() {
         if let Some((_, span)) = axis_named(key.get_ref()) {
             return lines.err(
                 span.clone(),

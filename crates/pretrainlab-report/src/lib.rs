@@ -346,15 +346,14 @@ fn validate(fig: &Figure) -> Result<(), PlotError> {
                 s.y.len()
             )));
         }
-        if let Some(err) = &s.err {
-            if err.len() != s.y.len() {
-                return Err(PlotError::Invalid(format!(
-                    "series `{}` has {} error bars for {} points",
-                    s.label,
-                    err.len(),
-                    s.y.len()
-                )));
-            }
+        let bars = s.err.as_ref().map_or(s.y.len(), Vec::len);
+        if bars != s.y.len() {
+            return Err(PlotError::Invalid(format!(
+                "series `{}` has {} error bars for {} points",
+                s.label,
+                bars,
+                s.y.len()
+            )));
         }
     }
     Ok(())
@@ -367,12 +366,7 @@ fn drawable(fig: &Figure, s: &Series) -> Vec<(f64, f64, f64)> {
     (0..s.x.len())
         .filter(|&i| ok_x(s.x[i]) && ok_y(s.y[i]))
         .map(|i| {
-            let e = s
-                .err
-                .as_ref()
-                .map_or(0.0, |e| e[i].abs())
-                .max(0.0)
-                .min(f64::MAX);
+            let e = s.err.as_ref().map_or(0.0, |e| e[i].abs());
             (s.x[i], s.y[i], if e.is_finite() { e } else { 0.0 })
         })
         .collect()
