@@ -87,7 +87,8 @@ pub struct Figure {
     pub series: Vec<Series>,
 }
 
-/// A heatmap of `values[row][col]`: columns along x, rows along y (row 0 at the bottom).
+/// A heatmap of `values[row][col]`: columns along x, rows along y (row 0 at the bottom),
+/// ticks labelled with the column and row indices, and a colour bar.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Heatmap {
     pub title: String,
@@ -213,8 +214,16 @@ pub fn heatmap_svg(map: &Heatmap) -> Result<String, PlotError> {
             .margin(12 * K)
             .x_label_area_size(50 * K)
             .y_label_area_size(64 * K)
-            .build_cartesian_2d(0f64..cols as f64, 0f64..rows as f64)
+            .build_cartesian_2d(
+                // Integer ranges are inclusive: `0..k - 1` has k segments.
+                (0..cols as i32 - 1).into_segmented(),
+                (0..rows as i32 - 1).into_segmented(),
+            )
             .map_err(render_error)?;
+        let index = |v: &SegmentValue<i32>| match v {
+            SegmentValue::CenterOf(i) => i.to_string(),
+            _ => String::new(),
+        };
         chart
             .configure_mesh()
             .disable_mesh()
@@ -222,8 +231,10 @@ pub fn heatmap_svg(map: &Heatmap) -> Result<String, PlotError> {
             .y_desc(&map.y_label)
             .label_style((FAMILY, 14 * K))
             .axis_desc_style((FAMILY, 16 * K))
-            .x_label_formatter(&|v| format_number(*v))
-            .y_label_formatter(&|v| format_number(*v))
+            .x_labels(cols.min(20))
+            .y_labels(rows.min(20))
+            .x_label_formatter(&index)
+            .y_label_formatter(&index)
             .draw()
             .map_err(render_error)?;
         let cells = map.values.iter().enumerate().flat_map(|(r, row)| {
@@ -233,8 +244,12 @@ pub fn heatmap_svg(map: &Heatmap) -> Result<String, PlotError> {
                 } else {
                     RGBColor(220, 220, 220)
                 };
+                let (c, r) = (c as i32, r as i32);
                 Rectangle::new(
-                    [(c as f64, r as f64), (c as f64 + 1.0, r as f64 + 1.0)],
+                    [
+                        (SegmentValue::Exact(c), SegmentValue::Exact(r)),
+                        (SegmentValue::Exact(c + 1), SegmentValue::Exact(r + 1)),
+                    ],
                     color.filled(),
                 )
             })
