@@ -479,6 +479,19 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
             "an m axis conflicts with the fixed `alpha`",
         );
     }
+    for (key, fixed) in [
+        ("m", raw.m.is_some()),
+        ("n", n_raw.is_some()),
+        ("alpha", raw.alpha.is_some()),
+    ] {
+        if let (Some((_, span)), true) = (axis_named(key), fixed) {
+            return lines.err(
+                span.clone(),
+                &format!("sweep.axes.{key}"),
+                format!("`{key}` is both a fixed key and an axis; keep one"),
+            );
+        }
+    }
     for key in raw.params.keys() {
         if let Some((_, span)) = axis_named(key.get_ref()) {
             return lines.err(
@@ -859,6 +872,9 @@ noise_var = { list = [0.5, 1.0] }
 
         let e = error(&GOOD.replace("trials = 10", "trials = 10\ntrails = 4"));
         assert_eq!((e.line, e.key.as_str()), (Some(7), "trails"));
+
+        let e = error(&GOOD.replace("trials = 10", "trials = 10\nalpha = 2"));
+        assert_eq!((e.line, e.key.as_str()), (Some(16), "sweep.axes.alpha"));
 
         let e = error(&GOOD.replace("k = 2", "k = 7"));
         assert_eq!((e.line, e.key.as_str()), (Some(10), "k"));
