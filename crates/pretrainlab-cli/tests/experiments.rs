@@ -482,8 +482,11 @@ fn the_report_renders_in_headless_chromium() {
         return;
     };
     let profile = dir.join("profile");
-    let out = Command::new(browser)
+    // coreutils' `timeout` keeps a hung browser from hanging the test run.
+    let out = Command::new("timeout")
         .args([
+            "120",
+            browser,
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
