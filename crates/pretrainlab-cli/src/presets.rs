@@ -59,6 +59,16 @@ pub fn all() -> Vec<Preset> {
             summary: "factor model: the risk along the downstream noise σ² at α ∈ {1/2, 2}, where σ² d_eff moves the floor",
             kind: PresetKind::Experiment(include_str!("../presets/factor-noise.toml")),
         },
+        Preset {
+            name: "spectral-cor63",
+            summary: "spectral model at Corollary 6.3's (d,k) = (3,1), (4,2), (6,3): generic law vs the paper's closed form, 2000 trials each",
+            kind: PresetKind::Experiment(include_str!("../presets/spectral-cor63.toml")),
+        },
+        Preset {
+            name: "spectral-alpha",
+            summary: "spectral model at (d,k) = (4,2): n(R − σ²) along α = m/n ∈ [1/2, 8], theory, paper's closed form and simulation",
+            kind: PresetKind::Experiment(include_str!("../presets/spectral-alpha.toml")),
+        },
     ]
 }
 
