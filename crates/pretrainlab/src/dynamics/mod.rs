@@ -31,7 +31,10 @@ pub struct RunOutcome {
 impl RunOutcome {
     /// The metric `name`, if the run reported it.
     pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+        self.metrics
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
     }
 }
 
@@ -89,7 +92,11 @@ pub fn build<'de, D: Deserializer<'de>>(name: &str, params: D) -> Result<Box<Dyn
         "model",
         format!(
             "unknown dynamics model `{name}`; known: {}",
-            catalogue().iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
+            catalogue()
+                .iter()
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     ))
 }
