@@ -6,6 +6,8 @@
 mod params;
 mod progress;
 mod render;
+#[allow(dead_code)] // called by the `yang-ssl` preset once the preset registry lands
+mod ssl_figures;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

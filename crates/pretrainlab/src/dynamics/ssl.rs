@@ -2010,3 +2010,140 @@ pub fn run_trials(
         .map(|t| model.run(&mut trial_rng(seed, key, t), t))
         .collect()
 }
+
+// ---------------------------------------------------------------------------------------
+// Figure data (the paper's Figs. 3–5 and their SL and condition-1 counterparts)
+// ---------------------------------------------------------------------------------------
+
+/// Which trajectory a figure row belongs to.
+pub const RUNS: [&str; 3] = ["ssl", "sign", "sl"];
+
+/// A learning curve averaged over seeds: mean and the authors' 95% half-width
+/// `1.96·sd/√S` (population sd, as `Figure_learning_curve.py`).
+#[derive(Clone, Debug, Serialize)]
+pub struct MeanCurve {
+    /// `ssl` (condition 0), `sign` (condition 1) or `sl`.
+    pub run: &'static str,
+    /// `w1_1`, `w1_2`, `w2_1`, `w2_2`, `proj_e1`, `proj_e2` or `objective`.
+    pub quantity: &'static str,
+    pub t: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub half_width: Vec<f64>,
+}
+
+/// One seed's end state in one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct FinalState {
+    pub run: &'static str,
+    pub seed: u64,
+    /// Final `W` (`2 × d`, row-major) at the paper's `T`.
+    pub w: Vec<f64>,
+    pub proj_e1: f64,
+    pub proj_e2: f64,
+    /// Mean over rows of `|cos(w_k, e_j)|`.
+    pub cos_e1: f64,
+    pub cos_e2: f64,
+    /// `‖W e₂‖² / ‖W‖_F²`.
+    pub energy_e2: f64,
+    /// Both rows on the same side of `e₁`.
+    pub collapsed: bool,
+}
+
+/// Everything the figures and their CSVs need.
+#[derive(Clone, Debug, Serialize)]
+pub struct FigureData {
+    pub d: usize,
+    pub seeds: usize,
+    pub curves: Vec<MeanCurve>,
+    pub finals: Vec<FinalState>,
+    /// `(±a*, b*)`: the theory's optimum rows in the `(w^(1), w^(2))` plane.
+    pub optimum: [[f64; 2]; 2],
+    pub saddle_b: f64,
+}
+
+impl FigureData {
+    pub fn curve(&self, run: &str, quantity: &str) -> Option<&MeanCurve> {
+        self.curves
+            .iter()
+            .find(|c| c.run == run && c.quantity == quantity)
+    }
+    pub fn finals_of<'a>(&'a self, run: &'a str) -> impl Iterator<Item = &'a FinalState> + 'a {
+        self.finals.iter().filter(move |f| f.run == run)
+    }
+}
+
+impl YangSsl {
+    /// Learning curves averaged over seeds (all steps recorded, the condition-0 curve up
+    /// to `steps_long`), and each seed's final `W` and projections at the paper's `T`.
+    /// Records that failed are skipped.
+    pub fn figure_data(&self, records: &[SeedRecord]) -> FigureData {
+        let d = self.p.d;
+        let mut curves = Vec::new();
+        for run in RUNS {
+            let traces: Vec<&Trace> = records
+                .iter()
+                .map(|r| match run {
+                    "ssl" => &r.ssl.trace,
+                    "sign" => &r.ssl_sign.trace,
+                    _ => &r.sl.trace,
+                })
+                .collect();
+            let Some(first) = traces.first() else {
+                continue;
+            };
+            for (qi, (quantity, _)) in first.columns().iter().enumerate() {
+                let len = traces.iter().map(|t| t.t.len()).min().unwrap_or(0);
+                let s = traces.len() as f64;
+                let mut mean = vec![0.0; len];
+                let mut half = vec![0.0; len];
+                for i in 0..len {
+                    let vals = traces.iter().map(|t| t.columns()[qi].1[i]);
+                    let m = vals.clone().sum::<f64>() / s;
+                    let var = vals.map(|v| (v - m).powi(2)).sum::<f64>() / s;
+                    mean[i] = m;
+                    half[i] = 1.96 * var.sqrt() / s.sqrt();
+                }
+                curves.push(MeanCurve {
+                    run,
+                    quantity,
+                    t: first.t[..len].to_vec(),
+                    mean,
+                    half_width: half,
+                });
+            }
+        }
+        let e1 = unit(d, 0);
+        let e2 = unit(d, 1);
+        let mut finals = Vec::new();
+        for r in records {
+            for (run, w) in [("ssl", &r.ssl.w), ("sign", &r.ssl_sign.w), ("sl", &r.sl.w)] {
+                let rows = [&w[..d], &w[d..]];
+                finals.push(FinalState {
+                    run,
+                    seed: r.seed,
+                    w: w.clone(),
+                    proj_e1: projection(w, d, 0),
+                    proj_e2: projection(w, d, 1),
+                    cos_e1: 0.5 * rows.iter().map(|v| cosine(v, &e1).abs()).sum::<f64>(),
+                    cos_e2: 0.5 * rows.iter().map(|v| cosine(v, &e2).abs()).sum::<f64>(),
+                    energy_e2: (w[1] * w[1] + w[d + 1] * w[d + 1]) / dot(w, w),
+                    collapsed: w[0].signum() == w[d].signum(),
+                });
+            }
+        }
+        let (a, b) = (self.theory.optimum.a, self.theory.optimum.b);
+        FigureData {
+            d,
+            seeds: records.len(),
+            curves,
+            finals,
+            optimum: [[a, b], [-a, b]],
+            saddle_b: self.theory.saddle.b,
+        }
+    }
+
+    /// `steps_ssl`, the paper's `T` for the SSL figures.
+    pub fn steps_ssl(&self) -> usize {
+        self.p.steps_ssl
+    }
+}
