@@ -719,7 +719,8 @@ pub struct Trace {
 }
 
 impl Trace {
-    fn with_capacity(c: usize) -> Self {
+    /// An empty trace with room for `c` points in every column.
+    pub fn with_capacity(c: usize) -> Self {
         let v = || Vec::with_capacity(c);
         Trace {
             t: v(),
@@ -1398,11 +1399,21 @@ impl YangSsl {
             ("sign", &r.ssl_sign.trace),
             ("sl", &r.sl.trace),
         ] {
+            // At most ~200 points per curve (and the last one) to keep outputs small; the
+            // full-resolution traces are in the `SeedRecord` (see `figure_data`).
+            let stride = tr.t.len().div_ceil(200).max(1);
+            let keep = |v: &Vec<f64>| {
+                let mut out: Vec<f64> = v.iter().step_by(stride).copied().collect();
+                if !v.is_empty() && (v.len() - 1) % stride != 0 {
+                    out.extend(v.last());
+                }
+                out
+            };
             for (name, y) in tr.columns() {
                 curves.push(Curve {
                     name: format!("{prefix}.{name}"),
-                    t: tr.t.clone(),
-                    y: y.clone(),
+                    t: keep(&tr.t),
+                    y: keep(y),
                 });
             }
         }
