@@ -137,7 +137,7 @@ pub fn check(theory: &Theory, sim: Simulation, run: &RunResult) -> Check {
         }
     };
     let var_limit = pred.sigma2 * pred.d_eff as f64;
-    let means = vec![
+    let mut means = vec![
         compare("m_rep", &sim.m_rep, pred.interaction_mean, theory_se, true),
         compare(
             "scaled_excess",
@@ -156,6 +156,10 @@ pub fn check(theory: &Theory, sim: Simulation, run: &RunResult) -> Check {
             false,
         ),
     ];
+    if let (Some(name), Some(x), Some(limit)) = (&sim.extra_name, &sim.extra, pred.extra_limit_mean)
+    {
+        means.push(compare(name, x, limit, 0.0, false));
+    }
     let quantiles = LEVELS
         .iter()
         .zip(sim.m_rep.quantiles())

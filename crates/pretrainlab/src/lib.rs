@@ -16,6 +16,7 @@
 //! - [`downstream`]: the exact conditional risk decomposition for linear features;
 //! - [`theory`]: tangent covariance, first-order map, weighted χ² laws;
 //! - [`models`]: one module per pre-training model behind [`models::TwoStageModel`];
+//! - [`optim`]: L-BFGS for the pre-training M-estimators;
 //! - [`engine`]: parallel, reproducible Monte Carlo over trials;
 //! - [`compare`]: simulation against theory, with a verdict.
 
@@ -25,6 +26,7 @@ pub mod dynamics;
 pub mod engine;
 pub mod linalg;
 pub mod models;
+pub mod optim;
 pub mod params;
 pub mod rng;
 pub mod stats;

@@ -2,6 +2,7 @@
 //! estimator (one Monte Carlo trial), and what it tells the theory.
 
 pub mod factor;
+pub mod spectral;
 
 use rand::rngs::ChaCha8Rng;
 use serde::Deserializer;
@@ -115,7 +116,7 @@ impl<M: TwoStageModel> DynModel for M {
 
 /// Every model the library knows, with its parameters.
 pub fn catalogue() -> Vec<ModelInfo> {
-    vec![factor::FactorModel::info()]
+    vec![factor::FactorModel::info(), spectral::SpectralModel::info()]
 }
 
 /// Builds the model `name` from parameters in any serde format (TOML tables in the CLI).
@@ -124,6 +125,9 @@ pub fn build<'de, D: Deserializer<'de>>(name: &str, params: D) -> Result<Box<dyn
     let bad = |e: D::Error| parameter_error(&e.to_string());
     match name {
         "factor" => Ok(Box::new(factor::FactorModel::new(
+            serde::Deserialize::deserialize(params).map_err(bad)?,
+        )?)),
+        "spectral" => Ok(Box::new(spectral::SpectralModel::new(
             serde::Deserialize::deserialize(params).map_err(bad)?,
         )?)),
         other => Err(Error::invalid(

@@ -108,6 +108,8 @@ pub struct Prediction {
     pub interaction_quantiles: [f64; 5],
     /// Other labelled reference values (prior-art bounds and the like).
     pub references: Vec<Reference>,
+    /// Limit mean of the model's extra per-trial quantity, where the theory predicts one.
+    pub extra_limit_mean: Option<f64>,
 }
 
 /// The model-level ingredients of a [`Prediction`] that do not depend on `(m, n)`.
@@ -122,6 +124,8 @@ pub struct Theory {
     pub interaction_mean_se: f64,
     pub paper_interaction_mean: Option<f64>,
     pub references: Vec<Reference>,
+    /// Limit mean of the model's extra per-trial quantity, where the theory predicts one.
+    pub extra_limit_mean: Option<f64>,
 }
 
 impl Theory {
@@ -155,6 +159,7 @@ impl Theory {
             limit_mean: self.sigma2 * self.d_eff as f64 + mean / alpha,
             interaction_quantiles: crate::stats::LEVELS.map(|p| self.law.quantile(p)),
             references: self.references.clone(),
+            extra_limit_mean: self.extra_limit_mean,
         }
     }
 
