@@ -3,7 +3,9 @@
 //! The binary parses arguments, calls the library and prints; the science lives in
 //! the `pretrainlab` crate.
 
+mod experiments;
 mod params;
+mod presets;
 mod progress;
 mod render;
 #[allow(dead_code)] // called by the `yang-ssl` preset once the preset registry lands
@@ -47,6 +49,58 @@ enum Command {
     Simulate(RunArgs),
     /// Simulate and predict at the same (m, n), compare them and give a verdict.
     Check(RunArgs),
+    /// Run an experiment file (sweeps, results store, figures, report.html); a rerun resumes.
+    Run(ExperimentArgs),
+    /// Check an experiment file without running it.
+    Validate {
+        /// The experiment file (TOML).
+        file: PathBuf,
+        /// Validate with the file's `[quick]` overrides applied.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Run a built-in preset (a paper figure or a demo); `--list` lists them.
+    Reproduce(ReproduceArgs),
+}
+
+/// Settings shared by `run` and `reproduce`.
+#[derive(Args, Debug)]
+struct ExperimentSettings {
+    /// Results folder (default: the file's `output`, else `results/<name>`).
+    #[arg(long, value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Discard finished units and earlier results instead of resuming.
+    #[arg(long)]
+    fresh: bool,
+    /// Smaller run: apply the experiment's `[quick]` overrides (fewer trials).
+    #[arg(long)]
+    quick: bool,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress output on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct ExperimentArgs {
+    /// The experiment file (TOML).
+    file: PathBuf,
+    #[command(flatten)]
+    settings: ExperimentSettings,
+}
+
+#[derive(Args, Debug)]
+struct ReproduceArgs {
+    /// The preset's name (see `--list`).
+    #[arg(required_unless_present = "list")]
+    name: Option<String>,
+    /// List the presets, one line each.
+    #[arg(long)]
+    list: bool,
+    #[command(flatten)]
+    settings: ExperimentSettings,
 }
 
 /// Output format.
@@ -127,6 +181,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<experiments::Interrupted>().is_some() => {
+            eprintln!("{e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             let input = e.downcast_ref::<InputError>().is_some()
                 || matches!(
@@ -171,7 +229,85 @@ fn run(cli: Cli) -> Result<()> {
             write_outputs(&args, model.as_ref(), &result, &report)?;
             emit(&args, &report, || render::check(&report))
         }
+        Command::Run(args) => {
+            let origin = args.file.display().to_string();
+            let text = std::fs::read_to_string(&args.file)
+                .map_err(|e| input_error(format!("cannot read {origin}: {e}")))?;
+            let ctx = context(&args.settings, PathBuf::new())?;
+            experiments::run_text(
+                &text,
+                &origin,
+                args.settings.output.as_deref(),
+                &ctx,
+                &format!("pretrainlab run {origin}"),
+            )
+        }
+        Command::Validate { file, quick } => {
+            let origin = file.display().to_string();
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| input_error(format!("cannot read {origin}: {e}")))?;
+            let exp = experiments::parse(&text, &origin, quick)?;
+            print!("{origin}: {}", experiments::describe(&exp));
+            Ok(())
+        }
+        Command::Reproduce(args) => {
+            if args.list {
+                print!("{}", presets::list());
+                return Ok(());
+            }
+            let name = args.name.as_deref().unwrap_or_default();
+            let preset = presets::find(name).ok_or_else(|| {
+                input_error(format!(
+                    "unknown preset `{name}`; `pretrainlab reproduce --list` lists them"
+                ))
+            })?;
+            let output = args
+                .settings
+                .output
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("results").join(preset.name));
+            let ctx = context(&args.settings, output.clone())?;
+            match preset.kind {
+                presets::PresetKind::Experiment(text) => {
+                    let mut hint = format!("pretrainlab reproduce {}", preset.name);
+                    if ctx.quick {
+                        hint.push_str(" --quick");
+                    }
+                    if args.settings.output.is_some() {
+                        hint.push_str(&format!(" --output {}", output.display()));
+                    }
+                    experiments::run_text(
+                        text,
+                        &format!("preset {}", preset.name),
+                        Some(&ctx.output),
+                        &ctx,
+                        &hint,
+                    )
+                }
+                presets::PresetKind::Custom(f) => f(&ctx),
+            }
+        }
     }
+}
+
+/// The preset context of `run`/`reproduce`; also sets up the thread pool.
+fn context(settings: &ExperimentSettings, output: PathBuf) -> Result<presets::PresetContext> {
+    if let Some(t) = settings.threads {
+        if t == 0 {
+            return Err(input_error("invalid `threads`: must be ≥ 1, got 0"));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .context("setting up the thread pool")?;
+    }
+    Ok(presets::PresetContext {
+        output,
+        quick: settings.quick,
+        threads: settings.threads,
+        quiet: settings.quiet,
+        fresh: settings.fresh,
+    })
 }
 
 /// Parses parameters, builds the model, validates the run size and sets the thread pool.

@@ -59,6 +59,9 @@ pub fn prediction(p: &Prediction) -> String {
     for r in &p.references {
         let _ = writeln!(s, "  {}: {:.6}", r.label, r.value);
     }
+    if let Some(x) = &p.extra_limit {
+        let _ = writeln!(s, "  limit mean of {:<15} {:.6}", x.label, x.value);
+    }
     let _ = writeln!(
         s,
         "  sd ‖L(Z)‖²                 {:.6}",

@@ -156,9 +156,8 @@ pub fn check(theory: &Theory, sim: Simulation, run: &RunResult) -> Check {
             false,
         ),
     ];
-    if let (Some(name), Some(x), Some(limit)) = (&sim.extra_name, &sim.extra, pred.extra_limit_mean)
-    {
-        means.push(compare(name, x, limit, 0.0, false));
+    if let (Some(name), Some(x), Some(limit)) = (&sim.extra_name, &sim.extra, &pred.extra_limit) {
+        means.push(compare(name, x, limit.value, 0.0, false));
     }
     let quantiles = LEVELS
         .iter()

@@ -304,7 +304,7 @@ impl TwoStageModel for FactorModel {
             interaction_mean_se: 0.0,
             paper_interaction_mean: Some(self.paper_interaction_mean()?),
             references: vec![],
-            extra_limit_mean: None,
+            extra_limit: None,
         })
     }
 }

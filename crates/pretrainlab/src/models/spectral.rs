@@ -853,6 +853,7 @@ impl TwoStageModel for SpectralModel {
         let problem = tangent_problem(self)?;
         let weights = problem.interaction_weights()?;
         let law = WeightedChiSquare::new(&weights).map_err(Error::Numerical)?;
+        // m(L(M̂) − L(M⋆)) → ½ ZᵀHZ in chart coordinates, whose mean is ½ tr(HV) = ½ tr(H⁻¹S).
         let h_inv = sym_apply(problem.hessian.as_ref(), |l| 1.0 / l)?;
         let subopt_mean = 0.5 * trace_of_product(h_inv.as_ref(), problem.score_cov.as_ref());
         Ok(Theory {
@@ -864,7 +865,10 @@ impl TwoStageModel for SpectralModel {
             interaction_mean_se: 0.0,
             paper_interaction_mean: self.paper_interaction_mean(),
             references: self.references()?,
-            extra_limit_mean: Some(subopt_mean),
+            extra_limit: Some(Reference {
+                label: "m_subopt".into(),
+                value: subopt_mean,
+            }),
         })
     }
 
@@ -1309,7 +1313,7 @@ mod tests {
             "paper's {paper} not rejected"
         );
         let sub = summary(result.records.iter().filter_map(|(_, r)| r.extra).collect());
-        let want = theory.extra_limit_mean.unwrap();
+        let want = theory.extra_limit.unwrap().value;
         assert!(
             (sub.mean - want).abs() <= 4.0 * sub.se,
             "m_subopt {} ± {} vs {want}",

@@ -108,8 +108,9 @@ pub struct Prediction {
     pub interaction_quantiles: [f64; 5],
     /// Other labelled reference values (prior-art bounds and the like).
     pub references: Vec<Reference>,
-    /// Limit mean of the model's extra per-trial quantity, where the theory predicts one.
-    pub extra_limit_mean: Option<f64>,
+    /// Limit mean of the model's extra per-trial quantity (labelled with its name),
+    /// where the theory predicts one.
+    pub extra_limit: Option<Reference>,
 }
 
 /// The model-level ingredients of a [`Prediction`] that do not depend on `(m, n)`.
@@ -124,8 +125,9 @@ pub struct Theory {
     pub interaction_mean_se: f64,
     pub paper_interaction_mean: Option<f64>,
     pub references: Vec<Reference>,
-    /// Limit mean of the model's extra per-trial quantity, where the theory predicts one.
-    pub extra_limit_mean: Option<f64>,
+    /// Limit mean of the model's extra per-trial quantity (labelled with its name),
+    /// where the theory predicts one.
+    pub extra_limit: Option<Reference>,
 }
 
 impl Theory {
@@ -159,7 +161,7 @@ impl Theory {
             limit_mean: self.sigma2 * self.d_eff as f64 + mean / alpha,
             interaction_quantiles: crate::stats::LEVELS.map(|p| self.law.quantile(p)),
             references: self.references.clone(),
-            extra_limit_mean: self.extra_limit_mean,
+            extra_limit: self.extra_limit.clone(),
         }
     }
 

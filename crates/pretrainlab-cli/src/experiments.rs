@@ -1,0 +1,159 @@
+//! Running experiment files from the command line: output folder, thread pool, Ctrl-C,
+//! progress and the closing summary. The work itself is `pretrainlab_experiment::run`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use pretrainlab_experiment::{Experiment, Outcome, RunOptions};
+
+use crate::presets::PresetContext;
+use crate::progress::ExperimentProgress;
+
+/// Set by Ctrl-C; the run stops after the unit in flight.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C handler once: the first Ctrl-C asks the run to stop after the
+/// unit in flight, a second one exits at once.
+pub fn install_interrupt_handler() {
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    if INSTALLED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let handler = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: stopping after the unit in flight (Ctrl-C again to quit now)");
+    });
+    if let Err(e) = handler {
+        eprintln!("warning: Ctrl-C will not stop cleanly: {e}");
+    }
+}
+
+/// An experiment that was interrupted: exit code 130 after the message.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Parses experiment text, with errors prefixed by `origin` (a file path or preset name).
+pub fn parse(text: &str, origin: &str, quick: bool) -> Result<Experiment> {
+    pretrainlab_experiment::parse(text, quick)
+        .map_err(|e| crate::input_error(format!("{origin}: {e}")))
+}
+
+/// Runs experiment text end to end. `resume_hint` is the command that resumes it.
+pub fn run_text(
+    text: &str,
+    origin: &str,
+    output: Option<&Path>,
+    ctx: &PresetContext,
+    resume_hint: &str,
+) -> Result<()> {
+    let exp = parse(text, origin, ctx.quick)?;
+    let dir: PathBuf = output.map_or_else(|| exp.output.clone(), Path::to_path_buf);
+    install_interrupt_handler();
+    let progress = ExperimentProgress::new(ctx.quiet);
+    let start = Instant::now();
+    let outcome = pretrainlab_experiment::run(
+        &exp,
+        &RunOptions {
+            output: dir.clone(),
+            fresh: ctx.fresh,
+            stop: &STOP,
+            progress: &progress,
+            source: text.to_string(),
+        },
+    )
+    .map_err(|e| match e {
+        pretrainlab_experiment::StoreError::Changed { .. } => crate::input_error(e),
+        other => anyhow::Error::new(other),
+    })
+    .with_context(|| format!("running {origin}"))?;
+    let secs = start.elapsed().as_secs_f64();
+    match outcome {
+        Outcome::Interrupted {
+            units_done,
+            units_total,
+        } => Err(Interrupted(format!(
+            "interrupted: {units_done} of {units_total} units are stored in {}; resume with `{resume_hint}`",
+            dir.display()
+        ))
+        .into()),
+        Outcome::Finished(f) => {
+            println!(
+                "{}: {} point(s), {} unit(s) run, {} reused, {secs:.1} s on {}",
+                exp.name,
+                f.points,
+                f.units_run,
+                f.units_reused,
+                ctx.threads
+                    .map_or("all cores".to_string(), |t| format!("{t} thread(s)"))
+            );
+            for (label, verdict) in &f.verdicts {
+                println!("  {verdict:<4}  {label}");
+            }
+            println!("wrote {}:", f.dir.display());
+            for file in &f.files {
+                println!("  {file}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Describes a valid experiment in a few lines (for `validate`).
+pub fn describe(exp: &Experiment) -> String {
+    let axes: Vec<String> = exp
+        .axes
+        .iter()
+        .map(|a| format!("{} ({} values, {})", a.name, a.values.len(), a.kind))
+        .collect();
+    let units: usize = if exp.actions.runs_trials() {
+        exp.points.len() * exp.trials.div_ceil(exp.chunk) as usize
+    } else {
+        0
+    };
+    let mut actions = Vec::new();
+    if exp.actions.predict {
+        actions.push("predict");
+    }
+    if exp.actions.simulate {
+        actions.push("simulate");
+    }
+    if exp.actions.check {
+        actions.push("check");
+    }
+    format!(
+        "valid: `{}` on model {}, actions {}\n  {} point(s){}\n  {} trial(s) per point, seed {}, {} unit(s) of up to {} trials\n  output {}\n",
+        exp.name,
+        exp.model,
+        actions.join(", "),
+        exp.points.len(),
+        if axes.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " from {} of {}",
+                match exp.combine {
+                    pretrainlab_experiment::spec::Combine::Product => "the product",
+                    pretrainlab_experiment::spec::Combine::Zip => "the zip",
+                },
+                axes.join(", ")
+            )
+        },
+        exp.trials,
+        exp.seed,
+        units,
+        exp.chunk,
+        exp.output.display()
+    )
+}

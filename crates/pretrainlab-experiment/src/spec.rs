@@ -1,0 +1,863 @@
+//! Experiment files: parsing, validation and the resolved grid of points.
+//!
+//! An experiment file is TOML:
+//!
+//! ```toml
+//! name = "factor-alpha"
+//! model = "factor"
+//! actions = ["check"]          # any of predict, simulate, check
+//! n = 2000                     # downstream size; pre-training size from alpha (m = round(α n)) or m
+//! trials = 400
+//! seed = 1
+//! chunk = 100                  # trials per unit of work (resume granularity)
+//!
+//! [params]                     # fixed model parameters
+//! d = 5
+//! k = 2
+//!
+//! [sweep]
+//! combine = "product"          # or "zip"
+//! [sweep.axes]                 # axes in file order; the first numeric one is the x of the plots
+//! alpha = { geomspace = [0.25, 16, 7] }
+//! noise_var = { list = [0.5, 1.0] }
+//!
+//! [quick]                      # overrides under --quick
+//! trials = 100
+//! ```
+//!
+//! Every error names the line and the key.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use pretrainlab::linalg::Sampler;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// A problem with an experiment file, located at a line and key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}`{key}`: {message}", line.map(|l| format!("line {l}, ")).unwrap_or_default())]
+pub struct SpecError {
+    /// 1-based line of the offending key, when known.
+    pub line: Option<usize>,
+    /// The key (a dotted path for nested keys).
+    pub key: String,
+    pub message: String,
+}
+
+/// What to compute at each grid point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Actions {
+    /// The limit law from the theory.
+    pub predict: bool,
+    /// Monte Carlo trials of the two-stage pipeline.
+    pub simulate: bool,
+    /// Both, compared, with a verdict.
+    pub check: bool,
+}
+
+impl Actions {
+    /// Whether trials are run.
+    pub fn runs_trials(&self) -> bool {
+        self.simulate || self.check
+    }
+    /// Whether the theory is evaluated.
+    pub fn needs_theory(&self) -> bool {
+        self.predict || self.check
+    }
+}
+
+/// How sweep axes combine into points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Combine {
+    /// Every combination, the last axis varying fastest.
+    Product,
+    /// The i-th values of all axes together; the axes must have equal lengths.
+    Zip,
+}
+
+/// One sweep axis, resolved to its values.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Axis {
+    /// `m`, `n`, `alpha` or a model parameter.
+    pub name: String,
+    /// `list`, `linspace`, `geomspace` or `logspace`.
+    pub kind: String,
+    pub values: Vec<toml::Value>,
+}
+
+impl Axis {
+    /// Whether the points are evenly spaced on a log scale (plots use a log axis).
+    pub fn geometric(&self) -> bool {
+        matches!(self.kind.as_str(), "geomspace" | "logspace")
+    }
+}
+
+/// One grid point: its coordinates, full model parameters and sample sizes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Point {
+    pub index: usize,
+    /// The axis values of this point, in axis order.
+    pub coords: Vec<(String, toml::Value)>,
+    /// The fixed parameters with this point's parameter axes applied.
+    pub params: toml::Table,
+    pub m: usize,
+    pub n: usize,
+}
+
+impl Point {
+    /// `α = m/n`.
+    pub fn alpha(&self) -> f64 {
+        self.m as f64 / self.n as f64
+    }
+    /// A short description such as `alpha=0.5, noise_var=1`.
+    pub fn label(&self) -> String {
+        if self.coords.is_empty() {
+            return format!("m={}, n={}", self.m, self.n);
+        }
+        self.coords
+            .iter()
+            .map(|(k, v)| format!("{k}={}", value_text(v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A TOML value as compact text (`0.5`, `[4, 0.25]`, `wishart`).
+pub fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Float(f) => format!("{f}"),
+        other => other.to_string(),
+    }
+}
+
+/// A validated experiment with its grid resolved.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Experiment {
+    pub name: String,
+    pub description: String,
+    pub model: String,
+    pub actions: Actions,
+    /// Monte Carlo trials per point (0 when no trials are run).
+    pub trials: u64,
+    pub seed: u64,
+    /// Trials per unit of work.
+    pub chunk: u64,
+    pub sampler: Sampler,
+    /// The output folder as written in the file (or the default `results/<name>`).
+    pub output: PathBuf,
+    pub combine: Combine,
+    pub axes: Vec<Axis>,
+    pub points: Vec<Point>,
+}
+
+/// Sample-size axes and keys; everything else on an axis is a model parameter.
+const SIZE_KEYS: [&str; 3] = ["m", "n", "alpha"];
+/// Default trials per unit.
+const DEFAULT_CHUNK: i64 = 100;
+/// Most points a file may resolve to.
+const MAX_POINTS: usize = 100_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    name: Option<Spanned<String>>,
+    description: Option<String>,
+    model: Spanned<String>,
+    #[serde(default)]
+    params: BTreeMap<Spanned<String>, toml::Value>,
+    actions: Option<Spanned<Vec<Spanned<String>>>>,
+    m: Option<Spanned<i64>>,
+    n: Option<Spanned<i64>>,
+    alpha: Option<Spanned<f64>>,
+    trials: Option<Spanned<i64>>,
+    seed: Option<Spanned<i64>>,
+    chunk: Option<Spanned<i64>>,
+    sampler: Option<Spanned<String>>,
+    output: Option<String>,
+    sweep: Option<Spanned<RawSweep>>,
+    quick: Option<RawQuick>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    combine: Option<Spanned<String>>,
+    #[serde(default)]
+    axes: BTreeMap<Spanned<String>, Spanned<RawAxis>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAxis {
+    list: Option<Vec<toml::Value>>,
+    linspace: Option<Vec<f64>>,
+    geomspace: Option<Vec<f64>>,
+    logspace: Option<Vec<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuick {
+    trials: Option<Spanned<i64>>,
+    n: Option<Spanned<i64>>,
+    chunk: Option<Spanned<i64>>,
+}
+
+/// Maps byte offsets to 1-based line numbers.
+struct Lines<'a>(&'a str);
+
+impl Lines<'_> {
+    fn at(&self, offset: usize) -> usize {
+        self.0[..offset.min(self.0.len())].matches('\n').count() + 1
+    }
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> Result<T, SpecError> {
+        Err(SpecError {
+            line: Some(self.at(span.start)),
+            key: key.to_string(),
+            message: message.into(),
+        })
+    }
+}
+
+/// Parses and validates an experiment file. `quick` applies the file's `[quick]` overrides.
+///
+/// Validation builds the model at every grid point, so a parameter the model does not have,
+/// or a value outside its range at some point, is reported here, before anything runs.
+pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
+    let lines = Lines(text);
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+        let key = message
+            .split('`')
+            .nth(1)
+            .map(str::to_string)
+            .unwrap_or_else(|| "file".to_string());
+        SpecError {
+            line: e.span().map(|s| lines.at(s.start)),
+            key,
+            message,
+        }
+    })?;
+
+    let model_name = raw.model.get_ref().clone();
+    let info = pretrainlab::models::catalogue()
+        .into_iter()
+        .find(|m| m.name == model_name);
+    let Some(info) = info else {
+        let known: Vec<&str> = pretrainlab::models::catalogue()
+            .iter()
+            .map(|m| m.name)
+            .collect();
+        return lines.err(
+            raw.model.span(),
+            "model",
+            format!(
+                "unknown model `{model_name}`; known models: {}",
+                known.join(", ")
+            ),
+        );
+    };
+    let param_names: Vec<&str> = info.params.iter().map(|p| p.name).collect();
+
+    let name = match &raw.name {
+        Some(n) if n.get_ref().trim().is_empty() => {
+            return lines.err(n.span(), "name", "must not be empty");
+        }
+        Some(n)
+            if !n
+                .get_ref()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+        {
+            return lines.err(
+                n.span(),
+                "name",
+                "use letters, digits, `-`, `_` and `.` only (it names the output folder)",
+            );
+        }
+        Some(n) => n.get_ref().clone(),
+        None => model_name.clone(),
+    };
+
+    let mut actions = Actions::default();
+    match &raw.actions {
+        None => actions.check = true,
+        Some(list) => {
+            if list.get_ref().is_empty() {
+                return lines.err(
+                    list.span(),
+                    "actions",
+                    "list at least one of predict, simulate, check",
+                );
+            }
+            for a in list.get_ref() {
+                match a.get_ref().as_str() {
+                    "predict" => actions.predict = true,
+                    "simulate" => actions.simulate = true,
+                    "check" => actions.check = true,
+                    other => {
+                        return lines.err(
+                            a.span(),
+                            "actions",
+                            format!(
+                                "unknown action `{other}`; expected predict, simulate or check"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    let positive = |v: &Option<Spanned<i64>>, key: &str| -> Result<Option<i64>, SpecError> {
+        match v {
+            Some(s) if *s.get_ref() < 1 => {
+                lines.err(s.span(), key, format!("must be ≥ 1, got {}", s.get_ref()))
+            }
+            Some(s) => Ok(Some(*s.get_ref())),
+            None => Ok(None),
+        }
+    };
+    let quick_over =
+        |base: &Option<Spanned<i64>>, over: Option<&Option<Spanned<i64>>>| match (quick, over) {
+            (true, Some(Some(o))) => Some(o.clone()),
+            _ => base.clone(),
+        };
+    let q = raw.quick.as_ref();
+    let trials_raw = quick_over(&raw.trials, q.map(|q| &q.trials));
+    let n_raw = quick_over(&raw.n, q.map(|q| &q.n));
+    let chunk_raw = quick_over(&raw.chunk, q.map(|q| &q.chunk));
+    if let Some(q) = q {
+        positive(&q.trials, "quick.trials")?;
+        positive(&q.n, "quick.n")?;
+        positive(&q.chunk, "quick.chunk")?;
+    }
+    let trials = positive(&trials_raw, "trials")?;
+    let trials = match (actions.runs_trials(), trials) {
+        (true, None) => {
+            return Err(SpecError {
+                line: None,
+                key: "trials".into(),
+                message: "required when actions include simulate or check".into(),
+            });
+        }
+        (true, Some(t)) => t as u64,
+        (false, _) => 0,
+    };
+    let chunk = positive(&chunk_raw, "chunk")?.unwrap_or(DEFAULT_CHUNK) as u64;
+    let seed = match &raw.seed {
+        Some(s) if *s.get_ref() < 0 => {
+            return lines.err(
+                s.span(),
+                "seed",
+                format!("must be ≥ 0, got {}", s.get_ref()),
+            );
+        }
+        Some(s) => *s.get_ref() as u64,
+        None => 1,
+    };
+    let sampler = match &raw.sampler {
+        None => Sampler::Wishart,
+        Some(s) => match s.get_ref().as_str() {
+            "wishart" => Sampler::Wishart,
+            "raw" => Sampler::Raw,
+            other => {
+                return lines.err(
+                    s.span(),
+                    "sampler",
+                    format!("unknown sampler `{other}`; expected wishart or raw"),
+                );
+            }
+        },
+    };
+    let base_m = positive(&raw.m, "m")?;
+    let base_n = positive(&n_raw, "n")?;
+    let base_alpha = match &raw.alpha {
+        Some(a) if !(a.get_ref().is_finite() && *a.get_ref() > 0.0) => {
+            return lines.err(
+                a.span(),
+                "alpha",
+                format!("must be a positive number, got {}", a.get_ref()),
+            );
+        }
+        Some(a) => Some(*a.get_ref()),
+        None => None,
+    };
+    if let (Some(m), Some(_)) = (&raw.m, &raw.alpha) {
+        return lines.err(m.span(), "m", "give either m or alpha (with n), not both");
+    }
+
+    for (key, _) in &raw.params {
+        if !param_names.contains(&key.get_ref().as_str()) {
+            return lines.err(
+                key.span(),
+                &format!("params.{}", key.get_ref()),
+                format!(
+                    "model `{model_name}` has no parameter `{}`; its parameters are {}",
+                    key.get_ref(),
+                    param_names.join(", ")
+                ),
+            );
+        }
+    }
+
+    // Axes, in file order.
+    let mut combine = Combine::Product;
+    let mut axes: Vec<(Axis, std::ops::Range<usize>)> = Vec::new();
+    if let Some(sweep) = &raw.sweep {
+        let s = sweep.get_ref();
+        if let Some(c) = &s.combine {
+            combine = match c.get_ref().as_str() {
+                "product" => Combine::Product,
+                "zip" => Combine::Zip,
+                other => {
+                    return lines.err(
+                        c.span(),
+                        "sweep.combine",
+                        format!("unknown combination `{other}`; expected product or zip"),
+                    );
+                }
+            };
+        }
+        if s.axes.is_empty() {
+            return lines.err(
+                sweep.span(),
+                "sweep.axes",
+                "empty sweep: give at least one axis, e.g. alpha = { geomspace = [0.5, 8, 5] }",
+            );
+        }
+        let mut ordered: Vec<_> = s.axes.iter().collect();
+        ordered.sort_by_key(|(k, _)| k.span().start);
+        for (key, spec) in ordered {
+            let name = key.get_ref().clone();
+            let full = format!("sweep.axes.{name}");
+            if !SIZE_KEYS.contains(&name.as_str()) && !param_names.contains(&name.as_str()) {
+                return lines.err(
+                    key.span(),
+                    &full,
+                    format!(
+                        "unknown axis `{name}`: an axis is m, n, alpha or a parameter of model `{model_name}` ({})",
+                        param_names.join(", ")
+                    ),
+                );
+            }
+            let axis =
+                resolve_axis(&name, spec.get_ref()).or_else(|m| lines.err(key.span(), &full, m))?;
+            axes.push((axis, key.span()));
+        }
+    }
+    let axis_named = |n: &str| axes.iter().find(|(a, _)| a.name == n);
+    if let (Some((_, span)), Some(_)) = (axis_named("alpha"), axis_named("m")) {
+        return lines.err(
+            span.clone(),
+            "sweep.axes.alpha",
+            "sweep either m or alpha, not both",
+        );
+    }
+    if let (Some((_, span)), Some(_)) = (axis_named("alpha"), &raw.m) {
+        return lines.err(
+            span.clone(),
+            "sweep.axes.alpha",
+            "an alpha axis sets m = round(α n): remove the fixed `m`",
+        );
+    }
+    if let (Some((_, span)), Some(_)) = (axis_named("m"), &raw.alpha) {
+        return lines.err(
+            span.clone(),
+            "sweep.axes.m",
+            "an m axis conflicts with the fixed `alpha`",
+        );
+    }
+    for (key, _) in &raw.params {
+        if let Some((_, span)) = axis_named(key.get_ref()) {
+            return lines.err(
+                span.clone(),
+                &format!("sweep.axes.{}", key.get_ref()),
+                format!(
+                    "`{}` is both a fixed parameter and an axis; keep one",
+                    key.get_ref()
+                ),
+            );
+        }
+    }
+
+    // The grid.
+    let coords: Vec<Vec<(String, toml::Value)>> = match combine {
+        Combine::Zip => {
+            let len = axes.first().map_or(1, |(a, _)| a.values.len());
+            if let Some((a, span)) = axes.iter().find(|(a, _)| a.values.len() != len) {
+                return lines.err(
+                    span.clone(),
+                    &format!("sweep.axes.{}", a.name),
+                    format!(
+                        "zip needs axes of equal length: `{}` has {}, `{}` has {len}",
+                        a.name,
+                        a.values.len(),
+                        axes[0].0.name
+                    ),
+                );
+            }
+            (0..len)
+                .map(|i| {
+                    axes.iter()
+                        .map(|(a, _)| (a.name.clone(), a.values[i].clone()))
+                        .collect()
+                })
+                .collect()
+        }
+        Combine::Product => {
+            let total = axes
+                .iter()
+                .try_fold(1usize, |acc, (a, _)| acc.checked_mul(a.values.len()));
+            if total.is_none_or(|t| t > MAX_POINTS) {
+                return Err(SpecError {
+                    line: None,
+                    key: "sweep".into(),
+                    message: format!("the product of the axes has more than {MAX_POINTS} points"),
+                });
+            }
+            let mut grid: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
+            for (a, _) in &axes {
+                grid = grid
+                    .into_iter()
+                    .flat_map(|prefix| {
+                        a.values.iter().map(move |v| {
+                            let mut p = prefix.clone();
+                            p.push((a.name.clone(), v.clone()));
+                            p
+                        })
+                    })
+                    .collect();
+            }
+            grid
+        }
+    };
+
+    let fixed: toml::Table = raw
+        .params
+        .iter()
+        .map(|(k, v)| (k.get_ref().clone(), v.clone()))
+        .collect();
+    let line_of_key = |key: &str| -> Option<usize> {
+        axis_named(key).map(|(_, s)| lines.at(s.start)).or_else(|| {
+            raw.params
+                .keys()
+                .find(|k| k.get_ref() == key)
+                .map(|k| lines.at(k.span().start))
+        })
+    };
+    let mut points = Vec::with_capacity(coords.len());
+    for (index, coords) in coords.into_iter().enumerate() {
+        let mut params = fixed.clone();
+        let (mut m, mut n, mut alpha) = (
+            base_m.map(|v| v as f64),
+            base_n.map(|v| v as f64),
+            base_alpha,
+        );
+        for (k, v) in &coords {
+            let num = v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+            match k.as_str() {
+                "m" => m = num,
+                "n" => n = num,
+                "alpha" => alpha = num,
+                _ => {
+                    params.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let at = |key: &str, message: String| SpecError {
+            line: line_of_key(key),
+            key: key.to_string(),
+            message: format!("at point {index} ({}): {message}", describe(&coords)),
+        };
+        let n = match n {
+            Some(n) if n >= 1.0 && n.is_finite() => n.round() as usize,
+            Some(n) => return Err(at("n", format!("must be ≥ 1, got {n}"))),
+            None => {
+                return Err(SpecError {
+                    line: None,
+                    key: "n".into(),
+                    message: "the downstream size n is required (as a key or an axis)".into(),
+                });
+            }
+        };
+        let m = match (m, alpha) {
+            (Some(m), _) if m >= 1.0 && m.is_finite() => m.round() as usize,
+            (Some(m), _) => return Err(at("m", format!("must be ≥ 1, got {m}"))),
+            (None, Some(a)) if a > 0.0 && a.is_finite() => ((a * n as f64).round() as usize).max(1),
+            (None, Some(a)) => return Err(at("alpha", format!("must be positive, got {a}"))),
+            (None, None) => {
+                return Err(SpecError {
+                    line: None,
+                    key: "m".into(),
+                    message: "give the pre-training size as m, or as alpha (m = round(α n))".into(),
+                });
+            }
+        };
+        let model = pretrainlab::models::build(&model_name, toml::Value::Table(params.clone()))
+            .map_err(|e| match e {
+                pretrainlab::Error::InvalidParameter { field, message } => {
+                    at(&field, format!("invalid `{field}`: {message}"))
+                }
+                other => at("params", other.to_string()),
+            })?;
+        model.check_sizes(m, n).map_err(|e| match e {
+            pretrainlab::Error::InvalidParameter { field, message } => {
+                let key = if field == "m" && axis_named("alpha").is_some() {
+                    "alpha".to_string()
+                } else {
+                    field.clone()
+                };
+                at(
+                    &key,
+                    format!(
+                        "invalid `{field}` = {}: {message}",
+                        if field == "m" { m } else { n }
+                    ),
+                )
+            }
+            other => at("m", other.to_string()),
+        })?;
+        points.push(Point {
+            index,
+            coords,
+            params,
+            m,
+            n,
+        });
+    }
+
+    Ok(Experiment {
+        output: raw
+            .output
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("results").join(&name)),
+        name,
+        description: raw.description.unwrap_or_default(),
+        model: model_name,
+        actions,
+        trials,
+        seed,
+        chunk,
+        sampler,
+        combine,
+        axes: axes.into_iter().map(|(a, _)| a).collect(),
+        points,
+    })
+}
+
+fn describe(coords: &[(String, toml::Value)]) -> String {
+    if coords.is_empty() {
+        return "no axes".into();
+    }
+    coords
+        .iter()
+        .map(|(k, v)| format!("{k}={}", value_text(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Resolves one axis to its values; the message names what is wrong.
+fn resolve_axis(name: &str, raw: &RawAxis) -> Result<Axis, String> {
+    let given: Vec<&str> = [
+        ("list", raw.list.is_some()),
+        ("linspace", raw.linspace.is_some()),
+        ("geomspace", raw.geomspace.is_some()),
+        ("logspace", raw.logspace.is_some()),
+    ]
+    .iter()
+    .filter(|(_, on)| *on)
+    .map(|(k, _)| *k)
+    .collect();
+    let kind = match given.as_slice() {
+        [one] => *one,
+        [] => return Err("empty sweep: give one of list, linspace, geomspace or logspace".into()),
+        many => return Err(format!("give one of {} , not several", many.join(", "))),
+    };
+    let values: Vec<toml::Value> = if let Some(list) = &raw.list {
+        if list.is_empty() {
+            return Err("empty sweep: the list has no values".into());
+        }
+        list.clone()
+    } else {
+        let spec = raw
+            .linspace
+            .as_ref()
+            .or(raw.geomspace.as_ref())
+            .or(raw.logspace.as_ref())
+            .expect("one is set");
+        let [a, b, count] = spec.as_slice() else {
+            return Err(format!(
+                "{kind} takes [start, stop, count], got {} numbers",
+                spec.len()
+            ));
+        };
+        if count.fract() != 0.0 || *count < 0.0 {
+            return Err(format!(
+                "{kind}: the count must be a whole number, got {count}"
+            ));
+        }
+        let count = *count as usize;
+        if count == 0 {
+            return Err(format!("empty sweep: {kind} with count 0"));
+        }
+        if kind == "geomspace" && !(*a > 0.0 && *b > 0.0) {
+            return Err(format!("geomspace needs positive ends, got [{a}, {b}]"));
+        }
+        if !(a.is_finite() && b.is_finite()) {
+            return Err(format!("{kind}: the ends must be finite"));
+        }
+        let t = |i: usize| {
+            if count == 1 {
+                0.0
+            } else {
+                i as f64 / (count - 1) as f64
+            }
+        };
+        (0..count)
+            .map(|i| {
+                let x = match kind {
+                    "linspace" => a + (b - a) * t(i),
+                    "geomspace" => (a.ln() + (b.ln() - a.ln()) * t(i)).exp(),
+                    _ => 10f64.powf(a + (b - a) * t(i)),
+                };
+                number_value(name, x)
+            })
+            .collect()
+    };
+    Ok(Axis {
+        name: name.to_string(),
+        kind: kind.to_string(),
+        values,
+    })
+}
+
+/// A generated value as TOML: integers for sizes and for whole numbers (so integer
+/// parameters accept them), floats otherwise.
+fn number_value(name: &str, x: f64) -> toml::Value {
+    if name == "m" || name == "n" {
+        return toml::Value::Integer(x.round() as i64);
+    }
+    let r = x.round();
+    if (x - r).abs() <= 1e-9 * r.abs().max(1.0) && r.abs() < 1e15 {
+        toml::Value::Integer(r as i64)
+    } else {
+        toml::Value::Float(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "t"
+model = "factor"
+actions = ["check"]
+n = 1000
+trials = 10
+
+[params]
+d = 5
+k = 2
+
+[sweep]
+combine = "product"
+[sweep.axes]
+alpha = { geomspace = [0.5, 8, 5] }
+noise_var = { list = [0.5, 1.0] }
+"#;
+
+    #[test]
+    fn a_product_sweep_resolves_in_file_order() {
+        let e = parse(GOOD, false).unwrap();
+        assert_eq!(e.points.len(), 10);
+        assert_eq!(e.axes[0].name, "alpha");
+        assert!(e.axes[0].geometric());
+        assert_eq!(e.points[0].m, 500);
+        assert_eq!(e.points[9].m, 8000);
+        assert_eq!(e.points[1].params["noise_var"].as_float(), Some(1.0));
+        assert_eq!(e.points[2].m, 1000);
+        assert_eq!(e.output, PathBuf::from("results/t"));
+    }
+
+    #[test]
+    fn zip_and_spaces() {
+        let text = GOOD
+            .replace("product", "zip")
+            .replace("[0.5, 1.0]", "[0.5, 1.0, 2, 3, 4]");
+        let e = parse(&text, false).unwrap();
+        assert_eq!(e.points.len(), 5);
+        assert_eq!(e.points[4].params["noise_var"].as_integer(), Some(4));
+        let lin = resolve_axis(
+            "x",
+            &RawAxis {
+                list: None,
+                linspace: Some(vec![0.0, 1.0, 5.0]),
+                geomspace: None,
+                logspace: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(lin.values[1].as_float(), Some(0.25));
+        let log = resolve_axis(
+            "x",
+            &RawAxis {
+                list: None,
+                linspace: None,
+                geomspace: None,
+                logspace: Some(vec![0.0, 2.0, 3.0]),
+            },
+        )
+        .unwrap();
+        assert_eq!(log.values[2].as_integer(), Some(100));
+    }
+
+    fn error(text: &str) -> SpecError {
+        parse(text, false).unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_the_line_and_key() {
+        let e = error(&GOOD.replace("noise_var = { list", "colour = { list"));
+        assert_eq!((e.line, e.key.as_str()), (Some(16), "sweep.axes.colour"));
+        assert!(e.message.contains("unknown axis"), "{e}");
+
+        let e = error(&GOOD.replace("[0.5, 1.0]", "[]"));
+        assert_eq!((e.line, e.key.as_str()), (Some(16), "sweep.axes.noise_var"));
+        assert!(e.message.contains("empty sweep"), "{e}");
+
+        let e = error(&GOOD.replace("[0.5, 8, 5]", "[0.5, 8, 0]"));
+        assert!(e.message.contains("empty sweep"), "{e}");
+
+        let e = error(&GOOD.replace(
+            "[sweep.axes]\nalpha = { geomspace = [0.5, 8, 5] }\nnoise_var = { list = [0.5, 1.0] }",
+            "[sweep.axes]",
+        ));
+        assert!(e.message.contains("empty sweep"), "{e}");
+
+        let e = error(&GOOD.replace("trials = 10", "trials = -3"));
+        assert_eq!((e.line, e.key.as_str()), (Some(6), "trials"));
+
+        let e = error(&GOOD.replace("k = 2", "k = 2\ncolour = 3"));
+        assert_eq!((e.line, e.key.as_str()), (Some(11), "params.colour"));
+
+        let e = error(&GOOD.replace("[0.5, 1.0]", "[0.5, -1.0]"));
+        assert_eq!((e.line, e.key.as_str()), (Some(16), "noise_var"));
+        assert!(e.message.contains("noise_var=-1"), "{e}");
+
+        let e = error(&GOOD.replace("trials = 10", "trials = 10\ntrails = 4"));
+        assert_eq!((e.line, e.key.as_str()), (Some(7), "trails"));
+
+        let e = error(&GOOD.replace("k = 2", "k = 7"));
+        assert_eq!((e.line, e.key.as_str()), (Some(10), "k"));
+    }
+}
