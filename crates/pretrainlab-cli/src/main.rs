@@ -8,7 +8,6 @@ mod params;
 mod presets;
 mod progress;
 mod render;
-#[allow(dead_code)] // called by the `yang-ssl` preset once the preset registry lands
 mod ssl_figures;
 
 use std::path::PathBuf;

@@ -27,9 +27,7 @@ pub struct PresetContext {
 pub enum PresetKind {
     /// An embedded experiment file (TOML), run like `pretrainlab run FILE`.
     Experiment(&'static str),
-    /// A function with its own logic (for figures that need more than a sweep; the
-    /// presets shipped so far are all experiment files).
-    #[allow(dead_code)]
+    /// A function with its own logic (for figures that need more than a sweep).
     Custom(fn(&PresetContext) -> anyhow::Result<()>),
 }
 
@@ -58,6 +56,11 @@ pub fn all() -> Vec<Preset> {
             name: "factor-noise",
             summary: "factor model: the risk along the downstream noise σ² at α ∈ {1/2, 2}, where σ² d_eff moves the floor",
             kind: PresetKind::Experiment(include_str!("../presets/factor-noise.toml")),
+        },
+        Preset {
+            name: "yang-ssl",
+            summary: "nonlinear SSL vs SL (Yang et al., AAAI-23): 20 seeds, spec §6 check, learning curves, final W, projection histograms",
+            kind: PresetKind::Custom(crate::ssl_figures::preset),
         },
     ]
 }

@@ -1,6 +1,13 @@
-//! The nonlinear SSL vs SL reproduction (`yang-ssl`, Yang, Li, Jiang, Li, AAAI-23): runs
-//! the seeds, checks spec §6, and writes the CSVs behind the paper's figures (learning
-//! curves, final W, projection histograms; SSL beside SL).
+//! The nonlinear SSL vs SL reproduction (`pretrainlab reproduce yang-ssl`; Yang, Li, Jiang,
+//! Li, AAAI-23): runs the 20 seeds, checks spec §6 and writes the CSVs and figures:
+//! - `learning_curves` (Fig. 4 and its SL counterpart): mean ± 95% of w_k^(1), w_k^(2);
+//! - `final_w_scatter` (Fig. 3): the final (w_k^(1), w_k^(2)) per seed, with the theory's
+//!   optimum (±a*, b*);
+//! - `final_w_heatmap`: the final W of seed 0 (SSL rows over SL rows), and
+//!   `final_w_mean_abs_heatmap`: mean |W| over seeds;
+//! - `projection_e1`, `projection_e2` (Fig. 5 and counterparts): histograms over seeds of
+//!   ‖P_W e_j‖, SSL (condition 0) beside SL and SSL condition 1 (sign-only init);
+//! - `projections_over_time`: mean ‖P_W e_j‖ against the step.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -9,6 +16,315 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use pretrainlab::dynamics::Dynamics;
 use pretrainlab::dynamics::ssl::{FigureData, YangSsl, YangSslParams};
+use pretrainlab_report::{
+    Figure, Heatmap, Series, Style, write_figure, write_heatmap, write_panels,
+};
+
+use crate::presets::PresetContext;
+
+/// Seeds of the paper (`i = 0..19` in the authors' scripts).
+pub const PAPER_SEEDS: u64 = 20;
+
+/// The `yang-ssl` preset: the paper's configuration over 20 seeds (`--quick`: without the
+/// 20 000-step long run), the check, CSVs and figures, and a summary on stdout.
+pub fn preset(ctx: &PresetContext) -> Result<()> {
+    let start = Instant::now();
+    let (report, data, mut files) = reproduce(&ctx.output, 1, PAPER_SEEDS, None, ctx.quick)?;
+    files.extend(write_plots(&ctx.output, &data)?);
+    let total = start.elapsed().as_secs_f64();
+    print!("{}", summary(&report, total));
+    if !ctx.quiet {
+        eprintln!("wrote {} files to {}", files.len(), ctx.output.display());
+    }
+    if report.verdict != "pass" {
+        anyhow::bail!(
+            "yang-ssl: some criteria failed (see {})",
+            ctx.output.join("criteria.csv").display()
+        );
+    }
+    Ok(())
+}
+
+/// A text table of the criteria with the timing.
+pub fn summary(report: &SslReproduction, total_s: f64) -> String {
+    let mut s = format!(
+        "yang-ssl: {} seeds, simulation {:.2} s, preset {:.2} s, verdict {}\n",
+        report.seeds, report.simulate_wall_s, total_s, report.verdict
+    );
+    for c in &report.criteria {
+        let num = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{x:.4}"));
+        let _ = writeln!(
+            s,
+            "  {:<4} {:<62} predicted {:>9}  measured {:>9}  se {:>7}",
+            if c.pass { "ok" } else { "FAIL" },
+            c.name,
+            num(c.predicted),
+            format!("{:.4}", c.measured),
+            num(c.se)
+        );
+    }
+    s
+}
+
+fn series(label: &str, x: Vec<f64>, y: Vec<f64>, err: Option<Vec<f64>>, style: Style) -> Series {
+    Series {
+        label: label.to_string(),
+        x,
+        y,
+        err,
+        style,
+    }
+}
+
+/// Learning-curve figure of one run, cut at `t_max`: means as lines, the 95% band as
+/// error bars at every `mark`-th step (the authors put markers every 2000 rounds).
+fn learning_figure(data: &FigureData, run: &str, title: &str, t_max: f64, theory: bool) -> Figure {
+    let mut out = Vec::new();
+    for (q, label) in [
+        ("w1_1", "w_1^(1)"),
+        ("w1_2", "w_1^(2)"),
+        ("w2_1", "w_2^(1)"),
+        ("w2_2", "w_2^(2)"),
+    ] {
+        let Some(c) = data.curve(run, q) else {
+            continue;
+        };
+        let n = c.t.iter().take_while(|&&t| t <= t_max).count();
+        out.push(series(
+            label,
+            c.t[..n].to_vec(),
+            c.mean[..n].to_vec(),
+            None,
+            Style::Line,
+        ));
+        let stride = (n / 8).max(1);
+        let idx: Vec<usize> = (0..n).step_by(stride).collect();
+        out.push(series(
+            "",
+            idx.iter().map(|&i| c.t[i]).collect(),
+            idx.iter().map(|&i| c.mean[i]).collect(),
+            Some(idx.iter().map(|&i| c.half_width[i]).collect()),
+            Style::Points,
+        ));
+    }
+    if theory {
+        let [[a, b], _] = data.optimum;
+        for (label, y) in [("theory ±a*", a), ("", -a), ("theory b*", b)] {
+            out.push(series(
+                label,
+                vec![0.0, t_max],
+                vec![y, y],
+                None,
+                Style::Line,
+            ));
+        }
+    }
+    Figure {
+        title: title.to_string(),
+        x_label: "step t".to_string(),
+        y_label: "value (mean ± 95%, 20 seeds)".to_string(),
+        log_x: false,
+        log_y: false,
+        series: out,
+    }
+}
+
+/// Histogram counts of `values` on `bins` equal bins of [0, 1] (bin centres, counts).
+fn histogram(values: &[f64], bins: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut counts = vec![0.0; bins];
+    for &v in values {
+        if v.is_finite() {
+            let i = ((v * bins as f64) as usize).min(bins - 1);
+            counts[i] += 1.0;
+        }
+    }
+    let centres = (0..bins).map(|i| (i as f64 + 0.5) / bins as f64).collect();
+    (centres, counts)
+}
+
+fn projection_panels(data: &FigureData, j: usize) -> Vec<Figure> {
+    [
+        ("ssl", "SSL, box init (condition 0)"),
+        ("sl", "SL"),
+        ("sign", "SSL, sign-only init (condition 1)"),
+    ]
+    .into_iter()
+    .map(|(run, title)| {
+        let v: Vec<f64> = data
+            .finals_of(run)
+            .map(|f| if j == 1 { f.proj_e1 } else { f.proj_e2 })
+            .collect();
+        let (x, y) = histogram(&v, 25);
+        Figure {
+            title: format!("{title}: ‖P_W e{j}‖ over {} seeds", v.len()),
+            x_label: format!("projection of e{j}"),
+            y_label: "seeds".to_string(),
+            log_x: false,
+            log_y: false,
+            series: vec![series("", x, y, None, Style::Bars)],
+        }
+    })
+    .collect()
+}
+
+/// Draws the figures (SVG + PNG) from the figure data; returns the files written.
+pub fn write_plots(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut stem = |name: &str| {
+        let p = dir.join(name);
+        files.push(p.with_extension("svg"));
+        files.push(p.with_extension("png"));
+        p
+    };
+    let t_ssl = data
+        .curve("sign", "w1_1")
+        .and_then(|c| c.t.last().copied())
+        .unwrap_or(4000.0);
+    let t_sl = data
+        .curve("sl", "w1_1")
+        .and_then(|c| c.t.last().copied())
+        .unwrap_or(8000.0);
+    write_panels(
+        &[
+            learning_figure(data, "ssl", "SSL learning curve (condition 0)", t_ssl, true),
+            learning_figure(data, "sl", "SL learning curve", t_sl, false),
+        ],
+        &stem("learning_curves"),
+    )?;
+    write_figure(
+        &learning_figure(
+            data,
+            "sign",
+            "SSL learning curve, sign-only init (condition 1)",
+            t_ssl,
+            true,
+        ),
+        &stem("learning_curve_sign_init"),
+    )?;
+
+    // Fig. 3: final weights in the (w^(1), w^(2)) plane.
+    let scatter = |run: &str, title: &str, theory: bool| {
+        let f: Vec<_> = data.finals_of(run).collect();
+        let d = data.d;
+        let mut out = vec![
+            series(
+                "w_1",
+                f.iter().map(|s| s.w[0]).collect(),
+                f.iter().map(|s| s.w[1]).collect(),
+                None,
+                Style::Points,
+            ),
+            series(
+                "w_2",
+                f.iter().map(|s| s.w[d]).collect(),
+                f.iter().map(|s| s.w[d + 1]).collect(),
+                None,
+                Style::Points,
+            ),
+        ];
+        if theory {
+            out.push(series(
+                "theory (±a*, b*)",
+                data.optimum.iter().map(|p| p[0]).collect(),
+                data.optimum.iter().map(|p| p[1]).collect(),
+                None,
+                Style::Points,
+            ));
+        }
+        Figure {
+            title: title.to_string(),
+            x_label: "w_1^(1), w_2^(1)".to_string(),
+            y_label: "w_1^(2), w_2^(2)".to_string(),
+            log_x: false,
+            log_y: false,
+            series: out,
+        }
+    };
+    write_panels(
+        &[
+            scatter("ssl", "SSL final W (condition 0)", true),
+            scatter("sl", "SL final W̃", false),
+            scatter("sign", "SSL final W, sign-only init", true),
+        ],
+        &stem("final_w_scatter"),
+    )?;
+
+    // The final W as heat maps: seed 0, then mean |W| over seeds.
+    let seed0 = |run: &str| data.finals_of(run).next().map(|f| f.w.clone());
+    if let (Some(ws), Some(wl)) = (seed0("ssl"), seed0("sl")) {
+        let d = data.d;
+        write_heatmap(
+            &Heatmap {
+                title: "final W, seed 0: rows SL w̃_1, SL w̃_2 (bottom), SSL w_1, SSL w_2 (top)"
+                    .to_string(),
+                x_label: "coordinate j (0 = e1, 1 = e2)".to_string(),
+                y_label: "row".to_string(),
+                values: vec![
+                    wl[..d].to_vec(),
+                    wl[d..].to_vec(),
+                    ws[..d].to_vec(),
+                    ws[d..].to_vec(),
+                ],
+            },
+            &stem("final_w_heatmap"),
+        )?;
+        let mean_abs = |run: &str| {
+            let f: Vec<_> = data.finals_of(run).collect();
+            let k = f.len().max(1) as f64;
+            (0..2 * d)
+                .map(|i| f.iter().map(|s| s.w[i].abs()).sum::<f64>() / k)
+                .collect::<Vec<f64>>()
+        };
+        let (ms, ml) = (mean_abs("ssl"), mean_abs("sl"));
+        write_heatmap(
+            &Heatmap {
+                title: "mean |W| over seeds: rows SL w̃_1, SL w̃_2 (bottom), SSL w_1, SSL w_2 (top)"
+                    .to_string(),
+                x_label: "coordinate j (0 = e1, 1 = e2)".to_string(),
+                y_label: "row".to_string(),
+                values: vec![
+                    ml[..d].to_vec(),
+                    ml[d..].to_vec(),
+                    ms[..d].to_vec(),
+                    ms[d..].to_vec(),
+                ],
+            },
+            &stem("final_w_mean_abs_heatmap"),
+        )?;
+    }
+
+    // Fig. 5 and counterparts: projection histograms, SSL beside SL.
+    write_panels(&projection_panels(data, 2), &stem("projection_e2"))?;
+    write_panels(&projection_panels(data, 1), &stem("projection_e1"))?;
+
+    // Projections against time (an addition to the paper's end-of-training histograms).
+    let mut out = Vec::new();
+    for (run, name) in [("ssl", "SSL"), ("sl", "SL"), ("sign", "SSL sign-only")] {
+        for (q, j) in [("proj_e1", "e1"), ("proj_e2", "e2")] {
+            if let Some(c) = data.curve(run, q) {
+                out.push(series(
+                    &format!("{name} ‖P e_{}‖", &j[1..]),
+                    c.t.clone(),
+                    c.mean.clone(),
+                    None,
+                    Style::Line,
+                ));
+            }
+        }
+    }
+    write_figure(
+        &Figure {
+            title: "mean projection of e1, e2 on the row space over training".to_string(),
+            x_label: "step t".to_string(),
+            y_label: "‖P_W e_j‖ (mean over seeds)".to_string(),
+            log_x: false,
+            log_y: false,
+            series: out,
+        },
+        &stem("projections_over_time"),
+    )?;
+    Ok(files)
+}
 
 /// What a reproduction produced.
 #[derive(Debug, serde::Serialize)]
@@ -169,6 +485,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn histogram_counts_every_value_once() {
+        let (x, y) = histogram(&[0.0, 0.01, 0.5, 0.99, 1.0, f64::NAN], 10);
+        assert_eq!(x.len(), 10);
+        assert_eq!(y.iter().sum::<f64>(), 5.0);
+        assert_eq!((y[0], y[5], y[9]), (2.0, 1.0, 2.0));
+    }
+
+    #[test]
     fn quick_reproduction_writes_the_csvs() {
         let dir = std::env::temp_dir().join(format!("pretrainlab-ssl-{}", std::process::id()));
         let (report, data, files) = reproduce(&dir, 3, 2, Some(1), true).unwrap();
@@ -190,6 +514,10 @@ mod tests {
         let w = std::fs::read_to_string(dir.join("final_w.csv")).unwrap();
         assert_eq!(w.lines().count(), 13);
         assert_eq!(w.lines().next().unwrap().split(',').count(), 3 + 10);
+        let plots = write_plots(&dir, &data).unwrap();
+        for p in &plots {
+            assert!(std::fs::metadata(p).unwrap().len() > 100, "{}", p.display());
+        }
         std::fs::remove_dir_all(&dir).ok();
     }
 }
