@@ -481,6 +481,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_preset_is_registered() {
+        let p = crate::presets::find("yang-ssl").expect("registered");
+        assert!(matches!(p.kind, crate::presets::PresetKind::Custom(_)));
+    }
+
+    #[test]
     fn histogram_counts_every_value_once() {
         let (x, y) = histogram(&[0.0, 0.01, 0.5, 0.99, 1.0, f64::NAN], 10);
         assert_eq!(x.len(), 10);
