@@ -37,7 +37,7 @@ use crate::linalg::{
     CovarianceDraw, cholesky_lower, mul_into, sym_apply, sym_eigen_desc, trace_of_product,
 };
 use crate::optim::{Lbfgs, LbfgsSettings};
-use crate::params::{ModelInfo, ParamSpec, check_vector};
+use crate::params::{ModelInfo, ParamSpec, check_nonnegative, check_rank, check_vector};
 use crate::theory::psd_chart::{PsdModel, tangent_problem};
 use crate::theory::{Reference, Theory, WeightedChiSquare};
 use crate::{Error, Result};
@@ -208,12 +208,7 @@ impl SpectralModel {
         if d < 2 {
             return Err(Error::invalid("d", format!("must be ≥ 2, got {d}")));
         }
-        if k == 0 || k >= d {
-            return Err(Error::invalid(
-                "k",
-                format!("must satisfy 1 ≤ k < d = {d}, got k = {k}"),
-            ));
-        }
+        check_rank(k, d)?;
         let sigma = match &p.pre_cov {
             Some(c) => c.matrix("pre_cov", d)?,
             None => Mat::identity(d, d),
@@ -228,12 +223,7 @@ impl SpectralModel {
         };
         let beta = p.beta.clone().unwrap_or_else(|| vec![1.0; k]);
         check_vector("beta", &beta, k, false)?;
-        if !(p.noise_var.is_finite() && p.noise_var >= 0.0) {
-            return Err(Error::invalid(
-                "noise_var",
-                format!("must be a finite number ≥ 0, got {}", p.noise_var),
-            ));
-        }
+        check_nonnegative("noise_var", p.noise_var)?;
         if !(p.gtol.is_finite() && p.gtol > 0.0) {
             return Err(Error::invalid(
                 "gtol",
@@ -289,11 +279,7 @@ impl SpectralModel {
     }
 
     pub fn info() -> ModelInfo {
-        let p = |name, default: &str, meaning| ParamSpec {
-            name,
-            default: default.to_string(),
-            meaning,
-        };
+        let p = ParamSpec::new;
         ModelInfo {
             name: "spectral",
             summary: "linear spectral (contrastive) pre-training of A ∈ ℝ^{k×d}, features A x",
