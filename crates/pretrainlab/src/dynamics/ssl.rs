@@ -56,7 +56,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Criterion, Curve, DynPrediction, Dynamics, RunOutcome};
-use crate::params::{ModelInfo, ParamSpec};
+use crate::params::{ModelInfo, ParamSpec, check_nonnegative};
 use crate::rng::{experiment_key, trial_rng};
 use crate::{Error, Result};
 
@@ -821,22 +821,21 @@ impl YangSsl {
             ));
         }
         let rho = p.rho.unwrap_or((p.d as f64).powf(-1.5));
-        let finite = |field: &str, v: f64, lo: f64, strict: bool| -> Result<()> {
-            if !v.is_finite() || v < lo || (strict && v == lo) {
-                let rel = if strict { ">" } else { "≥" };
+        let positive = |field: &str, v: f64| -> Result<()> {
+            if !(v.is_finite() && v > 0.0) {
                 return Err(Error::invalid(
                     field,
-                    format!("must be a finite number {rel} {lo}, got {v}"),
+                    format!("must be a finite number > 0, got {v}"),
                 ));
             }
             Ok(())
         };
-        finite("rho", rho, 0.0, false)?;
-        finite("tau", p.tau, 0.0, true)?;
-        finite("alpha", p.alpha, 0.0, true)?;
-        finite("beta", p.beta, 0.0, false)?;
-        finite("gamma", p.gamma, 0.0, false)?;
-        finite("lr", p.lr, 0.0, true)?;
+        check_nonnegative("rho", rho)?;
+        positive("tau", p.tau)?;
+        positive("alpha", p.alpha)?;
+        check_nonnegative("beta", p.beta)?;
+        check_nonnegative("gamma", p.gamma)?;
+        positive("lr", p.lr)?;
         let step_sum = match p.lr_convention {
             LrConvention::Sum => p.lr,
             LrConvention::Mean => p.lr / n as f64,
@@ -907,11 +906,7 @@ impl YangSsl {
     }
 
     pub fn info() -> ModelInfo {
-        let p = |name, default: &str, meaning| ParamSpec {
-            name,
-            default: default.to_string(),
-            meaning,
-        };
+        let p = ParamSpec::new;
         ModelInfo {
             name: NAME,
             summary: "two-neuron sigmoid SSL (two-view alignment + L2) vs a sigmoid SL network on \
@@ -1202,10 +1197,10 @@ impl YangSsl {
         let (a, b) = (self.theory.optimum.a, self.theory.optimum.b);
         let mut empirical = [[f64::NAN; 2]; 2];
         for (k, s) in [1.0, -1.0].into_iter().enumerate() {
-            if let Ok(cp) = maximise_reduced(&freq, self.p.tau, self.p.alpha, [s * a, b]) {
-                if cp.hessian_eigs[1] < 0.0 {
-                    empirical[k] = [cp.a, cp.b];
-                }
+            if let Ok(cp) = maximise_reduced(&freq, self.p.tau, self.p.alpha, [s * a, b])
+                && cp.hessian_eigs[1] < 0.0
+            {
+                empirical[k] = [cp.a, cp.b];
             }
         }
 
@@ -1404,7 +1399,7 @@ impl YangSsl {
             let stride = tr.t.len().div_ceil(200).max(1);
             let keep = |v: &Vec<f64>| {
                 let mut out: Vec<f64> = v.iter().step_by(stride).copied().collect();
-                if !v.is_empty() && (v.len() - 1) % stride != 0 {
+                if !v.is_empty() && !(v.len() - 1).is_multiple_of(stride) {
                     out.extend(v.last());
                 }
                 out
