@@ -7,7 +7,8 @@
 //!   `final_w_mean_abs_heatmap`: mean |W| over seeds;
 //! - `projection_e1`, `projection_e2` (Fig. 5 and counterparts): histograms over seeds of
 //!   ‖P_W e_j‖, SSL (condition 0) beside SL and SSL condition 1 (sign-only init);
-//! - `projections_over_time`: mean ‖P_W e_j‖ against the step.
+//! - `projections_over_time`: mean ‖P_W e_j‖ against the step;
+//! - `theory_landscape`: the noise-free per-neuron objective J̃(a, b) (probably Fig. 2).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use pretrainlab::dynamics::Dynamics;
-use pretrainlab::dynamics::ssl::{FigureData, YangSsl, YangSslParams};
+use pretrainlab::dynamics::ssl::{FigureData, YangSsl, YangSslParams, reduced_objective};
 use pretrainlab_report::{
     Figure, Heatmap, Series, Style, write_figure, write_heatmap, write_panels,
 };
@@ -294,6 +295,40 @@ pub fn write_plots(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>> {
     write_panels(&projection_panels(data, 2), &stem("projection_e2"))?;
     write_panels(&projection_panels(data, 1), &stem("projection_e1"))?;
 
+    // The theory (the paper's Fig. 2 is probably this): the noise-free per-neuron objective
+    // J̃(a, b) on a grid, with its two maxima (±a*, b*) and the saddle (0, b_s).
+    let (na, nb) = (61, 41);
+    let a_at = |i: usize| -6.0 + 12.0 * i as f64 / (na - 1) as f64;
+    let b_at = |j: usize| -1.0 + 4.0 * j as f64 / (nb - 1) as f64;
+    let values: Vec<Vec<f64>> = (0..nb)
+        .map(|j| {
+            (0..na)
+                .map(|i| reduced_objective(&[0.25; 4], data.tau, data.alpha, [a_at(i), b_at(j)]).0)
+                .collect()
+        })
+        .collect();
+    let mut csv = String::from("a,b,j_tilde\n");
+    for (j, row) in values.iter().enumerate() {
+        for (i, v) in row.iter().enumerate() {
+            let _ = writeln!(csv, "{},{},{v}", a_at(i), b_at(j));
+        }
+    }
+    let path = dir.join("theory_landscape.csv");
+    std::fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))?;
+    write_heatmap(
+        &Heatmap {
+            title: format!(
+                "noise-free J̃(a, b): maxima (±{:.3}, {:.3}), saddle (0, {:.3})",
+                data.optimum[0][0], data.optimum[0][1], data.saddle_b
+            ),
+            x_label: "a = w·e1 (grid column, −6 … 6)".to_string(),
+            y_label: "b = w·e2 (grid row, −1 … 3)".to_string(),
+            values,
+        },
+        &stem("theory_landscape"),
+    )?;
+    let landscape_csv = path;
+
     // Projections against time (an addition to the paper's end-of-training histograms).
     let mut out = Vec::new();
     for (run, name) in [("ssl", "SSL"), ("sl", "SL"), ("sign", "SSL sign-only")] {
@@ -320,6 +355,7 @@ pub fn write_plots(dir: &Path, data: &FigureData) -> Result<Vec<PathBuf>> {
         },
         &stem("projections_over_time"),
     )?;
+    files.push(landscape_csv);
     Ok(files)
 }
 

@@ -2065,6 +2065,9 @@ pub struct FigureData {
     /// `(±a*, b*)`: the theory's optimum rows in the `(w^(1), w^(2))` plane.
     pub optimum: [[f64; 2]; 2],
     pub saddle_b: f64,
+    /// `τ` and `α`, for drawing the theory's landscape `J̃(a, b)`.
+    pub tau: f64,
+    pub alpha: f64,
 }
 
 impl FigureData {
@@ -2145,6 +2148,8 @@ impl YangSsl {
             finals,
             optimum: [[a, b], [-a, b]],
             saddle_b: self.theory.saddle.b,
+            tau: self.p.tau,
+            alpha: self.p.alpha,
         }
     }
 
