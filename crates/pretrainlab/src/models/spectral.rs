@@ -570,11 +570,10 @@ impl SpectralModel {
             label: "Cabannes et al. (2023, Thm 4) pre-training term k(d−k)‖C⁻¹A⋆ᵀβ⋆‖² (coefficient of 1/α, up to constants and logs)".into(),
             value: (self.k * (d - self.k)) as f64 * norm2,
         }];
-        if let Some((top, _, _)) = self.diagonal_instance()
-            && self
-                .diagonals()
-                .is_some_and(|(a, _)| a.iter().all(|&x| x == 1.0))
-        {
+        let identity_pre = self
+            .diagonals()
+            .is_some_and(|(a, _)| a.iter().all(|&x| x == 1.0));
+        if let Some((top, _, _)) = self.diagonal_instance().filter(|_| identity_pre) {
             let tau: f64 = top.iter().map(|(l, _)| l * l).sum();
             let sum_l: f64 = top.iter().map(|(l, _)| l).sum();
             let (df, kf) = (d as f64, self.k as f64);
@@ -622,7 +621,7 @@ fn population_minimiser(
     let (lambda, u) = sym_eigen_desc(c.as_ref())?;
     let next = lambda.get(k).copied().unwrap_or(0.0).max(0.0);
     let gap = lambda[k - 1] - next;
-    if !(gap > 1e-8 * lambda[0].abs().max(1e-300)) {
+    if gap.is_nan() || gap <= 1e-8 * lambda[0].abs().max(1e-300) {
         return Err(Error::invalid(
             "pos_cov",
             format!(

@@ -292,7 +292,7 @@ fn imhof_cdf(w: &[f64], x: f64) -> f64 {
     let width = std::f64::consts::PI / (w.iter().sum::<f64>() + x + 1.0);
     let panels = (cutoff / width).ceil();
     let integral = if panels <= IMHOF_DIRECT_PANELS as f64 {
-        gauss(0.0, panels as f64 * width, panels.max(1.0) as usize)
+        gauss(0.0, panels * width, panels.max(1.0) as usize)
     } else {
         let u0 = IMHOF_DIRECT_PANELS as f64 * width;
         let head = gauss(0.0, u0, IMHOF_DIRECT_PANELS);
