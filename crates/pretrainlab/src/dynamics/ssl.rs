@@ -1208,8 +1208,9 @@ impl YangSsl {
         let (a, b) = (self.theory.optimum.a, self.theory.optimum.b);
         let mut empirical = [[f64::NAN; 2]; 2];
         for (k, s) in [1.0, -1.0].into_iter().enumerate() {
-            if let Ok(cp) = maximise_reduced(&freq, self.p.tau, self.p.alpha, [s * a, b])
-                && cp.hessian_eigs[1] < 0.0
+            if let Some(cp) = maximise_reduced(&freq, self.p.tau, self.p.alpha, [s * a, b])
+                .ok()
+                .filter(|cp| cp.hessian_eigs[1] < 0.0)
             {
                 empirical[k] = [cp.a, cp.b];
             }
@@ -1410,7 +1411,7 @@ impl YangSsl {
             let stride = tr.t.len().div_ceil(200).max(1);
             let keep = |v: &Vec<f64>| {
                 let mut out: Vec<f64> = v.iter().step_by(stride).copied().collect();
-                if !v.is_empty() && !(v.len() - 1).is_multiple_of(stride) {
+                if !v.is_empty() && (v.len() - 1) / stride * stride != v.len() - 1 {
                     out.extend(v.last());
                 }
                 out
