@@ -1,25 +1,37 @@
 //! The SSL and SL training loops allocate nothing per step: the number of heap
-//! allocations of a run does not depend on its number of steps.
+//! allocations of a run does not depend on its number of steps. Allocations are counted
+//! per thread, so the test harness's own threads do not disturb the count.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use pretrainlab::dynamics::ssl::{Trace, YangSsl, YangSslParams};
 use pretrainlab::rng::trial_rng;
 
 struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn bump() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocs() -> usize {
+    ALLOCS.with(Cell::get)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        bump();
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        bump();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -42,11 +54,11 @@ fn count(steps: usize) -> (usize, usize) {
     let (mut wt, mut f) = model.init_sl(&mut rng);
     let mut trace = Trace::with_capacity(steps / 10 + 2);
     let mut trace_sl = Trace::with_capacity(steps / 10 + 2);
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs();
     model.train_ssl(&sample, &mut w, 0, steps, &mut rng, &mut trace);
-    let mid = ALLOCS.load(Ordering::Relaxed);
+    let mid = allocs();
     model.train_sl(&sample, &mut wt, &mut f, &mut trace_sl);
-    let after = ALLOCS.load(Ordering::Relaxed);
+    let after = allocs();
     (mid - before, after - mid)
 }
 
