@@ -8,6 +8,7 @@ mod params;
 mod presets;
 mod progress;
 mod render;
+mod ssl_figures;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -27,9 +27,7 @@ pub struct PresetContext {
 pub enum PresetKind {
     /// An embedded experiment file (TOML), run like `pretrainlab run FILE`.
     Experiment(&'static str),
-    /// A function with its own logic (for figures that need more than a sweep; the
-    /// presets shipped so far are all experiment files).
-    #[allow(dead_code)]
+    /// A function with its own logic (for figures that need more than a sweep).
     Custom(fn(&PresetContext) -> anyhow::Result<()>),
 }
 
@@ -68,6 +66,11 @@ pub fn all() -> Vec<Preset> {
             name: "spectral-alpha",
             summary: "spectral model at (d,k) = (4,2): n(R − σ²) along α = m/n ∈ [1/2, 8], theory, paper's closed form and simulation",
             kind: PresetKind::Experiment(include_str!("../presets/spectral-alpha.toml")),
+        },
+        Preset {
+            name: "yang-ssl",
+            summary: "nonlinear SSL vs SL (Yang et al., AAAI-23): 20 seeds, spec §6 check, learning curves, final W, projection histograms",
+            kind: PresetKind::Custom(crate::ssl_figures::preset),
         },
     ]
 }

@@ -11,6 +11,8 @@ use serde::{Deserializer, Serialize};
 use crate::params::ModelInfo;
 use crate::{Error, Result};
 
+pub mod ssl;
+
 /// A named curve `y(t)`: a learning curve, a norm against time, a predicted law.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Curve {
@@ -75,12 +77,17 @@ pub type DynDynamics = dyn Dynamics;
 
 /// Every training-dynamics model the library knows, with its parameters.
 pub fn catalogue() -> Vec<ModelInfo> {
-    vec![]
+    vec![ssl::YangSsl::info()]
 }
 
 /// Builds the dynamics model `name` from parameters in any serde format.
 pub fn build<'de, D: Deserializer<'de>>(name: &str, params: D) -> Result<Box<DynDynamics>> {
-    let _ = params;
+    let bad = |e: D::Error| crate::models::parameter_error(&e.to_string());
+    if name == ssl::NAME {
+        return Ok(Box::new(ssl::YangSsl::new(
+            serde::Deserialize::deserialize(params).map_err(bad)?,
+        )?));
+    }
     Err(Error::invalid(
         "model",
         format!(
