@@ -10,6 +10,7 @@ mod params;
 mod presets;
 mod progress;
 mod render;
+mod ssl_figures;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,7 +67,8 @@ enum Command {
 /// Settings shared by `run` and `reproduce`.
 #[derive(Args, Debug)]
 struct ExperimentSettings {
-    /// Results folder (default: the file's `output`, else `results/<name>`).
+    /// Results folder (default: the file's `output`, else `results/<name>`; with
+    /// `-quick` appended under `--quick`).
     #[arg(long, value_name = "DIR")]
     output: Option<PathBuf>,
     /// Discard finished units and earlier results instead of resuming.
@@ -257,13 +259,14 @@ fn run(cli: Cli) -> Result<()> {
             let text = std::fs::read_to_string(&args.file)
                 .map_err(|e| input_error(format!("cannot read {origin}: {e}")))?;
             let ctx = context(&args.settings, PathBuf::new())?;
-            experiments::run_text(
-                &text,
-                &origin,
-                args.settings.output.as_deref(),
-                &ctx,
-                &format!("pretrainlab run {origin}"),
-            )
+            let mut hint = format!("pretrainlab run {origin}");
+            if ctx.quick {
+                hint.push_str(" --quick");
+            }
+            if let Some(dir) = &args.settings.output {
+                hint.push_str(&format!(" --output {}", dir.display()));
+            }
+            experiments::run_text(&text, &origin, args.settings.output.as_deref(), &ctx, &hint)
         }
         Command::Validate { file, quick } => {
             let origin = file.display().to_string();
@@ -284,11 +287,12 @@ fn run(cli: Cli) -> Result<()> {
                     "unknown preset `{name}`; `pretrainlab reproduce --list` lists them"
                 ))
             })?;
-            let output = args
-                .settings
-                .output
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("results").join(preset.name));
+            let output = args.settings.output.clone().unwrap_or_else(|| {
+                experiments::quick_folder(
+                    &PathBuf::from("results").join(preset.name),
+                    args.settings.quick,
+                )
+            });
             let ctx = context(&args.settings, output.clone())?;
             match preset.kind {
                 presets::PresetKind::Experiment(text) => {

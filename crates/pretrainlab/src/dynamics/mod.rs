@@ -17,6 +17,8 @@ use crate::rng::{experiment_key, trial_rng};
 use crate::stats::Summary;
 use crate::{Error, Result};
 
+pub mod ssl;
+
 /// A named curve `y(t)`: a learning curve, a norm against time, a predicted law.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Curve {
@@ -89,6 +91,7 @@ pub type DynDynamics = dyn Dynamics;
 /// Every training-dynamics model the library knows, with its parameters.
 pub fn catalogue() -> Vec<ModelInfo> {
     vec![
+        ssl::YangSsl::info(),
         factorization::Factorization::info(),
         diagonal::Diagonal::info(),
     ]
@@ -98,6 +101,9 @@ pub fn catalogue() -> Vec<ModelInfo> {
 pub fn build<'de, D: Deserializer<'de>>(name: &str, params: D) -> Result<Box<DynDynamics>> {
     let bad = |e: D::Error| crate::models::parameter_error(&e.to_string());
     match name {
+        n if n == ssl::NAME => Ok(Box::new(ssl::YangSsl::new(
+            serde::Deserialize::deserialize(params).map_err(bad)?,
+        )?)),
         "factorization" => Ok(Box::new(factorization::Factorization::new(
             serde::Deserialize::deserialize(params).map_err(bad)?,
         )?)),
