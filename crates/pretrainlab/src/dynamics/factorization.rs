@@ -489,6 +489,10 @@ impl Dynamics for Factorization {
         "factorization"
     }
 
+    fn default_seeds(&self) -> u64 {
+        8
+    }
+
     fn run(&self, rng: &mut ChaCha8Rng, _trial: u64) -> std::result::Result<RunOutcome, String> {
         let (n, r, r1) = (self.p.n, self.p.r, self.r1);
         let k = n - r1;
