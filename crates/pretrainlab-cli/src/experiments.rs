@@ -59,7 +59,8 @@ pub fn run_text(
     resume_hint: &str,
 ) -> Result<()> {
     let exp = parse(text, origin, ctx.quick)?;
-    let dir: PathBuf = output.map_or_else(|| exp.output.clone(), Path::to_path_buf);
+    let dir: PathBuf =
+        output.map_or_else(|| quick_folder(&exp.output, ctx.quick), Path::to_path_buf);
     install_interrupt_handler();
     let progress = ExperimentProgress::new(ctx.quiet);
     let start = Instant::now();
@@ -89,25 +90,37 @@ pub fn run_text(
         ))
         .into()),
         Outcome::Finished(f) => {
-            println!(
-                "{}: {} point(s), {} unit(s) run, {} reused, {secs:.1} s on {}",
-                exp.name,
-                f.points,
-                f.units_run,
-                f.units_reused,
-                ctx.threads
-                    .map_or("all cores".to_string(), |t| format!("{t} thread(s)"))
+            use std::io::Write;
+            let threads = ctx
+                .threads
+                .map_or("all cores".to_string(), |t| format!("{t} thread(s)"));
+            let mut text = format!(
+                "{}: {} point(s), {} unit(s) run, {} reused, {secs:.1} s on {threads}\n",
+                exp.name, f.points, f.units_run, f.units_reused
             );
             for (label, verdict) in &f.verdicts {
-                println!("  {verdict:<4}  {label}");
+                text.push_str(&format!("  {verdict:<4}  {label}\n"));
             }
-            println!("wrote {}:", f.dir.display());
+            text.push_str(&format!("wrote {}:\n", f.dir.display()));
             for file in &f.files {
-                println!("  {file}");
+                text.push_str(&format!("  {file}\n"));
             }
+            // A closed pipe (e.g. `| head`) is not an error of the run.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
             Ok(())
         }
     }
+}
+
+/// The default results folder: `--quick` runs go to `<folder>-quick`, so they never
+/// collide with the full run's finished units.
+pub fn quick_folder(dir: &Path, quick: bool) -> PathBuf {
+    if !quick {
+        return dir.to_path_buf();
+    }
+    let mut s = dir.as_os_str().to_owned();
+    s.push("-quick");
+    PathBuf::from(s)
 }
 
 /// Describes a valid experiment in a few lines (for `validate`).

@@ -3,12 +3,15 @@
 //! The binary parses arguments, calls the library and prints; the science lives in
 //! the `pretrainlab` crate.
 
+mod dynamics;
+mod dynamics_figures;
 mod experiments;
 mod gmm_figures;
 mod params;
 mod presets;
 mod progress;
 mod render;
+mod ssl_figures;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,7 +68,8 @@ enum Command {
 /// Settings shared by `run` and `reproduce`.
 #[derive(Args, Debug)]
 struct ExperimentSettings {
-    /// Results folder (default: the file's `output`, else `results/<name>`).
+    /// Results folder (default: the file's `output`, else `results/<name>`; with
+    /// `-quick` appended under `--quick`).
     #[arg(long, value_name = "DIR")]
     output: Option<PathBuf>,
     /// Discard finished units and earlier results instead of resuming.
@@ -131,21 +135,22 @@ struct RunArgs {
     /// TOML file of model parameters (a flat table, e.g. `d = 5` and `strengths = [4, 0.25]`).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Pre-training sample size m.
-    #[arg(long, default_value_t = 20_000)]
-    m: usize,
-    /// Downstream sample size n.
-    #[arg(long, default_value_t = 10_000)]
-    n: usize,
-    /// Number of Monte Carlo trials (simulate, check).
-    #[arg(long, default_value_t = 2_000)]
-    trials: u64,
+    /// Pre-training sample size m (default 20000; not for dynamics models).
+    #[arg(long)]
+    m: Option<usize>,
+    /// Downstream sample size n (default 10000; not for dynamics models).
+    #[arg(long)]
+    n: Option<usize>,
+    /// Number of Monte Carlo trials (simulate, check); for dynamics models the number of
+    /// seeds (default 2000, or the model's own default for dynamics models).
+    #[arg(long)]
+    trials: Option<u64>,
     /// Master seed; trial t uses its own stream derived from (seed, model, t).
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Sampler for the sufficient statistics.
-    #[arg(long, value_enum, default_value_t = SamplerArg::Wishart)]
-    sampler: SamplerArg,
+    /// Sampler for the sufficient statistics (default wishart; not for dynamics models).
+    #[arg(long, value_enum)]
+    sampler: Option<SamplerArg>,
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
@@ -171,6 +176,18 @@ impl std::fmt::Display for InputError {
 }
 
 impl std::error::Error for InputError {}
+
+impl RunArgs {
+    fn m(&self) -> usize {
+        self.m.unwrap_or(20_000)
+    }
+    fn n(&self) -> usize {
+        self.n.unwrap_or(10_000)
+    }
+    fn trials(&self) -> u64 {
+        self.trials.unwrap_or(2_000)
+    }
+}
 
 fn input_error(e: impl std::fmt::Display) -> anyhow::Error {
     InputError(e.to_string()).into()
@@ -199,17 +216,27 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Models { format } => {
-            let cat = models::catalogue();
+            let mut cat = models::catalogue();
+            cat.extend(pretrainlab::dynamics::catalogue());
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&cat)?),
                 Format::Table => print!("{}", render::catalogue(&cat)),
             }
             Ok(())
         }
+        Command::Predict(args) if pretrainlab::dynamics::is_dynamics(&args.model) => {
+            dynamics::predict(&args)
+        }
+        Command::Simulate(args) if pretrainlab::dynamics::is_dynamics(&args.model) => {
+            dynamics::simulate(&args)
+        }
+        Command::Check(args) if pretrainlab::dynamics::is_dynamics(&args.model) => {
+            dynamics::check(&args)
+        }
         Command::Predict(args) => {
             let model = setup(&args)?;
             let theory = model.theory()?;
-            let pred = theory.at(args.m, args.n);
+            let pred = theory.at(args.m(), args.n());
             emit(&args, &pred, || render::prediction(&pred))
         }
         Command::Simulate(args) => {
@@ -233,13 +260,14 @@ fn run(cli: Cli) -> Result<()> {
             let text = std::fs::read_to_string(&args.file)
                 .map_err(|e| input_error(format!("cannot read {origin}: {e}")))?;
             let ctx = context(&args.settings, PathBuf::new())?;
-            experiments::run_text(
-                &text,
-                &origin,
-                args.settings.output.as_deref(),
-                &ctx,
-                &format!("pretrainlab run {origin}"),
-            )
+            let mut hint = format!("pretrainlab run {origin}");
+            if ctx.quick {
+                hint.push_str(" --quick");
+            }
+            if let Some(dir) = &args.settings.output {
+                hint.push_str(&format!(" --output {}", dir.display()));
+            }
+            experiments::run_text(&text, &origin, args.settings.output.as_deref(), &ctx, &hint)
         }
         Command::Validate { file, quick } => {
             let origin = file.display().to_string();
@@ -260,11 +288,12 @@ fn run(cli: Cli) -> Result<()> {
                     "unknown preset `{name}`; `pretrainlab reproduce --list` lists them"
                 ))
             })?;
-            let output = args
-                .settings
-                .output
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("results").join(preset.name));
+            let output = args.settings.output.clone().unwrap_or_else(|| {
+                experiments::quick_folder(
+                    &PathBuf::from("results").join(preset.name),
+                    args.settings.quick,
+                )
+            });
             let ctx = context(&args.settings, output.clone())?;
             match preset.kind {
                 presets::PresetKind::Experiment(text) => {
@@ -313,8 +342,8 @@ fn context(settings: &ExperimentSettings, output: PathBuf) -> Result<presets::Pr
 fn setup(args: &RunArgs) -> Result<Box<dyn DynModel>> {
     let table = params::collect(args.config.as_deref(), &args.set).map_err(input_error)?;
     let model = models::build(&args.model, toml::Value::Table(table))?;
-    model.check_sizes(args.m, args.n)?;
-    if args.trials == 0 {
+    model.check_sizes(args.m(), args.n())?;
+    if args.trials() == 0 {
         return Err(input_error("invalid `trials`: must be ≥ 1, got 0"));
     }
     if let Some(t) = args.threads {
@@ -331,17 +360,17 @@ fn setup(args: &RunArgs) -> Result<Box<dyn DynModel>> {
 
 fn simulate(args: &RunArgs, model: &dyn DynModel) -> Result<(RunSpec, RunResult)> {
     let spec = RunSpec {
-        m: args.m,
-        n: args.n,
-        trials: args.trials,
+        m: args.m(),
+        n: args.n(),
+        trials: args.trials(),
         seed: args.seed,
         experiment: experiment_key(model.name()),
-        sampler: match args.sampler {
+        sampler: match args.sampler.unwrap_or(SamplerArg::Wishart) {
             SamplerArg::Wishart => Sampler::Wishart,
             SamplerArg::Raw => Sampler::Raw,
         },
     };
-    let bar = progress::Progress::new(args.trials, "trials", args.quiet);
+    let bar = progress::Progress::new(args.trials(), "trials", args.quiet);
     let result = model.run(&spec, 0..spec.trials, &|k| bar.inc(k));
     bar.finish();
     Ok((spec, result))

@@ -27,9 +27,7 @@ pub struct PresetContext {
 pub enum PresetKind {
     /// An embedded experiment file (TOML), run like `pretrainlab run FILE`.
     Experiment(&'static str),
-    /// A function with its own logic (for figures that need more than a sweep; the
-    /// presets shipped so far are all experiment files).
-    #[allow(dead_code)]
+    /// A function with its own logic (for figures that need more than a sweep).
     Custom(fn(&PresetContext) -> anyhow::Result<()>),
 }
 
@@ -68,6 +66,31 @@ pub fn all() -> Vec<Preset> {
             name: "tinati-tu-fig3",
             summary: "Gaussian mixture: CDFs of n(R − σ²) and its parts against the limit, KS distances along n (Tinati & Tu Figs. 3–4)",
             kind: PresetKind::Custom(crate::gmm_figures::fig3_preset),
+        },
+        Preset {
+            name: "factorization-cascade",
+            summary: "matrix factorization flow (spec §1): ‖S‖, ‖H‖, ‖P₁₁ − Λ₁‖, f − f⋆ vs t (log–log), r = 4 and r = r₁ = 2, with the check",
+            kind: PresetKind::Custom(crate::dynamics_figures::factorization_cascade),
+        },
+        Preset {
+            name: "diagonal-ptft",
+            summary: "diagonal networks PT → FT (spec §2): three-panel replica figure with Σq_k-interpolator and GD markers, four regimes",
+            kind: PresetKind::Custom(crate::dynamics_figures::diagonal_panels),
+        },
+        Preset {
+            name: "spectral-cor63",
+            summary: "spectral model at Corollary 6.3's (d,k) = (3,1), (4,2), (6,3): generic law vs the paper's closed form, 2000 trials each",
+            kind: PresetKind::Experiment(include_str!("../presets/spectral-cor63.toml")),
+        },
+        Preset {
+            name: "spectral-alpha",
+            summary: "spectral model at (d,k) = (4,2): n(R − σ²) along α = m/n ∈ [1/2, 8], theory, paper's closed form and simulation",
+            kind: PresetKind::Experiment(include_str!("../presets/spectral-alpha.toml")),
+        },
+        Preset {
+            name: "yang-ssl",
+            summary: "nonlinear SSL vs SL (Yang et al., AAAI-23): 20 seeds, spec §6 check, learning curves, final W, projection histograms",
+            kind: PresetKind::Custom(crate::ssl_figures::preset),
         },
     ]
 }

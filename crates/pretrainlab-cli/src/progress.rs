@@ -108,9 +108,15 @@ impl pretrainlab_experiment::Progress for ExperimentProgress {
             let b = ProgressBar::new(trials_todo);
             b.set_style(
                 ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} trials, {msg} [{elapsed_precise} < {eta_precise}, {per_sec}]",
+                    "{bar:40} {pos}/{len} trials, {rate} [{elapsed_precise} < {eta_precise}] {msg}",
                 )
-                .expect("valid template"),
+                .expect("valid template")
+                .with_key(
+                    "rate",
+                    |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0} trials/s", s.per_sec());
+                    },
+                ),
             );
             b.set_message(format!("units {done}/{units_total}"));
             if let Ok(mut slot) = self.bar.lock() {
@@ -123,39 +129,39 @@ impl pretrainlab_experiment::Progress for ExperimentProgress {
 
     fn trials(&self, k: u64) {
         self.trials_done.fetch_add(k, Ordering::Relaxed);
-        if let Ok(slot) = self.bar.lock() {
-            if let Some(b) = slot.as_ref() {
-                b.inc(k);
-            }
+        let slot = self.bar.lock();
+        if let Some(b) = slot.as_ref().ok().and_then(|s| s.as_ref()) {
+            b.inc(k);
         }
     }
 
-    fn unit_done(&self, done: usize, total: usize, point_label: &str) {
+    fn unit_done(&self, st: &pretrainlab_experiment::Status<'_>) {
         if self.quiet {
             return;
         }
-        if let Ok(slot) = self.bar.lock() {
-            if let Some(b) = slot.as_ref() {
-                b.set_message(format!("units {done}/{total} ({point_label})"));
+        let what = format!(
+            "points {}/{}, units {}/{} ({})",
+            st.points_done, st.points_total, st.units_done, st.units_total, st.point
+        );
+        {
+            let slot = self.bar.lock();
+            if let Some(b) = slot.as_ref().ok().and_then(|s| s.as_ref()) {
+                b.set_message(what);
                 return;
             }
         }
         let todo = self.units_todo.load(Ordering::Relaxed).max(1);
         let step = (todo / 10).max(1) as usize;
-        let first = total - todo as usize;
-        if (done - first) % step == 0 || done == total {
-            eprintln!(
-                "units {done}/{total} ({point_label}), {:.0} trials/s",
-                self.rate()
-            );
+        let first = st.units_total - todo as usize;
+        if (st.units_done - first).rem_euclid(step) == 0 || st.units_done == st.units_total {
+            eprintln!("{what}, {:.0} trials/s", self.rate());
         }
     }
 
     fn end(&self) {
-        if let Ok(mut slot) = self.bar.lock() {
-            if let Some(b) = slot.take() {
-                b.finish_and_clear();
-            }
+        let bar = self.bar.lock().ok().and_then(|mut s| s.take());
+        if let Some(b) = bar {
+            b.finish_and_clear();
         }
     }
 }

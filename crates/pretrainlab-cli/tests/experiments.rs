@@ -379,8 +379,9 @@ fn ctrl_c_stops_after_the_unit_in_flight_and_says_how_to_resume() {
         .spawn()
         .unwrap();
     let reached = wait_for_units(&mut child, &out_dir, 1);
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    // The shell's built-in `kill`, so no procps package is needed.
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
         .status()
         .unwrap();
     assert!(status.success());
@@ -396,6 +397,54 @@ fn ctrl_c_stops_after_the_unit_in_flight_and_says_how_to_resume() {
     assert!((1..40).contains(&stored), "{stored} units stored");
     let resumed = ok(&["run", s(&file), "--quiet", "--output", s(&out_dir)]);
     assert!(resumed.contains(&format!("{} reused", stored)), "{resumed}");
+}
+
+/// Opens the Parquet files in polars or pandas when Python has one of them, and checks
+/// them against the CSV; says it skipped otherwise (the Rust reader test above always runs).
+#[test]
+fn parquet_opens_in_python_dataframes_when_available() {
+    let dir = scratch("python");
+    ok(&[
+        "reproduce",
+        "factor-demo",
+        "--quick",
+        "--quiet",
+        "--output",
+        s(&dir),
+    ]);
+    let script = r#"
+import sys
+d = sys.argv[1]
+try:
+    import polars as pl
+    t, c, p = pl.read_parquet(d + "/trials.parquet"), pl.read_csv(d + "/trials.csv"), pl.read_parquet(d + "/points.parquet")
+    same = (t["scaled_excess"] == c["scaled_excess"]).all()
+    verdicts = p["verdict"].to_list()
+except ImportError:
+    import pandas as pd
+    t, c, p = pd.read_parquet(d + "/trials.parquet"), pd.read_csv(d + "/trials.csv"), pd.read_parquet(d + "/points.parquet")
+    same = bool((t["scaled_excess"] == c["scaled_excess"]).all())
+    verdicts = list(p["verdict"])
+print(len(t), same, len(verdicts), verdicts[0])
+"#;
+    let probe = Command::new("python3")
+        .args(["-c", "import importlib.util as u, sys; sys.exit(0 if (u.find_spec('polars') or (u.find_spec('pandas') and u.find_spec('pyarrow'))) else 1)"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: neither polars nor pandas+pyarrow is installed for python3");
+        return;
+    }
+    let out = Command::new("python3")
+        .args(["-c", script, s(&dir)])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "2000 True 5 pass", "{stdout}");
 }
 
 /// Renders report.html in headless Chromium and checks that the page loads with its
@@ -433,8 +482,11 @@ fn the_report_renders_in_headless_chromium() {
         return;
     };
     let profile = dir.join("profile");
-    let out = Command::new(browser)
+    // coreutils' `timeout` keeps a hung browser from hanging the test run.
+    let out = Command::new("timeout")
         .args([
+            "120",
+            browser,
             "--headless",
             "--no-sandbox",
             "--disable-gpu",

@@ -6,11 +6,12 @@
 //!   simulated means are also fitted by `a + b/α`, with R² in the legend. Geometric axes
 //!   are drawn on a log scale.
 //! - `cdf`: for a check, the empirical CDF of `n(R − σ²)` against the limit law's CDF, for
-//!   up to four points spread over the grid.
+//!   the first, middle and last checked points.
+//! - `ks-map`: for a checked product sweep over two axes, a heatmap of that KS distance.
 
 use std::path::Path;
 
-use pretrainlab_report::{Figure, Series, Style, write_panels};
+use pretrainlab_report::{Figure, Heatmap, Series, Style, write_heatmap, write_panels};
 
 use crate::spec::{Experiment, value_text};
 use crate::{PointResult, StoreError};
@@ -31,7 +32,60 @@ pub fn write_all(
         write_panels(&panels, &dir.join("cdf"))?;
         files.extend(["figures/cdf.svg".into(), "figures/cdf.png".into()]);
     }
+    if let Some(map) = ks_map(e, results) {
+        write_heatmap(&map, &dir.join("ks-map"))?;
+        files.extend(["figures/ks-map.svg".into(), "figures/ks-map.png".into()]);
+    }
     Ok(files)
+}
+
+/// For a checked product sweep over two or more axes: the KS distance between the
+/// empirical law of n(R − σ²) and the limit law over the first two axes (further axes at
+/// their first value). Columns are the first axis, rows the second.
+fn ks_map(e: &Experiment, results: &[PointResult]) -> Option<Heatmap> {
+    if e.combine != crate::spec::Combine::Product || !e.actions.check || e.axes.len() < 2 {
+        return None;
+    }
+    let (a, b) = (&e.axes[0], &e.axes[1]);
+    if a.values.len() < 2 || b.values.len() < 2 {
+        return None;
+    }
+    let at = |i: usize, j: usize| {
+        results.iter().find(|r| {
+            r.coords[0].1 == a.values[i]
+                && r.coords[1].1 == b.values[j]
+                && r.coords[2..]
+                    .iter()
+                    .zip(&e.axes[2..])
+                    .all(|((_, v), axis)| *v == axis.values[0])
+        })
+    };
+    let values = (0..b.values.len())
+        .map(|j| {
+            (0..a.values.len())
+                .map(|i| {
+                    at(i, j)
+                        .and_then(|r| r.check.as_ref())
+                        .map_or(f64::NAN, |c| c.ks_scaled_excess)
+                })
+                .collect()
+        })
+        .collect();
+    let span = |axis: &crate::spec::Axis| {
+        let first = axis.values.first().map(value_text).unwrap_or_default();
+        let last = axis.values.last().map(value_text).unwrap_or_default();
+        format!(
+            "{}: column i ↦ value i of {first} … {last} ({} values)",
+            axis.name,
+            axis.values.len()
+        )
+    };
+    Some(Heatmap {
+        title: "KS distance of n(R − σ²) to its limit law".into(),
+        x_label: span(a),
+        y_label: span(b).replace("column", "row"),
+        values,
+    })
 }
 
 /// The axis label of a sweep axis in the paper's notation.
@@ -91,9 +145,15 @@ fn sweep_figures(e: &Experiment, results: &[PointResult]) -> Option<Vec<Figure>>
     let xa = x_axis(e)?;
     let axis = &e.axes[xa];
     let log_x = axis.geometric() && axis.values.iter().filter_map(number).all(|v| v > 0.0);
-    // Group the points by the other axes' values.
+    // Group the points by the other axes' values (in a zip all axes move together: one group).
     let mut groups: Vec<(String, Vec<&PointResult>)> = Vec::new();
-    for r in results {
+    if e.combine == crate::spec::Combine::Zip {
+        groups.push((String::new(), results.iter().collect()));
+    }
+    for r in results
+        .iter()
+        .filter(|_| e.combine == crate::spec::Combine::Product)
+    {
         let key: Vec<String> = r
             .coords
             .iter()
@@ -139,7 +199,11 @@ fn sweep_figures(e: &Experiment, results: &[PointResult]) -> Option<Vec<Figure>>
         let x: Vec<f64> = group.iter().map(|r| x_of(r)).collect();
         let sfx = suffix(key);
         // Along α (or m) the theory is a closed curve in α: draw it densely.
-        let along_alpha = axis.name == "alpha" || axis.name == "m";
+        // Only where nothing else varies along the group (a zip may move other axes too).
+        let along_alpha = (axis.name == "alpha" || axis.name == "m")
+            && group.iter().all(|r| {
+                r.n == group[0].n && e.points[r.index].params == e.points[group[0].index].params
+            });
         let n0 = group[0].n as f64;
         let to_alpha = |v: f64| if axis.name == "m" { v / n0 } else { v };
         let curve_x = if along_alpha { dense(&x) } else { x.clone() };
@@ -282,7 +346,11 @@ fn sweep_figures(e: &Experiment, results: &[PointResult]) -> Option<Vec<Figure>>
         ),
         fig(
             &format!("{}: pre-training interaction", e.model),
-            "E‖L(Z)‖²  (simulated: m·Rep)",
+            if e.actions.runs_trials() {
+                "E‖L(Z)‖²  (simulated: m·Rep)"
+            } else {
+                "E‖L(Z)‖²"
+            },
             interaction,
         ),
     ])

@@ -71,10 +71,22 @@ pub trait Progress: Sync {
     fn begin(&self, trials_todo: u64, units_todo: usize, units_total: usize);
     /// `k` more trials finished.
     fn trials(&self, k: u64);
-    /// A unit was stored; `done` of `total` units are finished.
-    fn unit_done(&self, done: usize, total: usize, point_label: &str);
+    /// A unit was stored.
+    fn unit_done(&self, status: &Status<'_>);
     /// The run ended (finished or interrupted).
     fn end(&self);
+}
+
+/// Where a run stands after a unit.
+#[derive(Clone, Debug)]
+pub struct Status<'a> {
+    pub units_done: usize,
+    pub units_total: usize,
+    /// Points all of whose units are finished.
+    pub points_done: usize,
+    pub points_total: usize,
+    /// The point of the unit that just finished.
+    pub point: &'a str,
 }
 
 /// A [`Progress`] that reports nothing.
@@ -83,7 +95,7 @@ pub struct Silent;
 impl Progress for Silent {
     fn begin(&self, _: u64, _: usize, _: usize) {}
     fn trials(&self, _: u64) {}
-    fn unit_done(&self, _: usize, _: usize, _: &str) {}
+    fn unit_done(&self, _: &Status<'_>) {}
     fn end(&self) {}
 }
 
@@ -245,7 +257,11 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
             "started": started,
             "resumed": resumed,
             "finished": finished,
-            "status": if finished.is_some() { "finished" } else { "running" },
+            "status": match &finished {
+                Some(_) => "finished",
+                None if opts.stop.load(Ordering::SeqCst) => "interrupted",
+                None => "running",
+            },
             "units": plan.len(),
             "config": config,
             "source": opts.source,
@@ -278,9 +294,15 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
         plan.len(),
     );
     let mut finished_units = reused;
+    let mut remaining = vec![0usize; e.points.len()];
+    for (p, _, _) in &todo {
+        remaining[*p] += 1;
+    }
+    let mut points_done = remaining.iter().filter(|&&r| r == 0).count();
     for (p, unit, fp) in &todo {
         if opts.stop.load(Ordering::SeqCst) {
             opts.progress.end();
+            write_manifest(None)?;
             return Ok(Outcome::Interrupted {
                 units_done: finished_units,
                 units_total: plan.len(),
@@ -294,8 +316,17 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
             unit_text(fp, &result).as_bytes(),
         )?;
         finished_units += 1;
-        opts.progress
-            .unit_done(finished_units, plan.len(), &point.label());
+        remaining[*p] -= 1;
+        if remaining[*p] == 0 {
+            points_done += 1;
+        }
+        opts.progress.unit_done(&Status {
+            units_done: finished_units,
+            units_total: plan.len(),
+            points_done,
+            points_total: e.points.len(),
+            point: &point.label(),
+        });
     }
     opts.progress.end();
 

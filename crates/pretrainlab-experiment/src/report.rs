@@ -72,6 +72,10 @@ pub fn html(
             "cdf",
             "Empirical CDF of n(R − σ²) against the limit law σ² d_eff + ‖L(Z)‖²/α.",
         ),
+        (
+            "ks-map",
+            "KS distance between the empirical law of n(R − σ²) and its limit law over the first two axes.",
+        ),
     ] {
         let path = dir.join("figures").join(format!("{name}.png"));
         if let Ok(png) = std::fs::read(&path) {

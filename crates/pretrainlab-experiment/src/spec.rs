@@ -111,14 +111,17 @@ impl Point {
     pub fn alpha(&self) -> f64 {
         self.m as f64 / self.n as f64
     }
-    /// A short description such as `alpha=0.5, noise_var=1`.
+    /// A short description such as `alpha=0.5, noise_var=1` (floats to 4 significant digits).
     pub fn label(&self) -> String {
         if self.coords.is_empty() {
             return format!("m={}, n={}", self.m, self.n);
         }
         self.coords
             .iter()
-            .map(|(k, v)| format!("{k}={}", value_text(v)))
+            .map(|(k, v)| match v {
+                toml::Value::Float(f) => format!("{k}={}", pretrainlab_report::format_number(*f)),
+                _ => format!("{k}={}", value_text(v)),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -395,7 +398,7 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
         return lines.err(m.span(), "m", "give either m or alpha (with n), not both");
     }
 
-    for (key, _) in &raw.params {
+    for key in raw.params.keys() {
         if !param_names.contains(&key.get_ref().as_str()) {
             return lines.err(
                 key.span(),
@@ -476,7 +479,20 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
             "an m axis conflicts with the fixed `alpha`",
         );
     }
-    for (key, _) in &raw.params {
+    for (key, fixed) in [
+        ("m", raw.m.is_some()),
+        ("n", n_raw.is_some()),
+        ("alpha", raw.alpha.is_some()),
+    ] {
+        if let (Some((_, span)), true) = (axis_named(key), fixed) {
+            return lines.err(
+                span.clone(),
+                &format!("sweep.axes.{key}"),
+                format!("`{key}` is both a fixed key and an axis; keep one"),
+            );
+        }
+    }
+    for key in raw.params.keys() {
         if let Some((_, span)) = axis_named(key.get_ref()) {
             return lines.err(
                 span.clone(),
@@ -856,6 +872,9 @@ noise_var = { list = [0.5, 1.0] }
 
         let e = error(&GOOD.replace("trials = 10", "trials = 10\ntrails = 4"));
         assert_eq!((e.line, e.key.as_str()), (Some(7), "trails"));
+
+        let e = error(&GOOD.replace("trials = 10", "trials = 10\nalpha = 2"));
+        assert_eq!((e.line, e.key.as_str()), (Some(16), "sweep.axes.alpha"));
 
         let e = error(&GOOD.replace("k = 2", "k = 7"));
         assert_eq!((e.line, e.key.as_str()), (Some(10), "k"));

@@ -27,12 +27,15 @@ const FAMILY: &str = "sans-serif";
 /// The font's own family name, as resvg's font database knows it.
 const FONT_NAME: &str = "DejaVu Sans";
 
+/// Drawing scale: every length below is multiplied by it. plotters rounds coordinates to
+/// whole pixels, so drawing at twice the size keeps curves smooth in the PNG.
+const K: u32 = 2;
 /// Size in pixels of a single figure.
-const FIGURE_SIZE: (u32, u32) = (820, 560);
+const FIGURE_SIZE: (u32, u32) = (820 * K, 560 * K);
 /// Size in pixels of one panel of [`write_panels`].
-const PANEL_SIZE: (u32, u32) = (560, 460);
+const PANEL_SIZE: (u32, u32) = (560 * K, 460 * K);
 /// PNG pixels per SVG pixel.
-const PNG_SCALE: f32 = 2.0;
+const PNG_SCALE: f32 = 1.0;
 
 /// The ten colours of the "tab10" palette, in order.
 const PALETTE: [(u8, u8, u8); 10] = [
@@ -84,7 +87,8 @@ pub struct Figure {
     pub series: Vec<Series>,
 }
 
-/// A heatmap of `values[row][col]`: columns along x, rows along y (row 0 at the bottom).
+/// A heatmap of `values[row][col]`: columns along x, rows along y (row 0 at the bottom),
+/// ticks labelled with the column and row indices, and a colour bar.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Heatmap {
     pub title: String,
@@ -204,23 +208,33 @@ pub fn heatmap_svg(map: &Heatmap) -> Result<String, PlotError> {
     {
         let root = SVGBackend::with_string(&mut out, FIGURE_SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(render_error)?;
-        let (main, bar) = root.split_horizontally(FIGURE_SIZE.0 - 120);
+        let (main, bar) = root.split_horizontally(FIGURE_SIZE.0 - 120 * K);
         let mut chart = ChartBuilder::on(&main)
-            .caption(&map.title, (FAMILY, 22))
-            .margin(12)
-            .x_label_area_size(50)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..cols as f64, 0f64..rows as f64)
+            .caption(&map.title, (FAMILY, 22 * K))
+            .margin(12 * K)
+            .x_label_area_size(50 * K)
+            .y_label_area_size(64 * K)
+            .build_cartesian_2d(
+                // Integer ranges are inclusive: `0..k - 1` has k segments.
+                (0..cols as i32 - 1).into_segmented(),
+                (0..rows as i32 - 1).into_segmented(),
+            )
             .map_err(render_error)?;
+        let index = |v: &SegmentValue<i32>| match v {
+            SegmentValue::CenterOf(i) => i.to_string(),
+            _ => String::new(),
+        };
         chart
             .configure_mesh()
             .disable_mesh()
             .x_desc(&map.x_label)
             .y_desc(&map.y_label)
-            .label_style((FAMILY, 14))
-            .axis_desc_style((FAMILY, 16))
-            .x_label_formatter(&|v| format_number(*v))
-            .y_label_formatter(&|v| format_number(*v))
+            .label_style((FAMILY, 14 * K))
+            .axis_desc_style((FAMILY, 16 * K))
+            .x_labels(cols.min(20))
+            .y_labels(rows.min(20))
+            .x_label_formatter(&index)
+            .y_label_formatter(&index)
             .draw()
             .map_err(render_error)?;
         let cells = map.values.iter().enumerate().flat_map(|(r, row)| {
@@ -230,8 +244,12 @@ pub fn heatmap_svg(map: &Heatmap) -> Result<String, PlotError> {
                 } else {
                     RGBColor(220, 220, 220)
                 };
+                let (c, r) = (c as i32, r as i32);
                 Rectangle::new(
-                    [(c as f64, r as f64), (c as f64 + 1.0, r as f64 + 1.0)],
+                    [
+                        (SegmentValue::Exact(c), SegmentValue::Exact(r)),
+                        (SegmentValue::Exact(c + 1), SegmentValue::Exact(r + 1)),
+                    ],
                     color.filled(),
                 )
             })
@@ -239,17 +257,17 @@ pub fn heatmap_svg(map: &Heatmap) -> Result<String, PlotError> {
         chart.draw_series(cells).map_err(render_error)?;
 
         let mut scale = ChartBuilder::on(&bar)
-            .margin_top(48)
-            .margin_bottom(62)
-            .margin_right(10)
-            .y_label_area_size(70)
+            .margin_top(48 * K)
+            .margin_bottom(62 * K)
+            .margin_right(10 * K)
+            .y_label_area_size(70 * K)
             .build_cartesian_2d(0f64..1.0, lo..hi)
             .map_err(render_error)?;
         scale
             .configure_mesh()
             .disable_mesh()
             .disable_x_axis()
-            .label_style((FAMILY, 13))
+            .label_style((FAMILY, 13 * K))
             .y_label_formatter(&|v| format_number(*v))
             .draw()
             .map_err(render_error)?;
@@ -343,15 +361,14 @@ fn validate(fig: &Figure) -> Result<(), PlotError> {
                 s.y.len()
             )));
         }
-        if let Some(err) = &s.err {
-            if err.len() != s.y.len() {
-                return Err(PlotError::Invalid(format!(
-                    "series `{}` has {} error bars for {} points",
-                    s.label,
-                    err.len(),
-                    s.y.len()
-                )));
-            }
+        let bars = s.err.as_ref().map_or(s.y.len(), Vec::len);
+        if bars != s.y.len() {
+            return Err(PlotError::Invalid(format!(
+                "series `{}` has {} error bars for {} points",
+                s.label,
+                bars,
+                s.y.len()
+            )));
         }
     }
     Ok(())
@@ -364,12 +381,7 @@ fn drawable(fig: &Figure, s: &Series) -> Vec<(f64, f64, f64)> {
     (0..s.x.len())
         .filter(|&i| ok_x(s.x[i]) && ok_y(s.y[i]))
         .map(|i| {
-            let e = s
-                .err
-                .as_ref()
-                .map_or(0.0, |e| e[i].abs())
-                .max(0.0)
-                .min(f64::MAX);
+            let e = s.err.as_ref().map_or(0.0, |e| e[i].abs());
             (s.x[i], s.y[i], if e.is_finite() { e } else { 0.0 })
         })
         .collect()
@@ -407,12 +419,12 @@ fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
 }
 
 /// The corner whose legend-sized region (45% wide, 30% high) holds the fewest points,
-/// preferring upper right, then upper left, lower right, lower left.
+/// preferring upper right, then upper left, lower right, lower left; with that count.
 fn quietest_corner(
     points: &[Vec<(f64, f64, f64)>],
     (x0, x1, log_x): (f64, f64, bool),
     (y0, y1, log_y): (f64, f64, bool),
-) -> SeriesLabelPosition {
+) -> (SeriesLabelPosition, usize) {
     let unit = |v: f64, lo: f64, hi: f64, log: bool| {
         if log {
             (v.log10() - lo.log10()) / (hi.log10() - lo.log10())
@@ -445,7 +457,29 @@ fn quietest_corner(
             best = (c, pos);
         }
     }
-    best.1
+    (best.1, best.0)
+}
+
+/// Ticks of a log axis on `[lo, hi]`: 1-2-5 per decade, or 1…9 when the range is short,
+/// or powers of ten (thinned) when it is long.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let within = |mantissas: &[f64]| -> Vec<f64> {
+        let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+        (a..=b)
+            .flat_map(|e| mantissas.iter().map(move |m| m * 10f64.powi(e)))
+            .filter(|&v| v >= lo * (1.0 - 1e-12) && v <= hi * (1.0 + 1e-12))
+            .collect()
+    };
+    let ticks = within(&[1.0, 2.0, 5.0]);
+    if ticks.len() < 3 {
+        return within(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+    }
+    if ticks.len() <= 10 {
+        return ticks;
+    }
+    let decades = within(&[1.0]);
+    let step = decades.len().div_ceil(8).max(1);
+    decades.into_iter().step_by(step).collect()
 }
 
 /// A compact tick label: plain decimals for moderate magnitudes, scientific otherwise.
@@ -557,22 +591,38 @@ fn draw_figure(area: &DrawingArea<SVGBackend<'_>, Shift>, fig: &Figure) -> Resul
             .chain(zero),
         fig.log_y,
     );
-    let legend_corner = quietest_corner(&points, (x0, x1, fig.log_x), (y0, y1, fig.log_y));
+    // The legend goes into an empty corner; when every corner has data, the y axis grows
+    // upwards to make room for it above the data.
+    let entries = fig.series.iter().filter(|s| !s.label.is_empty()).count();
+    let (mut legend_corner, crowded) =
+        quietest_corner(&points, (x0, x1, fig.log_x), (y0, y1, fig.log_y));
+    let (y0, y1) = if crowded > 0 && entries > 0 {
+        legend_corner = SeriesLabelPosition::UpperRight;
+        let f = (0.06 + 0.055 * entries as f64).min(0.6);
+        if fig.log_y {
+            let (l, h) = (y0.log10(), y1.log10());
+            (y0, 10f64.powf(l + (h - l) / (1.0 - f)))
+        } else {
+            (y0, y0 + (y1 - y0) / (1.0 - f))
+        }
+    } else {
+        (y0, y1)
+    };
     macro_rules! draw_on {
         ($xr:expr, $yr:expr) => {{
             let mut chart = ChartBuilder::on(area)
-                .caption(&fig.title, (FAMILY, 20))
-                .margin(14)
-                .x_label_area_size(50)
-                .y_label_area_size(78)
+                .caption(&fig.title, (FAMILY, 20 * K))
+                .margin(14 * K)
+                .x_label_area_size(50 * K)
+                .y_label_area_size(78 * K)
                 .build_cartesian_2d($xr, $yr)
                 .map_err(render_error)?;
             chart
                 .configure_mesh()
                 .x_desc(&fig.x_label)
                 .y_desc(&fig.y_label)
-                .label_style((FAMILY, 14))
-                .axis_desc_style((FAMILY, 16))
+                .label_style((FAMILY, 14 * K))
+                .axis_desc_style((FAMILY, 16 * K))
                 .light_line_style(RGBColor(240, 240, 240))
                 .bold_line_style(RGBColor(215, 215, 215))
                 .x_label_formatter(&|v| format_number(*v))
@@ -586,11 +636,14 @@ fn draw_figure(area: &DrawingArea<SVGBackend<'_>, Shift>, fig: &Figure) -> Resul
                     Style::Line => chart
                         .draw_series(LineSeries::new(
                             pts.iter().map(|p| (p.0, p.1)),
-                            c.stroke_width(2),
+                            c.stroke_width(2 * K),
                         ))
                         .map_err(render_error)?,
                     Style::Points => chart
-                        .draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 4, c.filled())))
+                        .draw_series(
+                            pts.iter()
+                                .map(|p| Circle::new((p.0, p.1), 4 * K as i32, c.filled())),
+                        )
                         .map_err(render_error)?,
                     Style::Steps => {
                         let mut stair = Vec::with_capacity(2 * pts.len());
@@ -601,7 +654,7 @@ fn draw_figure(area: &DrawingArea<SVGBackend<'_>, Shift>, fig: &Figure) -> Resul
                             stair.push((p.0, p.1));
                         }
                         chart
-                            .draw_series(LineSeries::new(stair, c.stroke_width(2)))
+                            .draw_series(LineSeries::new(stair, c.stroke_width(2 * K)))
                             .map_err(render_error)?
                     }
                     Style::Bars => {
@@ -619,15 +672,23 @@ fn draw_figure(area: &DrawingArea<SVGBackend<'_>, Shift>, fig: &Figure) -> Resul
                     let style = s.style;
                     anno.label(s.label.as_str()).legend(move |(x, y)| {
                         let el: DynElement<'static, SVGBackend<'_>, (i32, i32)> = match style {
-                            Style::Points => Circle::new((x + 10, y), 4, c.filled()).into_dyn(),
-                            Style::Bars => {
-                                Rectangle::new([(x + 3, y - 5), (x + 17, y + 5)], c.filled())
+                            Style::Points => {
+                                Circle::new((x + 10 * K as i32, y), 4 * K as i32, c.filled())
                                     .into_dyn()
                             }
-                            Style::Line | Style::Steps => {
-                                PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                                    .into_dyn()
-                            }
+                            Style::Bars => Rectangle::new(
+                                [
+                                    (x + 3 * K as i32, y - 5 * K as i32),
+                                    (x + 17 * K as i32, y + 5 * K as i32),
+                                ],
+                                c.filled(),
+                            )
+                            .into_dyn(),
+                            Style::Line | Style::Steps => PathElement::new(
+                                vec![(x, y), (x + 20 * K as i32, y)],
+                                c.stroke_width(2 * K),
+                            )
+                            .into_dyn(),
                         };
                         el
                     });
@@ -640,7 +701,14 @@ fn draw_figure(area: &DrawingArea<SVGBackend<'_>, Shift>, fig: &Figure) -> Resul
                             } else {
                                 p.1 - p.2
                             };
-                            ErrorBar::new_vertical(p.0, low, p.1, p.1 + p.2, c.stroke_width(1), 8)
+                            ErrorBar::new_vertical(
+                                p.0,
+                                low,
+                                p.1,
+                                p.1 + p.2,
+                                c.stroke_width(K),
+                                8 * K,
+                            )
                         }))
                         .map_err(render_error)?;
                 }
@@ -648,7 +716,9 @@ fn draw_figure(area: &DrawingArea<SVGBackend<'_>, Shift>, fig: &Figure) -> Resul
             if any_label {
                 chart
                     .configure_series_labels()
-                    .label_font((FAMILY, 14))
+                    .label_font((FAMILY, 14 * K))
+                    .legend_area_size(30 * K)
+                    .margin(10 * K)
                     .background_style(WHITE.mix(0.85))
                     .border_style(RGBColor(180, 180, 180))
                     .position(legend_corner)
@@ -659,9 +729,18 @@ fn draw_figure(area: &DrawingArea<SVGBackend<'_>, Shift>, fig: &Figure) -> Resul
     }
     match (fig.log_x, fig.log_y) {
         (false, false) => draw_on!(x0..x1, y0..y1),
-        (true, false) => draw_on!((x0..x1).log_scale(), y0..y1),
-        (false, true) => draw_on!(x0..x1, (y0..y1).log_scale()),
-        (true, true) => draw_on!((x0..x1).log_scale(), (y0..y1).log_scale()),
+        (true, false) => draw_on!(
+            (x0..x1).log_scale().with_key_points(log_ticks(x0, x1)),
+            y0..y1
+        ),
+        (false, true) => draw_on!(
+            x0..x1,
+            (y0..y1).log_scale().with_key_points(log_ticks(y0, y1))
+        ),
+        (true, true) => draw_on!(
+            (x0..x1).log_scale().with_key_points(log_ticks(x0, x1)),
+            (y0..y1).log_scale().with_key_points(log_ticks(y0, y1))
+        ),
     }
     Ok(())
 }
@@ -794,6 +873,13 @@ mod tests {
             ..demo(true)
         };
         assert!(figure_svg(&empty).is_ok());
+    }
+
+    #[test]
+    fn log_ticks_are_readable() {
+        assert_eq!(log_ticks(0.2, 19.0), vec![0.2, 0.5, 1.0, 2.0, 5.0, 10.0]);
+        assert_eq!(log_ticks(3.5, 9.5).len(), 6);
+        assert!(log_ticks(1e-10, 1e10).len() <= 10);
     }
 
     #[test]

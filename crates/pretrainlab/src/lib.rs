@@ -27,6 +27,7 @@ pub mod engine;
 pub mod fit;
 pub mod linalg;
 pub mod models;
+pub mod ode;
 pub mod optim;
 pub mod params;
 pub mod rng;

@@ -143,8 +143,8 @@ impl Lbfgs {
                 };
             }
             let slot = head;
-            for i in 0..x.len() {
-                self.s[slot][i] = self.x_new[i] - x[i];
+            for (i, xi) in x.iter().enumerate() {
+                self.s[slot][i] = self.x_new[i] - xi;
                 self.y[slot][i] = self.g_new[i] - self.g[i];
             }
             let sy = dot(&self.s[slot], &self.y[slot]);

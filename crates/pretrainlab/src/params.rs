@@ -10,6 +10,16 @@ pub struct ParamSpec {
     pub meaning: &'static str,
 }
 
+impl ParamSpec {
+    pub fn new(name: &'static str, default: &str, meaning: &'static str) -> Self {
+        ParamSpec {
+            name,
+            default: default.to_string(),
+            meaning,
+        }
+    }
+}
+
 /// A model's name, one-line summary, source and parameters.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelInfo {
@@ -40,6 +50,28 @@ pub fn check_vector(field: &str, values: &[f64], k: usize, positive: bool) -> cr
                 format!("entry {i} is {v}; each entry must be {want}"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Checks `1 ≤ k < d`, naming `k`.
+pub fn check_rank(k: usize, d: usize) -> crate::Result<()> {
+    if k == 0 || k >= d {
+        return Err(crate::Error::invalid(
+            "k",
+            format!("must satisfy 1 ≤ k < d = {d}, got k = {k}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a scalar parameter is finite and `≥ 0`.
+pub fn check_nonnegative(field: &str, value: f64) -> crate::Result<()> {
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(crate::Error::invalid(
+            field,
+            format!("must be a finite number ≥ 0, got {value}"),
+        ));
     }
     Ok(())
 }

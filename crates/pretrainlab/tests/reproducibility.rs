@@ -104,7 +104,8 @@ fn wishart_and_raw_samplers_agree_in_law() {
     let mut raw_spec = spec(Sampler::Raw, trials);
     raw_spec.experiment = 8;
     let r = run(&m, &raw_spec, 0..trials, &|_| {});
-    let fields: [(&str, fn(&TrialRecord) -> f64); 5] = [
+    type Field = (&'static str, fn(&TrialRecord) -> f64);
+    let fields: [Field; 5] = [
         ("scaled_excess", |t| t.scaled_excess),
         ("n_var", |t| t.n_var),
         ("n_leak", |t| t.n_leak),

@@ -23,7 +23,7 @@ use super::{TrialRecord, TwoStageModel};
 use crate::downstream::{DownstreamScratch, LinearTask};
 use crate::engine::RunSpec;
 use crate::linalg::{CovarianceDraw, cholesky_lower, frobenius_gram, rank_psd, sym_eigen_desc};
-use crate::params::{ModelInfo, ParamSpec, check_vector};
+use crate::params::{ModelInfo, ParamSpec, check_nonnegative, check_rank, check_vector};
 use crate::theory::psd_chart::{PsdModel, tangent_problem};
 use crate::theory::{Theory, WeightedChiSquare};
 use crate::{Error, Result};
@@ -104,22 +104,12 @@ pub struct FactorWorkspace {
 impl FactorModel {
     pub fn new(p: FactorParams) -> Result<Self> {
         let (d, k) = (p.d, p.k);
-        if k == 0 || k >= d {
-            return Err(Error::invalid(
-                "k",
-                format!("must satisfy 1 ≤ k < d = {d}, got k = {k}"),
-            ));
-        }
+        check_rank(k, d)?;
         let strengths = p.strengths.unwrap_or_else(|| default_strengths(k));
         check_vector("strengths", &strengths, k, true)?;
         let beta = p.beta.unwrap_or_else(|| vec![1.0; k]);
         check_vector("beta", &beta, k, false)?;
-        if !(p.noise_var.is_finite() && p.noise_var >= 0.0) {
-            return Err(Error::invalid(
-                "noise_var",
-                format!("must be a finite number ≥ 0, got {}", p.noise_var),
-            ));
-        }
+        check_nonnegative("noise_var", p.noise_var)?;
         let a = Mat::from_fn(d, k, |i, j| if i == j { strengths[j].sqrt() } else { 0.0 });
         let sigma_x = Mat::<f64>::identity(d, d) + &a * a.transpose();
         let chol = cholesky_lower(sigma_x.as_ref(), "strengths")?;
@@ -159,11 +149,7 @@ impl FactorModel {
     }
 
     pub fn info() -> ModelInfo {
-        let p = |name, default: &str, meaning| ParamSpec {
-            name,
-            default: default.to_string(),
-            meaning,
-        };
+        let p = ParamSpec::new;
         ModelInfo {
             name: "factor",
             summary: "factor model x = A h + μ, PPCA pre-training, downstream y = βᵀh + ν",

@@ -161,10 +161,8 @@ pub(crate) fn parameter_error(message: &str) -> Error {
         let field = tail.trim_end_matches('`').to_string();
         return Error::invalid(&field, body.to_string());
     }
-    if flat.starts_with("unknown field") {
-        if let Some(field) = quoted(&flat) {
-            return Error::invalid(&field, format!("is not a parameter of this model; {flat}"));
-        }
+    if let Some(field) = quoted(&flat).filter(|_| flat.starts_with("unknown field")) {
+        return Error::invalid(&field, format!("is not a parameter of this model; {flat}"));
     }
     Error::invalid("parameters", flat)
 }

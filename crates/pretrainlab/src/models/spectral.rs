@@ -37,7 +37,7 @@ use crate::linalg::{
     CovarianceDraw, cholesky_lower, mul_into, sym_apply, sym_eigen_desc, trace_of_product,
 };
 use crate::optim::{Lbfgs, LbfgsSettings};
-use crate::params::{ModelInfo, ParamSpec, check_vector};
+use crate::params::{ModelInfo, ParamSpec, check_nonnegative, check_rank, check_vector};
 use crate::theory::psd_chart::{PsdModel, tangent_problem};
 use crate::theory::{Reference, Theory, WeightedChiSquare};
 use crate::{Error, Result};
@@ -208,12 +208,7 @@ impl SpectralModel {
         if d < 2 {
             return Err(Error::invalid("d", format!("must be ≥ 2, got {d}")));
         }
-        if k == 0 || k >= d {
-            return Err(Error::invalid(
-                "k",
-                format!("must satisfy 1 ≤ k < d = {d}, got k = {k}"),
-            ));
-        }
+        check_rank(k, d)?;
         let sigma = match &p.pre_cov {
             Some(c) => c.matrix("pre_cov", d)?,
             None => Mat::identity(d, d),
@@ -228,12 +223,7 @@ impl SpectralModel {
         };
         let beta = p.beta.clone().unwrap_or_else(|| vec![1.0; k]);
         check_vector("beta", &beta, k, false)?;
-        if !(p.noise_var.is_finite() && p.noise_var >= 0.0) {
-            return Err(Error::invalid(
-                "noise_var",
-                format!("must be a finite number ≥ 0, got {}", p.noise_var),
-            ));
-        }
+        check_nonnegative("noise_var", p.noise_var)?;
         if !(p.gtol.is_finite() && p.gtol > 0.0) {
             return Err(Error::invalid(
                 "gtol",
@@ -289,11 +279,7 @@ impl SpectralModel {
     }
 
     pub fn info() -> ModelInfo {
-        let p = |name, default: &str, meaning| ParamSpec {
-            name,
-            default: default.to_string(),
-            meaning,
-        };
+        let p = ParamSpec::new;
         ModelInfo {
             name: "spectral",
             summary: "linear spectral (contrastive) pre-training of A ∈ ℝ^{k×d}, features A x",
@@ -584,11 +570,10 @@ impl SpectralModel {
             label: "Cabannes et al. (2023, Thm 4) pre-training term k(d−k)‖C⁻¹A⋆ᵀβ⋆‖² (coefficient of 1/α, up to constants and logs)".into(),
             value: (self.k * (d - self.k)) as f64 * norm2,
         }];
-        if let Some((top, _, _)) = self.diagonal_instance()
-            && self
-                .diagonals()
-                .is_some_and(|(a, _)| a.iter().all(|&x| x == 1.0))
-        {
+        let identity_pre = self
+            .diagonals()
+            .is_some_and(|(a, _)| a.iter().all(|&x| x == 1.0));
+        if let Some((top, _, _)) = self.diagonal_instance().filter(|_| identity_pre) {
             let tau: f64 = top.iter().map(|(l, _)| l * l).sum();
             let sum_l: f64 = top.iter().map(|(l, _)| l).sum();
             let (df, kf) = (d as f64, self.k as f64);
@@ -636,7 +621,7 @@ fn population_minimiser(
     let (lambda, u) = sym_eigen_desc(c.as_ref())?;
     let next = lambda.get(k).copied().unwrap_or(0.0).max(0.0);
     let gap = lambda[k - 1] - next;
-    if !(gap > 1e-8 * lambda[0].abs().max(1e-300)) {
+    if gap.is_nan() || gap <= 1e-8 * lambda[0].abs().max(1e-300) {
         return Err(Error::invalid(
             "pos_cov",
             format!(

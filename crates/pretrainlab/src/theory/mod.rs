@@ -45,7 +45,7 @@ impl TangentProblem {
         }
         let (lambda, _) = sym_eigen_desc(self.hessian.as_ref())?;
         let (max, min) = (lambda[0].abs(), lambda[q - 1]);
-        if !(min > 1e-10 * max) {
+        if min.is_nan() || min <= 1e-10 * max {
             return Err(Error::Numerical(format!(
                 "the Hessian of the pre-training loss is not positive definite on the tangent space \
                  (smallest eigenvalue {min:.3e}, largest {max:.3e}): the model is not locally identifiable"

@@ -248,7 +248,7 @@ mod tests {
         });
         let f = |c: &[f64]| {
             let m = ch.point(c);
-            crate::linalg::frobenius_gram(&[gamma.clone()], &[m])[(0, 0)]
+            crate::linalg::frobenius_gram(std::slice::from_ref(&gamma), &[m])[(0, 0)]
         };
         let q = ch.dim();
         let k = ch.curvature(gamma.as_ref());

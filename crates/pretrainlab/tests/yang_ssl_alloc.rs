@@ -1,0 +1,71 @@
+//! The SSL and SL training loops allocate nothing per step: the number of heap
+//! allocations of a run does not depend on its number of steps. Allocations are counted
+//! per thread, so the test harness's own threads do not disturb the count.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use pretrainlab::dynamics::ssl::{Trace, YangSsl, YangSslParams};
+use pretrainlab::rng::trial_rng;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn bump() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocs() -> usize {
+    ALLOCS.with(Cell::get)
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        bump();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        bump();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn count(steps: usize) -> (usize, usize) {
+    let model = YangSsl::new(YangSslParams {
+        steps_sl: steps,
+        steps_ssl: steps,
+        steps_long: 0,
+        record_every: 10,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut rng = trial_rng(1, 2, 3);
+    let sample = model.draw_sample(&mut rng);
+    let mut w = model.init_box(&mut rng);
+    let (mut wt, mut f) = model.init_sl(&mut rng);
+    let mut trace = Trace::with_capacity(steps / 10 + 2);
+    let mut trace_sl = Trace::with_capacity(steps / 10 + 2);
+    let before = allocs();
+    model.train_ssl(&sample, &mut w, 0, steps, &mut rng, &mut trace);
+    let mid = allocs();
+    model.train_sl(&sample, &mut wt, &mut f, &mut trace_sl);
+    let after = allocs();
+    (mid - before, after - mid)
+}
+
+#[test]
+fn training_loops_do_not_allocate_per_step() {
+    let short = count(20);
+    let long = count(2000);
+    assert_eq!(short, long, "allocations (SSL, SL) for 20 vs 2000 steps");
+    assert!(long.0 <= 3 && long.1 <= 1, "{long:?}");
+}
