@@ -6,6 +6,9 @@
 //! paper (from the implementation spec, §4.3–4.4) are printed beside ours and labelled
 //! `paper_*`; they never enter a computation of ours except the fits made *of* them.
 
+// The figure specifications are tuples of fixed shape, spelled out where used.
+#![allow(clippy::type_complexity)]
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

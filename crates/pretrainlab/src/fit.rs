@@ -6,6 +6,13 @@
 //! and a power law `Cβ^α` (fitted as a straight line in log–log coordinates, so its
 //! `R²` is that of `log y`).
 
+// Index loops mirror the formulas; `!(x > 0)` comparisons deliberately reject NaN.
+#![allow(
+    clippy::needless_range_loop,
+    clippy::neg_cmp_op_on_partial_ord,
+    clippy::type_complexity
+)]
+
 use faer::Mat;
 
 use crate::linalg::pinv_psd;

@@ -260,6 +260,58 @@ impl CovarianceDraw {
     }
 }
 
+/// Returns the CPU's vector registers to the clean state after faer.
+///
+/// faer's x86 GEMM kernels (`private-gemm-x86`) use AVX-512 registers `zmm16–31` and
+/// leave them dirty. `vzeroupper` cannot clean those, so every later legacy-SSE
+/// instruction (all scalar `f64` code of a baseline x86-64 build, and glibc's `exp`
+/// wrapper) pays a state-transition penalty: EM on a mixture ran 10× slower after one
+/// `matmul` on this machine. Call this after faer calls that precede scalar hot loops.
+/// A no-op where AVX-512 is absent or on other architectures.
+#[inline]
+pub fn clean_simd_state() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked above); the callee only zeroes
+            // caller-saved vector registers (see `zero_upper_zmm`).
+            unsafe { zero_upper_zmm() }
+        }
+    }
+}
+
+/// `vpxord zmmN, zmmN, zmmN` for N = 16..31, then `vzeroupper`, as raw bytes so that
+/// no AVX-512 target feature is needed to compile it (MSRV 1.85). Sound because the
+/// function is never inlined: under the System V ABI every vector register is
+/// caller-saved, so no caller holds a value in `zmm16–31` or in the upper halves of
+/// `ymm0–15` across the call.
+#[cfg(target_arch = "x86_64")]
+#[inline(never)]
+unsafe fn zero_upper_zmm() {
+    unsafe {
+        std::arch::asm!(
+            ".byte 0x62, 0xa1, 0x7d, 0x40, 0xef, 0xc0",
+            ".byte 0x62, 0xa1, 0x75, 0x40, 0xef, 0xc9",
+            ".byte 0x62, 0xa1, 0x6d, 0x40, 0xef, 0xd2",
+            ".byte 0x62, 0xa1, 0x65, 0x40, 0xef, 0xdb",
+            ".byte 0x62, 0xa1, 0x5d, 0x40, 0xef, 0xe4",
+            ".byte 0x62, 0xa1, 0x55, 0x40, 0xef, 0xed",
+            ".byte 0x62, 0xa1, 0x4d, 0x40, 0xef, 0xf6",
+            ".byte 0x62, 0xa1, 0x45, 0x40, 0xef, 0xff",
+            ".byte 0x62, 0x01, 0x3d, 0x40, 0xef, 0xc0",
+            ".byte 0x62, 0x01, 0x35, 0x40, 0xef, 0xc9",
+            ".byte 0x62, 0x01, 0x2d, 0x40, 0xef, 0xd2",
+            ".byte 0x62, 0x01, 0x25, 0x40, 0xef, 0xdb",
+            ".byte 0x62, 0x01, 0x1d, 0x40, 0xef, 0xe4",
+            ".byte 0x62, 0x01, 0x15, 0x40, 0xef, 0xed",
+            ".byte 0x62, 0x01, 0x0d, 0x40, 0xef, 0xf6",
+            ".byte 0x62, 0x01, 0x05, 0x40, 0xef, 0xff",
+            ".byte 0xc5, 0xf8, 0x77",
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,57 +387,5 @@ mod tests {
             let tol = 5.0 * (2.0 / (50.0 * reps as f64)).sqrt() * 5.0;
             assert!((&mean - &sigma).norm_max() < tol, "{sampler:?}");
         }
-    }
-}
-
-/// Returns the CPU's vector registers to the clean state after faer.
-///
-/// faer's x86 GEMM kernels (`private-gemm-x86`) use AVX-512 registers `zmm16–31` and
-/// leave them dirty. `vzeroupper` cannot clean those, so every later legacy-SSE
-/// instruction (all scalar `f64` code of a baseline x86-64 build, and glibc's `exp`
-/// wrapper) pays a state-transition penalty: EM on a mixture ran 10× slower after one
-/// `matmul` on this machine. Call this after faer calls that precede scalar hot loops.
-/// A no-op where AVX-512 is absent or on other architectures.
-#[inline]
-pub fn clean_simd_state() {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked above); the callee only zeroes
-            // caller-saved vector registers (see `zero_upper_zmm`).
-            unsafe { zero_upper_zmm() }
-        }
-    }
-}
-
-/// `vpxord zmmN, zmmN, zmmN` for N = 16..31, then `vzeroupper`, as raw bytes so that
-/// no AVX-512 target feature is needed to compile it (MSRV 1.85). Sound because the
-/// function is never inlined: under the System V ABI every vector register is
-/// caller-saved, so no caller holds a value in `zmm16–31` or in the upper halves of
-/// `ymm0–15` across the call.
-#[cfg(target_arch = "x86_64")]
-#[inline(never)]
-unsafe fn zero_upper_zmm() {
-    unsafe {
-        std::arch::asm!(
-            ".byte 0x62, 0xa1, 0x7d, 0x40, 0xef, 0xc0",
-            ".byte 0x62, 0xa1, 0x75, 0x40, 0xef, 0xc9",
-            ".byte 0x62, 0xa1, 0x6d, 0x40, 0xef, 0xd2",
-            ".byte 0x62, 0xa1, 0x65, 0x40, 0xef, 0xdb",
-            ".byte 0x62, 0xa1, 0x5d, 0x40, 0xef, 0xe4",
-            ".byte 0x62, 0xa1, 0x55, 0x40, 0xef, 0xed",
-            ".byte 0x62, 0xa1, 0x4d, 0x40, 0xef, 0xf6",
-            ".byte 0x62, 0xa1, 0x45, 0x40, 0xef, 0xff",
-            ".byte 0x62, 0x01, 0x3d, 0x40, 0xef, 0xc0",
-            ".byte 0x62, 0x01, 0x35, 0x40, 0xef, 0xc9",
-            ".byte 0x62, 0x01, 0x2d, 0x40, 0xef, 0xd2",
-            ".byte 0x62, 0x01, 0x25, 0x40, 0xef, 0xdb",
-            ".byte 0x62, 0x01, 0x1d, 0x40, 0xef, 0xe4",
-            ".byte 0x62, 0x01, 0x15, 0x40, 0xef, 0xed",
-            ".byte 0x62, 0x01, 0x0d, 0x40, 0xef, 0xf6",
-            ".byte 0x62, 0x01, 0x05, 0x40, 0xef, 0xff",
-            ".byte 0xc5, 0xf8, 0x77",
-            options(nomem, nostack, preserves_flags),
-        );
     }
 }

@@ -41,6 +41,9 @@
 //! `s(x) = ∇_U[ψ_U(x)ᵀβ(U)]` at `U⋆` including `Dβ`, `E‖L(Z)‖² = tr(V E[ssᵀ])` and the
 //! weighted χ² law, all by Monte Carlo with fixed internal seeds.
 
+// Index loops mirror the formulas; `!(x > 0)` comparisons deliberately reject NaN.
+#![allow(clippy::needless_range_loop, clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod em;
 pub mod theory;
 
@@ -145,7 +148,7 @@ fn default_eval_samples() -> usize {
     1_000_000
 }
 fn default_theory_seed() -> u64 {
-    2_603_27631
+    260_327_631
 }
 
 impl Default for GmmParams {

@@ -14,6 +14,13 @@
 //! The mean log-likelihood never decreases along the iterations (a test checks it).
 //! Convergence: `maxᵢⱼ |Δuᵢⱼ| ≤ tol` between two successive M-steps.
 
+// Index loops mirror the formulas; `!(x > 0)` comparisons deliberately reject NaN.
+#![allow(
+    clippy::needless_range_loop,
+    clippy::neg_cmp_op_on_partial_ord,
+    clippy::type_complexity
+)]
+
 use faer::{Accum, Mat, MatMut, MatRef};
 use rand::Rng;
 use rand::RngExt;

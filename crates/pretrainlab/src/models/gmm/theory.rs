@@ -44,6 +44,13 @@
 //! at second order (`E[sψᵀ] = 0`): a relative upward bias of about
 //! `d_eff/proj_samples`, 1.6·10⁻⁵ at `K = 4` and the paper's sizes, not included.
 
+// Index loops mirror the formulas; `!(x > 0)` comparisons deliberately reject NaN.
+#![allow(
+    clippy::needless_range_loop,
+    clippy::neg_cmp_op_on_partial_ord,
+    clippy::type_complexity
+)]
+
 use faer::{Accum, Mat, MatRef};
 use rand::rngs::ChaCha8Rng;
 use rayon::prelude::*;
