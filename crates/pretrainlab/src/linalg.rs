@@ -274,39 +274,44 @@ pub fn clean_simd_state() {
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F (checked above); the callee only zeroes
-            // caller-saved vector registers (see `zero_upper_zmm`).
+            // registers it declares as clobbered (see `zero_upper_zmm`).
             unsafe { zero_upper_zmm() }
         }
     }
 }
 
-/// `vpxord zmmN, zmmN, zmmN` for N = 16..31, then `vzeroupper`, as raw bytes so that
-/// no AVX-512 target feature is needed to compile it (MSRV 1.85). Sound because the
-/// function is never inlined: under the System V ABI every vector register is
-/// caller-saved, so no caller holds a value in `zmm16–31` or in the upper halves of
-/// `ymm0–15` across the call.
+/// `vpxord zmmN, zmmN, zmmN` for N = 16..31, then `vzeroupper`. Every register written
+/// is declared as clobbered, so the compiler keeps no live value in them across the asm.
 #[cfg(target_arch = "x86_64")]
-#[inline(never)]
+#[target_feature(enable = "avx512f")]
 unsafe fn zero_upper_zmm() {
     unsafe {
         std::arch::asm!(
-            ".byte 0x62, 0xa1, 0x7d, 0x40, 0xef, 0xc0",
-            ".byte 0x62, 0xa1, 0x75, 0x40, 0xef, 0xc9",
-            ".byte 0x62, 0xa1, 0x6d, 0x40, 0xef, 0xd2",
-            ".byte 0x62, 0xa1, 0x65, 0x40, 0xef, 0xdb",
-            ".byte 0x62, 0xa1, 0x5d, 0x40, 0xef, 0xe4",
-            ".byte 0x62, 0xa1, 0x55, 0x40, 0xef, 0xed",
-            ".byte 0x62, 0xa1, 0x4d, 0x40, 0xef, 0xf6",
-            ".byte 0x62, 0xa1, 0x45, 0x40, 0xef, 0xff",
-            ".byte 0x62, 0x01, 0x3d, 0x40, 0xef, 0xc0",
-            ".byte 0x62, 0x01, 0x35, 0x40, 0xef, 0xc9",
-            ".byte 0x62, 0x01, 0x2d, 0x40, 0xef, 0xd2",
-            ".byte 0x62, 0x01, 0x25, 0x40, 0xef, 0xdb",
-            ".byte 0x62, 0x01, 0x1d, 0x40, 0xef, 0xe4",
-            ".byte 0x62, 0x01, 0x15, 0x40, 0xef, 0xed",
-            ".byte 0x62, 0x01, 0x0d, 0x40, 0xef, 0xf6",
-            ".byte 0x62, 0x01, 0x05, 0x40, 0xef, 0xff",
-            ".byte 0xc5, 0xf8, 0x77",
+            "vpxord zmm16, zmm16, zmm16",
+            "vpxord zmm17, zmm17, zmm17",
+            "vpxord zmm18, zmm18, zmm18",
+            "vpxord zmm19, zmm19, zmm19",
+            "vpxord zmm20, zmm20, zmm20",
+            "vpxord zmm21, zmm21, zmm21",
+            "vpxord zmm22, zmm22, zmm22",
+            "vpxord zmm23, zmm23, zmm23",
+            "vpxord zmm24, zmm24, zmm24",
+            "vpxord zmm25, zmm25, zmm25",
+            "vpxord zmm26, zmm26, zmm26",
+            "vpxord zmm27, zmm27, zmm27",
+            "vpxord zmm28, zmm28, zmm28",
+            "vpxord zmm29, zmm29, zmm29",
+            "vpxord zmm30, zmm30, zmm30",
+            "vpxord zmm31, zmm31, zmm31",
+            "vzeroupper",
+            out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
+            out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
+            out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
+            out("zmm28") _, out("zmm29") _, out("zmm30") _, out("zmm31") _,
+            out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
+            out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
+            out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
+            out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
             options(nomem, nostack, preserves_flags),
         );
     }
