@@ -29,7 +29,10 @@ use pretrainlab::rng::experiment_key;
 ///
 /// `simulate` runs the real two-stage pipeline over many Monte Carlo trials,
 /// `predict` computes the limiting law of n(R − σ²) from the model, and `check`
-/// compares the two and gives a verdict.
+/// compares the two and gives a verdict. The training-dynamics models (`yang-ssl`,
+/// `factorization`, `diagonal`) use the same commands, with trajectories over seeds.
+/// `run`, `validate` and `reproduce` turn these into experiments with sweeps, resumable
+/// results, figures and an HTML report.
 #[derive(Parser, Debug)]
 #[command(name = "pretrainlab", version, about, long_about)]
 struct Cli {
