@@ -19,6 +19,10 @@
 //! `A⋆ = Λ^{½}U₁ᵀ` from `M⋆ = U₁ΛU₁ᵀ` (each eigenvector signed so that its largest
 //! entry in absolute value is positive). Features are `ψ(x, Â) = Âx`.
 //!
+//! The empirical loss depends on fourth moments of the samples, so pre-training always
+//! draws the `m` triples themselves; `--sampler` applies to the downstream sample
+//! covariance `S_n` only, which is all the exact risk needs.
+//!
 //! The ambient gradient `∇L(M⋆) = −2Σ⁺ + 2Σ_preM⋆Σ_pre` does not vanish when
 //! `λ_{k+1}(C) > 0`, so the theory uses the chart Hessian of
 //! [`crate::theory::psd_chart`], which carries the curvature term (spec §2.3, §3.1.8).
