@@ -306,8 +306,9 @@ pub fn figure_metric(e: &Experiment, results: &[DynPointResult]) -> Option<(Stri
 }
 
 /// Along the first numeric axis: the chosen metric's simulated mean with ±2 s.e. bars and
-/// its predicted quantity where the prediction has one. `None` without a numeric axis or
-/// simulated runs; a `metric` the model does not report is an error naming those it does.
+/// its predicted quantity where the prediction has one, one pair of series per combination
+/// of the other axes. `None` without a numeric axis or simulated runs; a `metric` or
+/// `predicted` the model does not report is an error naming those it does.
 fn sweep_figure(e: &Experiment, results: &[DynPointResult]) -> Result<Option<Figure>, StoreError> {
     let Some(a) = figures::x_axis(e) else {
         return Ok(None);
@@ -324,46 +325,84 @@ fn sweep_figure(e: &Experiment, results: &[DynPointResult]) -> Result<Option<Fig
             .flat_map(|r| r.rows.first().map(|(_, m)| &m[..])),
     );
     if !known.contains(&metric) {
-        return Err(StoreError::Metrics {
-            point: 0,
-            label: "figure".into(),
-            message: format!(
-                "`metric = \"{metric}\"` is not reported by model `{}`; it reports {}",
-                e.model,
-                known.join(", ")
-            ),
+        return Err(StoreError::UnknownName {
+            key: "metric",
+            name: metric,
+            model: e.model.clone(),
+            what: "metric",
+            known,
         });
+    }
+    let quantities = union(
+        results
+            .iter()
+            .filter_map(|r| r.prediction.as_ref().map(|p| &p.quantities[..])),
+    );
+    if let (Some(name), false) = (&e.predicted, quantities.is_empty()) {
+        if !quantities.contains(name) {
+            return Err(StoreError::UnknownName {
+                key: "predicted",
+                name: name.clone(),
+                model: e.model.clone(),
+                what: "predicted quantity",
+                known: quantities,
+            });
+        }
     }
     let axis = &e.axes[a];
     let x_of = |r: &DynPointResult| figures::number(&r.coords[a].1).unwrap_or(f64::NAN);
-    let (mut x, mut y, mut err) = (vec![], vec![], vec![]);
-    let (mut px, mut py) = (vec![], vec![]);
+    // One pair of series per combination of the other axes' values.
+    let mut groups: Vec<(String, Vec<&DynPointResult>)> = Vec::new();
     for r in results {
-        if let Some((m, se)) = r.metric(&metric) {
-            x.push(x_of(r));
-            y.push(m);
-            err.push(2.0 * se);
-        }
-        if let Some(v) = r.predicted(&predicted) {
-            px.push(x_of(r));
-            py.push(v);
+        let key = r
+            .coords
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != a)
+            .map(|(_, (k, v))| format!("{k}={}", crate::spec::value_text(v)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push(r),
+            None => groups.push((key, vec![r])),
         }
     }
-    let mut series = vec![Series {
-        label: format!("simulated {metric} (mean ± 2 s.e.)"),
-        x,
-        y,
-        err: Some(err),
-        style: Style::Points,
-    }];
-    if !px.is_empty() {
+    let mut series = Vec::new();
+    for (key, group) in &groups {
+        let suffix = if key.is_empty() {
+            String::new()
+        } else {
+            format!(", {key}")
+        };
+        let (mut x, mut y, mut err) = (vec![], vec![], vec![]);
+        let (mut px, mut py) = (vec![], vec![]);
+        for r in group {
+            if let Some((m, se)) = r.metric(&metric) {
+                x.push(x_of(r));
+                y.push(m);
+                err.push(2.0 * se);
+            }
+            if let Some(v) = r.predicted(&predicted) {
+                px.push(x_of(r));
+                py.push(v);
+            }
+        }
         series.push(Series {
-            label: format!("predicted {predicted}"),
-            x: px,
-            y: py,
-            err: None,
-            style: Style::Line,
+            label: format!("simulated {metric} (mean ± 2 s.e.){suffix}"),
+            x,
+            y,
+            err: Some(err),
+            style: Style::Points,
         });
+        if !px.is_empty() {
+            series.push(Series {
+                label: format!("predicted {predicted}{suffix}"),
+                x: px,
+                y: py,
+                err: None,
+                style: Style::Line,
+            });
+        }
     }
     Ok(Some(Figure {
         title: format!("{}: {metric} along {}", e.model, axis.name),

@@ -60,6 +60,15 @@ pub enum StoreError {
         label: String,
         message: String,
     },
+    /// The file's `metric` or `predicted` names something the model does not report.
+    #[error("`{key} = \"{name}\"`: model `{model}` has no such {what}; it has {}", known.join(", "))]
+    UnknownName {
+        key: &'static str,
+        name: String,
+        model: String,
+        what: &'static str,
+        known: Vec<String>,
+    },
     /// Finished units were computed under a different configuration.
     #[error(
         "the experiment changed since its finished units in {} were computed:\n  {}\nrerun with --fresh to discard them, or restore the file",

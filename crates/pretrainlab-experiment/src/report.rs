@@ -144,11 +144,12 @@ fn header(
     let passed = verdicts.iter().filter(|v| **v == "pass").count();
     let _ = writeln!(
         h,
-        "<p>Model <b>{}</b>, {} point(s), {} trial(s) per point, seed {}, pretrainlab {}. \
+        "<p>Model <b>{}</b>, {} point(s), {} {} per point, seed {}, pretrainlab {}. \
          Started {}, finished {}.{}</p>",
         esc(&e.model),
         points,
         e.trials,
+        if e.dynamics { "seed(s)" } else { "trial(s)" },
         e.seed,
         esc(manifest["pretrainlab_version"].as_str().unwrap_or("")),
         esc(manifest["started"].as_str().unwrap_or("")),

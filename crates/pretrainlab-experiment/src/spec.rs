@@ -951,4 +951,31 @@ noise_var = { list = [0.5, 1.0] }
         let e = error(&GOOD.replace("k = 2", "k = 7"));
         assert_eq!((e.line, e.key.as_str()), (Some(10), "k"));
     }
+
+    const DYNAMICS: &str = r#"
+model = "factorization"
+trials = 3
+[params]
+init_scale = 0.3
+[sweep.axes]
+t_end = { list = [20, 30] }
+"#;
+
+    #[test]
+    fn dynamics_models_sweep_their_own_parameters() {
+        let e = parse(DYNAMICS, false).unwrap();
+        assert!(e.dynamics);
+        assert_eq!(e.points.len(), 2);
+        assert_eq!((e.points[1].m, e.points[1].n), (0, 0));
+        assert_eq!(e.points[1].params["t_end"].as_integer(), Some(30));
+        assert_eq!(e.points[1].label(), "t_end=30");
+
+        let e = error(&DYNAMICS.replace("trials = 3", "trials = 3\nalpha = 2.0"));
+        assert_eq!((e.line, e.key.as_str()), (Some(4), "alpha"));
+        assert!(e.message.contains("means nothing"), "{e}");
+        let e = error(&DYNAMICS.replace("[20, 30]", "[20, -1]"));
+        assert_eq!((e.line, e.key.as_str()), (Some(7), "t_end"));
+        let e = error(&GOOD.replace("trials = 10", "trials = 10\nmetric = \"x\""));
+        assert_eq!((e.line, e.key.as_str()), (Some(7), "metric"));
+    }
 }

@@ -390,6 +390,28 @@ mod tests {
     }
 
     #[test]
+    fn dynamics_units_round_trip_bit_for_bit() {
+        let outcomes: SeedOutcomes = vec![
+            (
+                6,
+                Ok(RunOutcome {
+                    metrics: vec![("a".into(), 0.1 + 0.2), ("b".into(), -0.0)],
+                    curves: vec![],
+                }),
+            ),
+            (7, Err("diverged, at t = 3".into())),
+        ];
+        let dir = std::env::temp_dir().join(format!("pretrainlab-dynunit-{}", std::process::id()));
+        let path = dir.join("u.txt");
+        atomic_write(&path, dyn_unit_text("f", &outcomes).as_bytes()).unwrap();
+        let (fp, back) = read_dyn_unit(&path).unwrap();
+        assert_eq!(fp, "f");
+        assert_eq!(format!("{back:?}"), format!("{outcomes:?}"));
+        let Ok(r) = &back[0].1 else { panic!() };
+        assert_eq!(r.metrics[1].1.to_bits(), (-0.0f64).to_bits());
+    }
+
+    #[test]
     fn diffs_name_the_changed_leaves() {
         let a = serde_json::json!({"trials": 10, "params": {"d": 5}});
         let b = serde_json::json!({"trials": 20, "params": {"d": 5, "k": 2}});
