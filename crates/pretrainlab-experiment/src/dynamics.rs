@@ -14,6 +14,10 @@ use crate::store::{SeedOutcomes, atomic_write, read_dyn_unit, units_of};
 use crate::table::{Column, Table};
 use crate::{StoreError, axis_columns, figures, report};
 
+/// What [`write_all`] returns: the files written, the report's HTML and
+/// `(label, verdict)` for every check.
+pub(crate) type Assembled = (Vec<String>, String, Vec<(String, String)>);
+
 /// The results of one grid point of a training-dynamics experiment.
 #[derive(Clone, Debug, Serialize)]
 pub struct DynPointResult {
@@ -67,7 +71,7 @@ pub(crate) fn write_all(
     units_dir: &Path,
     manifest: &serde_json::Value,
     dir: &Path,
-) -> Result<(Vec<String>, String, Vec<(String, String)>), StoreError> {
+) -> Result<Assembled, StoreError> {
     let mut results = Vec::with_capacity(e.points.len());
     for (point, model) in e.points.iter().zip(models) {
         let mut outcomes = SeedOutcomes::new();
@@ -104,18 +108,18 @@ fn point_result(
     let mut rows: Vec<(u64, Vec<(String, f64)>)> = Vec::with_capacity(outcomes.len());
     for (t, o) in &outcomes {
         if let Ok(r) = o {
-            if let Some((t0, first)) = rows.first() {
-                if names(first) != names(&r.metrics) {
-                    return Err(StoreError::Metrics {
-                        point: point.index,
-                        label: point.label(),
-                        message: format!(
-                            "seed {t} reported metrics [{}] but seed {t0} [{}]",
-                            names(&r.metrics).join(", "),
-                            names(first).join(", ")
-                        ),
-                    });
-                }
+            if let Some((t0, first)) = rows.first()
+                && names(first) != names(&r.metrics)
+            {
+                return Err(StoreError::Metrics {
+                    point: point.index,
+                    label: point.label(),
+                    message: format!(
+                        "seed {t} reported metrics [{}] but seed {t0} [{}]",
+                        names(&r.metrics).join(", "),
+                        names(first).join(", ")
+                    ),
+                });
             }
             rows.push((*t, r.metrics.clone()));
         }
@@ -338,16 +342,17 @@ fn sweep_figure(e: &Experiment, results: &[DynPointResult]) -> Result<Option<Fig
             .iter()
             .filter_map(|r| r.prediction.as_ref().map(|p| &p.quantities[..])),
     );
-    if let (Some(name), false) = (&e.predicted, quantities.is_empty()) {
-        if !quantities.contains(name) {
-            return Err(StoreError::UnknownName {
-                key: "predicted",
-                name: name.clone(),
-                model: e.model.clone(),
-                what: "predicted quantity",
-                known: quantities,
-            });
-        }
+    if let Some(name) = &e.predicted
+        && !quantities.is_empty()
+        && !quantities.contains(name)
+    {
+        return Err(StoreError::UnknownName {
+            key: "predicted",
+            name: name.clone(),
+            model: e.model.clone(),
+            what: "predicted quantity",
+            known: quantities,
+        });
     }
     let axis = &e.axes[a];
     let x_of = |r: &DynPointResult| figures::number(&r.coords[a].1).unwrap_or(f64::NAN);
