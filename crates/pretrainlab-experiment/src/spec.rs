@@ -25,6 +25,11 @@
 //! trials = 100
 //! ```
 //!
+//! A training-dynamics model (`yang-ssl`, `factorization`, `diagonal`) takes the same file
+//! without sample sizes: `m`, `n`, `alpha` and `sampler` are errors, every axis is a model
+//! parameter, `trials` is the number of seeds, and the optional `metric` and `predicted`
+//! choose what the sweep figure draws.
+//!
 //! Every error names the line and the key.
 
 use std::collections::BTreeMap;
