@@ -135,6 +135,7 @@ pub fn describe(exp: &Experiment) -> String {
     } else {
         0
     };
+    let trials = if exp.dynamics { "seed(s)" } else { "trial(s)" };
     let mut actions = Vec::new();
     if exp.actions.predict {
         actions.push("predict");
@@ -146,7 +147,7 @@ pub fn describe(exp: &Experiment) -> String {
         actions.push("check");
     }
     format!(
-        "valid: `{}` on model {}, actions {}\n  {} point(s){}\n  {} trial(s) per point, seed {}, {} unit(s) of up to {} trials\n  output {}\n",
+        "valid: `{}` on model {}, actions {}\n  {} point(s){}\n  {} {trials} per point, seed {}, {} unit(s) of up to {} {trials}\n  output {}\n",
         exp.name,
         exp.model,
         actions.join(", "),

@@ -88,6 +88,11 @@ pub fn all() -> Vec<Preset> {
             kind: PresetKind::Experiment(include_str!("../presets/spectral-alpha.toml")),
         },
         Preset {
+            name: "diagonal-alpha",
+            summary: "diagonal networks PT → FT as an experiment file: GD's test MSE against the replica prediction along α = n/d, criteria per point",
+            kind: PresetKind::Experiment(include_str!("../presets/diagonal-alpha.toml")),
+        },
+        Preset {
             name: "yang-ssl",
             summary: "nonlinear SSL vs SL (Yang et al., AAAI-23): 20 seeds, spec §6 check, learning curves, final W, projection histograms",
             kind: PresetKind::Custom(crate::ssl_figures::preset),

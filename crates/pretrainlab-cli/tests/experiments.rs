@@ -506,3 +506,123 @@ fn the_report_renders_in_headless_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A tiny training-dynamics experiment: the diagonal network checked at two values of its
+/// α = n/d, 4 seeds in units of 2.
+const DIAGONAL: &str = r#"
+name = "diag"
+model = "diagonal"
+actions = ["check"]
+trials = 4
+chunk = 2
+seed = 2
+metric = "test_mse_gd"
+predicted = "replica_test_mse"
+
+[params]
+d = 50
+curve_points = 0
+
+[sweep.axes]
+alpha = { list = [0.3, 0.6] }
+"#;
+
+#[test]
+fn a_dynamics_experiment_writes_everything_and_resumes_bit_for_bit() {
+    let dir = scratch("dynamics");
+    let file = dir.join("diag.toml");
+    std::fs::write(&file, DIAGONAL).unwrap();
+    let out_dir = dir.join("out");
+    let out = ok(&["run", s(&file), "--output", s(&out_dir), "--quiet"]);
+    assert!(out.contains("4 unit(s) run, 0 reused"), "{out}");
+    assert!(
+        out.contains("alpha=0.3") && out.contains("alpha=0.6"),
+        "{out}"
+    );
+    for f in RESULT_FILES
+        .iter()
+        .chain(&["report.html", "manifest.json", "figures/sweep.png"])
+    {
+        assert!(out_dir.join(f).is_file(), "{f} missing");
+    }
+    let trials = std::fs::read_to_string(out_dir.join("trials.csv")).unwrap();
+    assert!(
+        trials.starts_with("point,seed,alpha,test_mse_gd,"),
+        "{trials}"
+    );
+    assert_eq!(trials.lines().count(), 1 + 2 * 4, "{trials}");
+    let points = std::fs::read_to_string(out_dir.join("points.csv")).unwrap();
+    assert!(
+        points.contains("predicted_replica_test_mse") && points.contains("test_mse_gd_se"),
+        "{points}"
+    );
+    let report = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(
+        report.contains("runs_completed") && report.contains("criteria passed"),
+        "report lists the criteria and verdicts"
+    );
+
+    // A rerun reuses every unit; a lost unit is recomputed to the same bits.
+    let first = dir.join("first");
+    std::fs::create_dir_all(&first).unwrap();
+    for f in RESULT_FILES {
+        std::fs::copy(out_dir.join(f), first.join(f)).unwrap();
+    }
+    let out = ok(&["run", s(&file), "--output", s(&out_dir), "--quiet"]);
+    assert!(out.contains("0 unit(s) run, 4 reused"), "{out}");
+    assert_same_results(&first, &out_dir);
+    std::fs::remove_file(out_dir.join("units").join("p00001-c00000.txt")).unwrap();
+    let out = ok(&[
+        "run",
+        s(&file),
+        "--output",
+        s(&out_dir),
+        "--quiet",
+        "--threads",
+        "1",
+    ]);
+    assert!(out.contains("1 unit(s) run, 3 reused"), "{out}");
+    assert_same_results(&first, &out_dir);
+}
+
+#[test]
+fn a_dynamics_file_rejects_sample_sizes_and_unknown_parameters() {
+    let dir = scratch("dynamics-bad");
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "seed = 2",
+            "seed = 2\nm = 100",
+            "line 8, `m`: `m` means nothing",
+        ),
+        (
+            "seed = 2",
+            "seed = 2\nsampler = \"raw\"",
+            "line 8, `sampler`:",
+        ),
+        (
+            "curve_points = 0",
+            "curve_points = 0\nwidth = 3",
+            "line 14, `params.width`: model `diagonal` has no parameter `width`",
+        ),
+        (
+            "[0.3, 0.6]",
+            "[0.3, 9.0]",
+            "line 16, `alpha`: at point 1 (alpha=9)",
+        ),
+    ];
+    for (i, (from, to, expected)) in cases.iter().enumerate() {
+        let file = dir.join(format!("bad{i}.toml"));
+        std::fs::write(&file, DIAGONAL.replacen(from, to, 1)).unwrap();
+        let out = pretrainlab(&["validate", s(&file)]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {err}");
+        assert!(err.contains(expected), "case {i}: {err}");
+    }
+    let good = dir.join("good.toml");
+    std::fs::write(&good, DIAGONAL).unwrap();
+    let out = ok(&["validate", s(&good)]);
+    assert!(
+        out.contains("2 point(s)") && out.contains("4 unit(s)"),
+        "{out}"
+    );
+}

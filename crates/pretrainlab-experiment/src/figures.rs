@@ -100,14 +100,14 @@ pub fn axis_label(name: &str) -> String {
 }
 
 /// The index of the first axis with at least two distinct numeric values.
-fn x_axis(e: &Experiment) -> Option<usize> {
+pub(crate) fn x_axis(e: &Experiment) -> Option<usize> {
     e.axes.iter().position(|a| {
         let nums: Vec<f64> = a.values.iter().filter_map(number).collect();
         nums.len() == a.values.len() && nums.windows(2).any(|w| w[0] != w[1])
     })
 }
 
-fn number(v: &toml::Value) -> Option<f64> {
+pub(crate) fn number(v: &toml::Value) -> Option<f64> {
     v.as_float().or_else(|| v.as_integer().map(|i| i as f64))
 }
 

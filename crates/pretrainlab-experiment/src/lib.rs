@@ -11,8 +11,13 @@
 //! finished units no longer match is an error that says what changed, unless the caller
 //! asks for a fresh start.
 //!
+//! Training-dynamics models (`pretrainlab::dynamics`) run through the same machinery:
+//! trials are seeds, a unit stores each seed's named metrics, and [`dynamics`] turns the
+//! stored seeds into per-point predictions, summaries and checks.
+//!
 //! The science stays in `pretrainlab`; this crate does the I/O around it.
 
+pub mod dynamics;
 pub mod figures;
 pub mod report;
 pub mod spec;
@@ -23,13 +28,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pretrainlab::compare::{Check, Simulation, check};
+use pretrainlab::dynamics::DynDynamics;
 use pretrainlab::engine::RunResult;
 use pretrainlab::models::DynModel;
 use pretrainlab::theory::{Prediction, Theory};
 use serde::Serialize;
 
 pub use spec::{Experiment, SpecError, parse};
-use store::{Unit, atomic_write, fingerprint, read_unit, spec_of, unit_text, units_of};
+use store::{
+    Unit, atomic_write, dyn_unit_text, fingerprint, read_lines, read_unit, spec_of, unit_text,
+    units_of,
+};
 use table::{Column, Table};
 
 /// Why a run could not go on.
@@ -44,6 +53,22 @@ pub enum StoreError {
     Corrupt { path: PathBuf, message: String },
     #[error("writing Parquet: {0}")]
     Parquet(String),
+    /// A dynamics model's seeds reported different sets of metrics.
+    #[error("point {point} ({label}): {message}")]
+    Metrics {
+        point: usize,
+        label: String,
+        message: String,
+    },
+    /// The file's `metric` or `predicted` names something the model does not report.
+    #[error("`{key} = \"{name}\"`: model `{model}` has no such {what}; it has {}", known.join(", "))]
+    UnknownName {
+        key: &'static str,
+        name: String,
+        model: String,
+        what: &'static str,
+        known: Vec<String>,
+    },
     /// Finished units were computed under a different configuration.
     #[error(
         "the experiment changed since its finished units in {} were computed:\n  {}\nrerun with --fresh to discard them, or restore the file",
@@ -205,7 +230,7 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
         if !name.ends_with(".txt") {
             continue;
         }
-        let unit = read_unit(&entry.path())?;
+        let unit = read_lines(&entry.path())?;
         match expected.get(&name) {
             Some(fp) if **fp == unit.fingerprint => {
                 done.insert(name);
@@ -278,11 +303,7 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
     write_manifest(None)?;
 
     // The units still to run.
-    let models: Vec<Box<dyn DynModel>> = e
-        .points
-        .iter()
-        .map(|p| pretrainlab::models::build(&e.model, toml::Value::Table(p.params.clone())))
-        .collect::<Result<_, _>>()?;
+    let models = Models::build(e)?;
     let todo: Vec<&(usize, Unit, String)> = plan
         .iter()
         .filter(|(_, u, _)| !done.contains(&u.file_name()))
@@ -309,12 +330,23 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
             });
         }
         let point = &e.points[*p];
-        let spec = spec_of(e, point);
-        let result = models[*p].run(&spec, unit.lo..unit.hi, &|k| opts.progress.trials(k));
-        atomic_write(
-            &units_dir.join(unit.file_name()),
-            unit_text(fp, &result).as_bytes(),
-        )?;
+        let progress = |k| opts.progress.trials(k);
+        let text = match &models {
+            Models::TwoStage(ms) => unit_text(
+                fp,
+                &ms[*p].run(&spec_of(e, point), unit.lo..unit.hi, &progress),
+            ),
+            Models::Dynamics(ms) => dyn_unit_text(
+                fp,
+                &pretrainlab::dynamics::run_seed_range(
+                    ms[*p].as_ref(),
+                    e.seed,
+                    unit.lo..unit.hi,
+                    &progress,
+                ),
+            ),
+        };
+        atomic_write(&units_dir.join(unit.file_name()), text.as_bytes())?;
         finished_units += 1;
         remaining[*p] -= 1;
         if remaining[*p] == 0 {
@@ -331,21 +363,36 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
     opts.progress.end();
 
     // Assemble, summarise and write.
-    let mut results = Vec::with_capacity(e.points.len());
-    for (point, model) in e.points.iter().zip(&models) {
-        let mut run = RunResult::default();
-        for u in units_of(e, point.index) {
-            run.extend(read_unit(&units_dir.join(u.file_name()))?.result);
-        }
-        results.push(point_result(e, point, model.as_ref(), run)?);
-    }
-    let mut files = write_tables(e, &results, dir)?;
-    files.extend(figures::write_all(e, &results, &dir.join("figures"))?);
-    let summary = serde_json::to_string_pretty(&results).unwrap_or_default();
-    atomic_write(&dir.join("summary.json"), summary.as_bytes())?;
-    files.push("summary.json".into());
     let finished_at = store::utc_now();
-    let html = report::html(e, &results, &manifest(Some(finished_at.clone())), dir)?;
+    let finished_manifest = manifest(Some(finished_at.clone()));
+    let (mut files, html, verdicts) = match &models {
+        Models::TwoStage(ms) => {
+            let mut results = Vec::with_capacity(e.points.len());
+            for (point, model) in e.points.iter().zip(ms) {
+                let mut run = RunResult::default();
+                for u in units_of(e, point.index) {
+                    run.extend(read_unit(&units_dir.join(u.file_name()))?.result);
+                }
+                results.push(point_result(e, point, model.as_ref(), run)?);
+            }
+            let mut files = write_tables(e, &results, dir)?;
+            files.extend(figures::write_all(e, &results, &dir.join("figures"))?);
+            let summary = serde_json::to_string_pretty(&results).unwrap_or_default();
+            atomic_write(&dir.join("summary.json"), summary.as_bytes())?;
+            files.push("summary.json".into());
+            let html = report::html(e, &results, &finished_manifest, dir)?;
+            let verdicts = results
+                .iter()
+                .filter_map(|r| {
+                    r.check
+                        .as_ref()
+                        .map(|c| (r.label.clone(), c.verdict.clone()))
+                })
+                .collect();
+            (files, html, verdicts)
+        }
+        Models::Dynamics(ms) => dynamics::write_all(e, ms, &units_dir, &finished_manifest, dir)?,
+    };
     atomic_write(&dir.join("report.html"), html.as_bytes())?;
     files.push("report.html".into());
     write_manifest(Some(finished_at))?;
@@ -355,16 +402,36 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
         points: e.points.len(),
         units_run: todo.len(),
         units_reused: reused,
-        verdicts: results
-            .iter()
-            .filter_map(|r| {
-                r.check
-                    .as_ref()
-                    .map(|c| (r.label.clone(), c.verdict.clone()))
-            })
-            .collect(),
+        verdicts,
         files,
     }))
+}
+
+/// The models of the points, built from their parameters.
+enum Models {
+    TwoStage(Vec<Box<dyn DynModel>>),
+    Dynamics(Vec<Box<DynDynamics>>),
+}
+
+impl Models {
+    fn build(e: &Experiment) -> Result<Models, StoreError> {
+        let params = |p: &spec::Point| toml::Value::Table(p.params.clone());
+        Ok(if e.dynamics {
+            Models::Dynamics(
+                e.points
+                    .iter()
+                    .map(|p| pretrainlab::dynamics::build(&e.model, params(p)))
+                    .collect::<Result<_, _>>()?,
+            )
+        } else {
+            Models::TwoStage(
+                e.points
+                    .iter()
+                    .map(|p| pretrainlab::models::build(&e.model, params(p)))
+                    .collect::<Result<_, _>>()?,
+            )
+        })
+    }
 }
 
 /// The resolved configuration as JSON (what the manifest records and resumes compare).
@@ -433,7 +500,7 @@ fn point_result(
 /// Parameter-axis columns: numeric axes as floats, others as text.
 fn axis_columns(e: &Experiment, rows: &[(usize, usize)], table: &mut Table) {
     for (a, axis) in e.axes.iter().enumerate() {
-        if ["m", "n", "alpha"].contains(&axis.name.as_str()) {
+        if !e.dynamics && ["m", "n", "alpha"].contains(&axis.name.as_str()) {
             continue;
         }
         let value = |p: usize| &e.points[p].coords[a].1;

@@ -8,6 +8,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
+use crate::dynamics::DynPointResult;
 use crate::spec::Experiment;
 use crate::{PointResult, StoreError};
 
@@ -18,49 +19,11 @@ pub fn html(
     manifest: &serde_json::Value,
     dir: &Path,
 ) -> Result<String, StoreError> {
-    let mut h = String::new();
-    let title = format!("pretrainlab — {}", e.name);
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>{}</title><style>{STYLE}</style></head><body data-figures-loaded=\"pending\">\n",
-        esc(&title)
-    );
-    let _ = writeln!(h, "<h1>{}</h1>", esc(&title));
-    if !e.description.is_empty() {
-        let _ = writeln!(h, "<p>{}</p>", esc(&e.description));
-    }
     let verdicts: Vec<&str> = results
         .iter()
         .filter_map(|r| r.check.as_ref().map(|c| c.verdict.as_str()))
         .collect();
-    let passed = verdicts.iter().filter(|v| **v == "pass").count();
-    let _ = writeln!(
-        h,
-        "<p>Model <b>{}</b>, {} point(s), {} trial(s) per point, seed {}, pretrainlab {}. \
-         Started {}, finished {}.{}</p>",
-        esc(&e.model),
-        results.len(),
-        e.trials,
-        e.seed,
-        esc(manifest["pretrainlab_version"].as_str().unwrap_or("")),
-        esc(manifest["started"].as_str().unwrap_or("")),
-        esc(manifest["finished"].as_str().unwrap_or("")),
-        if verdicts.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " Checks: <span class=\"{}\">{passed} of {} pass</span>.",
-                if passed == verdicts.len() {
-                    "pass"
-                } else {
-                    "fail"
-                },
-                verdicts.len()
-            )
-        }
-    );
-
+    let mut h = header(e, results.len(), &verdicts, manifest);
     h.push_str("<h2>Figures</h2>\n");
     for (name, caption) in [
         (
@@ -77,16 +40,7 @@ pub fn html(
             "KS distance between the empirical law of n(R − σ²) and its limit law over the first two axes.",
         ),
     ] {
-        let path = dir.join("figures").join(format!("{name}.png"));
-        if let Ok(png) = std::fs::read(&path) {
-            let _ = writeln!(
-                h,
-                "<figure><img class=\"fig\" alt=\"{name}\" src=\"data:image/png;base64,{}\">\
-                 <figcaption>{}</figcaption></figure>",
-                base64(&png),
-                esc(caption)
-            );
-        }
+        figure(&mut h, dir, name, caption);
     }
 
     h.push_str("<h2>Points</h2>\n<table><tr><th>point</th><th>coordinates</th><th>m</th><th>n</th><th>α</th>");
@@ -163,6 +117,78 @@ pub fn html(
         }
     }
 
+    configuration(&mut h, manifest);
+    Ok(h)
+}
+
+/// The page's head, title, description and the run's one-line summary (with the count of
+/// passing checks among `verdicts`).
+fn header(
+    e: &Experiment,
+    points: usize,
+    verdicts: &[&str],
+    manifest: &serde_json::Value,
+) -> String {
+    let mut h = String::new();
+    let title = format!("pretrainlab — {}", e.name);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>{}</title><style>{STYLE}</style></head><body data-figures-loaded=\"pending\">\n",
+        esc(&title)
+    );
+    let _ = writeln!(h, "<h1>{}</h1>", esc(&title));
+    if !e.description.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", esc(&e.description));
+    }
+    let passed = verdicts.iter().filter(|v| **v == "pass").count();
+    let _ = writeln!(
+        h,
+        "<p>Model <b>{}</b>, {} point(s), {} {} per point, seed {}, pretrainlab {}. \
+         Started {}, finished {}.{}</p>",
+        esc(&e.model),
+        points,
+        e.trials,
+        if e.dynamics { "seed(s)" } else { "trial(s)" },
+        e.seed,
+        esc(manifest["pretrainlab_version"].as_str().unwrap_or("")),
+        esc(manifest["started"].as_str().unwrap_or("")),
+        esc(manifest["finished"].as_str().unwrap_or("")),
+        if verdicts.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Checks: <span class=\"{}\">{passed} of {} pass</span>.",
+                if passed == verdicts.len() {
+                    "pass"
+                } else {
+                    "fail"
+                },
+                verdicts.len()
+            )
+        }
+    );
+
+    h
+}
+
+/// Embeds `dir/figures/<name>.png` with its caption, where the figure exists.
+fn figure(h: &mut String, dir: &Path, name: &str, caption: &str) {
+    let path = dir.join("figures").join(format!("{name}.png"));
+    if let Ok(png) = std::fs::read(&path) {
+        let _ = writeln!(
+            h,
+            "<figure><img class=\"fig\" alt=\"{name}\" src=\"data:image/png;base64,{}\">\
+             <figcaption>{}</figcaption></figure>",
+            base64(&png),
+            esc(caption)
+        );
+    }
+}
+
+/// The experiment file, the resolved configuration, the list of data files and the
+/// closing script.
+fn configuration(h: &mut String, manifest: &serde_json::Value) {
     h.push_str("<h2>Configuration</h2>\n<h3>Experiment file</h3>\n");
     let _ = writeln!(
         h,
@@ -181,6 +207,114 @@ pub fn html(
          <code>summary.json</code>, <code>manifest.json</code>.</p>\n",
     );
     let _ = writeln!(h, "<script>{SCRIPT}</script>\n</body></html>");
+}
+
+/// The report of a training-dynamics experiment: the sweep figure, a table of the points
+/// (predicted quantity, simulated metric, verdict) and every point's criteria.
+pub fn dyn_html(
+    e: &Experiment,
+    results: &[DynPointResult],
+    manifest: &serde_json::Value,
+    dir: &Path,
+) -> Result<String, StoreError> {
+    let verdicts: Vec<&str> = results.iter().filter_map(|r| r.verdict()).collect();
+    let mut h = header(e, results.len(), &verdicts, manifest);
+    let chosen = crate::dynamics::figure_metric(e, results);
+    if let Some((metric, predicted)) = &chosen {
+        h.push_str("<h2>Figures</h2>\n");
+        figure(
+            &mut h,
+            dir,
+            "sweep",
+            &format!(
+                "Along the sweep: simulated {metric} (mean with ±2 s.e. bars over seeds) and \
+                 the predicted {predicted} where the theory gives it."
+            ),
+        );
+    }
+    h.push_str("<h2>Points</h2>\n<table><tr><th>point</th><th>coordinates</th>");
+    if let Some((metric, predicted)) = &chosen {
+        let _ = write!(
+            h,
+            "<th>predicted {}</th><th>{} ± s.e.</th><th>completed</th><th>failed</th>",
+            esc(predicted),
+            esc(metric)
+        );
+    }
+    if e.actions.check {
+        h.push_str("<th>criteria passed</th><th>verdict</th>");
+    }
+    h.push_str("</tr>\n");
+    for r in results {
+        let _ = write!(h, "<tr><td>{}</td><td>{}</td>", r.index, esc(&r.label));
+        if let Some((metric, predicted)) = &chosen {
+            let stat = r
+                .simulation
+                .as_ref()
+                .and_then(|s| s.metrics.iter().find(|(k, _)| k == metric));
+            let _ = write!(
+                h,
+                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+                r.prediction
+                    .as_ref()
+                    .and_then(|p| p.quantities.iter().find(|(k, _)| k == predicted))
+                    .map_or("—".into(), |(_, v)| num(*v)),
+                stat.map_or("—".into(), |(_, s)| format!(
+                    "{} ± {}",
+                    num(s.mean),
+                    num(s.se)
+                )),
+                r.simulation.as_ref().map_or(0, |s| s.completed),
+                r.simulation.as_ref().map_or(0, |s| s.failed)
+            );
+        }
+        if let Some(v) = r.verdict() {
+            let _ = write!(
+                h,
+                "<td>{} of {}</td><td class=\"{v}\">{v}</td>",
+                r.criteria.iter().filter(|c| c.pass).count(),
+                r.criteria.len()
+            );
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n");
+    if e.actions.check {
+        h.push_str("<h2>Checks</h2>\n");
+        for r in results {
+            let v = r.verdict().unwrap_or_default();
+            let _ = writeln!(
+                h,
+                "<h3>Point {}: {} — <span class=\"{v}\">{v}</span></h3>\n<table><tr><th>criterion</th>\
+                 <th>statement</th><th>predicted</th><th>measured</th><th>s.e.</th><th>result</th></tr>",
+                r.index,
+                esc(&r.label)
+            );
+            for c in &r.criteria {
+                let result = if c.pass { "pass" } else { "fail" };
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td>\
+                     <td>{}</td><td class=\"{result}\">{result}</td></tr>",
+                    esc(&c.name),
+                    esc(&c.statement),
+                    c.predicted.map_or("—".into(), num),
+                    num(c.measured),
+                    c.se.map_or("—".into(), num)
+                );
+            }
+            h.push_str("</table>\n");
+        }
+    }
+    if let Some(first) = results.iter().find_map(|r| r.prediction.as_ref()) {
+        let _ = writeln!(
+            h,
+            "<p>Predicted quantities per point are in <code>points.csv</code> \
+             (<code>predicted_*</code>; {} of them).</p>",
+            first.quantities.len()
+        );
+    }
+    configuration(&mut h, manifest);
     Ok(h)
 }
 

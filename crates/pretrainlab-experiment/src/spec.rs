@@ -25,6 +25,11 @@
 //! trials = 100
 //! ```
 //!
+//! A training-dynamics model (`yang-ssl`, `factorization`, `diagonal`) takes the same file
+//! without sample sizes: `m`, `n`, `alpha` and `sampler` are errors, every axis is a model
+//! parameter, `trials` is the number of seeds, and the optional `metric` and `predicted`
+//! choose what the sweep figure draws.
+//!
 //! Every error names the line and the key.
 
 use std::collections::BTreeMap;
@@ -94,7 +99,8 @@ impl Axis {
     }
 }
 
-/// One grid point: its coordinates, full model parameters and sample sizes.
+/// One grid point: its coordinates, full model parameters and sample sizes (both 0 for a
+/// training-dynamics model, which has none).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Point {
     pub index: usize,
@@ -113,6 +119,9 @@ impl Point {
     }
     /// A short description such as `alpha=0.5, noise_var=1` (floats to 4 significant digits).
     pub fn label(&self) -> String {
+        if self.coords.is_empty() && self.n == 0 {
+            return "fixed parameters".into();
+        }
         if self.coords.is_empty() {
             return format!("m={}, n={}", self.m, self.n);
         }
@@ -142,6 +151,14 @@ pub struct Experiment {
     pub name: String,
     pub description: String,
     pub model: String,
+    /// Whether `model` is a training-dynamics model (`pretrainlab::dynamics`): its points
+    /// have no sample sizes (`m = n = 0`), trials are seeds, and rows are named metrics.
+    pub dynamics: bool,
+    /// For a dynamics model: the metric the sweep figure shows (default: the first the
+    /// model reports) and the predicted quantity drawn against it (default: the quantity
+    /// of the same name, where the prediction has one).
+    pub metric: Option<String>,
+    pub predicted: Option<String>,
     pub actions: Actions,
     /// Monte Carlo trials per point (0 when no trials are run).
     pub trials: u64,
@@ -182,6 +199,8 @@ struct RawFile {
     output: Option<String>,
     sweep: Option<Spanned<RawSweep>>,
     quick: Option<RawQuick>,
+    metric: Option<Spanned<String>>,
+    predicted: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -251,14 +270,14 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
     })?;
 
     let model_name = raw.model.get_ref().clone();
-    let info = pretrainlab::models::catalogue()
+    let catalogue: Vec<_> = pretrainlab::models::catalogue()
         .into_iter()
-        .find(|m| m.name == model_name);
+        .chain(pretrainlab::dynamics::catalogue())
+        .collect();
+    let dynamics = pretrainlab::dynamics::is_dynamics(&model_name);
+    let info = catalogue.iter().find(|m| m.name == model_name);
     let Some(info) = info else {
-        let known: Vec<&str> = pretrainlab::models::catalogue()
-            .iter()
-            .map(|m| m.name)
-            .collect();
+        let known: Vec<&str> = catalogue.iter().map(|m| m.name).collect();
         return lines.err(
             raw.model.span(),
             "model",
@@ -269,6 +288,45 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
         );
     };
     let param_names: Vec<&str> = info.params.iter().map(|p| p.name).collect();
+    if dynamics {
+        let sizes = [
+            ("m", raw.m.as_ref().map(Spanned::span)),
+            ("n", raw.n.as_ref().map(Spanned::span)),
+            ("alpha", raw.alpha.as_ref().map(Spanned::span)),
+            ("sampler", raw.sampler.as_ref().map(Spanned::span)),
+            (
+                "quick.n",
+                raw.quick
+                    .as_ref()
+                    .and_then(|q| q.n.as_ref())
+                    .map(Spanned::span),
+            ),
+        ];
+        if let Some((key, Some(span))) = sizes.into_iter().find(|(_, s)| s.is_some()) {
+            return lines.err(
+                span,
+                key,
+                format!(
+                    "`{key}` means nothing for the training-dynamics model `{model_name}` \
+                     (it has no two-stage sample sizes or sampler); set its parameters in \
+                     [params] ({})",
+                    param_names.join(", ")
+                ),
+            );
+        }
+    } else if let Some((key, Some(span))) = [
+        ("metric", raw.metric.as_ref().map(Spanned::span)),
+        ("predicted", raw.predicted.as_ref().map(Spanned::span)),
+    ]
+    .into_iter()
+    .find(|(_, s)| s.is_some())
+    {
+        return lines.err(
+            span,
+            key,
+            format!("`{key}` is for training-dynamics models only (the sweep figure's metric)"),
+        );
+    }
 
     let name = match &raw.name {
         Some(n) if n.get_ref().trim().is_empty() => {
@@ -442,12 +500,14 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
         for (key, spec) in ordered {
             let name = key.get_ref().clone();
             let full = format!("sweep.axes.{name}");
-            if !SIZE_KEYS.contains(&name.as_str()) && !param_names.contains(&name.as_str()) {
+            let size = !dynamics && SIZE_KEYS.contains(&name.as_str());
+            if !size && !param_names.contains(&name.as_str()) {
                 return lines.err(
                     key.span(),
                     &full,
                     format!(
-                        "unknown axis `{name}`: an axis is m, n, alpha or a parameter of model `{model_name}` ({})",
+                        "unknown axis `{name}`: an axis is {}a parameter of model `{model_name}` ({})",
+                        if dynamics { "" } else { "m, n, alpha or " },
                         param_names.join(", ")
                     ),
                 );
@@ -458,7 +518,7 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
         }
     }
     let axis_named = |n: &str| axes.iter().find(|(a, _)| a.name == n);
-    if let (Some((_, span)), Some(_)) = (axis_named("alpha"), axis_named("m")) {
+    if let (false, Some((_, span)), Some(_)) = (dynamics, axis_named("alpha"), axis_named("m")) {
         return lines.err(
             span.clone(),
             "sweep.axes.alpha",
@@ -572,7 +632,31 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
     };
     let mut points = Vec::with_capacity(coords.len());
     for (index, coords) in coords.into_iter().enumerate() {
+        let at = |key: &str, message: String| SpecError {
+            line: line_of_key(key),
+            key: key.to_string(),
+            message: format!("at point {index} ({}): {message}", describe(&coords)),
+        };
+        let invalid = |e: pretrainlab::Error| match e {
+            pretrainlab::Error::InvalidParameter { field, message } => {
+                at(&field, format!("invalid `{field}`: {message}"))
+            }
+            other => at("params", other.to_string()),
+        };
         let mut params = fixed.clone();
+        if dynamics {
+            params.extend(coords.iter().cloned());
+            pretrainlab::dynamics::build(&model_name, toml::Value::Table(params.clone()))
+                .map_err(invalid)?;
+            points.push(Point {
+                index,
+                coords: coords.clone(),
+                params,
+                m: 0,
+                n: 0,
+            });
+            continue;
+        }
         let (mut m, mut n, mut alpha) = (
             base_m.map(|v| v as f64),
             base_n.map(|v| v as f64),
@@ -589,11 +673,6 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
                 }
             }
         }
-        let at = |key: &str, message: String| SpecError {
-            line: line_of_key(key),
-            key: key.to_string(),
-            message: format!("at point {index} ({}): {message}", describe(&coords)),
-        };
         let n = match n {
             Some(n) if n >= 1.0 && n.is_finite() => n.round() as usize,
             Some(n) => return Err(at("n", format!("must be ≥ 1, got {n}"))),
@@ -619,12 +698,7 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
             }
         };
         let model = pretrainlab::models::build(&model_name, toml::Value::Table(params.clone()))
-            .map_err(|e| match e {
-                pretrainlab::Error::InvalidParameter { field, message } => {
-                    at(&field, format!("invalid `{field}`: {message}"))
-                }
-                other => at("params", other.to_string()),
-            })?;
+            .map_err(invalid)?;
         model.check_sizes(m, n).map_err(|e| match e {
             pretrainlab::Error::InvalidParameter { field, message } => {
                 let key = if field == "m" && axis_named("alpha").is_some() {
@@ -659,6 +733,9 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
         name,
         description: raw.description.unwrap_or_default(),
         model: model_name,
+        dynamics,
+        metric: raw.metric.map(Spanned::into_inner),
+        predicted: raw.predicted.map(Spanned::into_inner),
         actions,
         trials,
         seed,
@@ -878,5 +955,32 @@ noise_var = { list = [0.5, 1.0] }
 
         let e = error(&GOOD.replace("k = 2", "k = 7"));
         assert_eq!((e.line, e.key.as_str()), (Some(10), "k"));
+    }
+
+    const DYNAMICS: &str = r#"
+model = "factorization"
+trials = 3
+[params]
+init_scale = 0.3
+[sweep.axes]
+t_end = { list = [20, 30] }
+"#;
+
+    #[test]
+    fn dynamics_models_sweep_their_own_parameters() {
+        let e = parse(DYNAMICS, false).unwrap();
+        assert!(e.dynamics);
+        assert_eq!(e.points.len(), 2);
+        assert_eq!((e.points[1].m, e.points[1].n), (0, 0));
+        assert_eq!(e.points[1].params["t_end"].as_integer(), Some(30));
+        assert_eq!(e.points[1].label(), "t_end=30");
+
+        let e = error(&DYNAMICS.replace("trials = 3", "trials = 3\nalpha = 2.0"));
+        assert_eq!((e.line, e.key.as_str()), (Some(4), "alpha"));
+        assert!(e.message.contains("means nothing"), "{e}");
+        let e = error(&DYNAMICS.replace("[20, 30]", "[20, -1]"));
+        assert_eq!((e.line, e.key.as_str()), (Some(7), "t_end"));
+        let e = error(&GOOD.replace("trials = 10", "trials = 10\nmetric = \"x\""));
+        assert_eq!((e.line, e.key.as_str()), (Some(7), "metric"));
     }
 }

@@ -3,11 +3,15 @@
 //!
 //! A unit is (grid point, chunk of trials). Its file `units/p<point>-c<chunk>.txt` starts
 //! with a fingerprint of everything that determines its trials (model, parameters, m, n,
-//! seed, sampler, trial range); the records follow, one per line, with floats in Rust's
-//! shortest round-trip form, so reading a unit back gives the very bits that were computed.
+//! seed, sampler, trial range); the records follow, one per line (`ok,<trial>,<fields>` or
+//! `fail,<trial>,<reason>`), with floats in Rust's shortest round-trip form, so reading a
+//! unit back gives the very bits that were computed. A two-stage record's fields are the
+//! [`TrialRecord`] in order; a training-dynamics record's are its named metrics
+//! (`name=value,…`), one row per seed.
 
 use std::path::{Path, PathBuf};
 
+use pretrainlab::dynamics::RunOutcome;
 use pretrainlab::engine::{RunResult, RunSpec};
 use pretrainlab::models::TrialRecord;
 
@@ -16,6 +20,11 @@ use crate::spec::{Experiment, Point};
 
 /// Version tag of the unit file format, part of every fingerprint.
 const UNIT_FORMAT: &str = "pretrainlab-unit-v1";
+/// Version tag of the training-dynamics unit format (named metrics per seed).
+const DYN_UNIT_FORMAT: &str = "pretrainlab-dyn-unit-v1";
+
+/// The outcomes of a chunk of seeds of a training-dynamics model, in seed order.
+pub type SeedOutcomes = Vec<(u64, Result<RunOutcome, String>)>;
 
 /// Writes via a temporary file in the same folder and a rename, so a reader (or a rerun
 /// after a kill) never sees half a file.
@@ -80,10 +89,17 @@ pub fn spec_of(e: &Experiment, p: &Point) -> RunSpec {
 /// The fingerprint of a unit: FNV-1a of a canonical description of what determines it.
 pub fn fingerprint(e: &Experiment, p: &Point, u: &Unit) -> String {
     let params = serde_json::to_string(&p.params).unwrap_or_default();
-    let text = format!(
-        "{UNIT_FORMAT}|model={}|params={params}|m={}|n={}|seed={}|sampler={:?}|trials={}..{}",
-        e.model, p.m, p.n, e.seed, e.sampler, u.lo, u.hi
-    );
+    let text = if e.dynamics {
+        format!(
+            "{DYN_UNIT_FORMAT}|model={}|params={params}|seed={}|seeds={}..{}",
+            e.model, e.seed, u.lo, u.hi
+        )
+    } else {
+        format!(
+            "{UNIT_FORMAT}|model={}|params={params}|m={}|n={}|seed={}|sampler={:?}|trials={}..{}",
+            e.model, p.m, p.n, e.seed, e.sampler, u.lo, u.hi
+        )
+    };
     let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
@@ -92,9 +108,7 @@ pub fn fingerprint(e: &Experiment, p: &Point, u: &Unit) -> String {
 
 /// Serialises a unit's results.
 pub fn unit_text(fingerprint: &str, result: &RunResult) -> String {
-    let mut out = format!("fingerprint {fingerprint}\n");
-    // Records and failures each come in trial order; merge them by trial.
-    let mut lines: Vec<(u64, String)> = result
+    let ok = result
         .records
         .iter()
         .map(|(t, r)| {
@@ -102,14 +116,45 @@ pub fn unit_text(fingerprint: &str, result: &RunResult) -> String {
             (
                 *t,
                 format!(
-                    "ok,{t},{},{},{},{},{},{extra}",
+                    "{},{},{},{},{},{extra}",
                     r.scaled_excess, r.n_var, r.n_leak, r.n_rep, r.m_rep
                 ),
             )
         })
+        .collect();
+    rows_text(fingerprint, ok, &result.failures)
+}
+
+/// Serialises a chunk of seeds of a training-dynamics model: each completed seed's named
+/// metrics as `name=value` fields.
+pub fn dyn_unit_text(fingerprint: &str, outcomes: &[(u64, Result<RunOutcome, String>)]) -> String {
+    let mut ok = Vec::new();
+    let mut failures = Vec::new();
+    for (t, o) in outcomes {
+        match o {
+            Ok(r) => ok.push((
+                *t,
+                r.metrics
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )),
+            Err(e) => failures.push((*t, e.clone())),
+        }
+    }
+    rows_text(fingerprint, ok, &failures)
+}
+
+/// The fingerprint line, then the `ok` rows (trial, fields) and the failures merged in
+/// trial order.
+fn rows_text(fingerprint: &str, ok: Vec<(u64, String)>, failures: &[(u64, String)]) -> String {
+    let mut out = format!("fingerprint {fingerprint}\n");
+    let mut lines: Vec<(u64, String)> = ok
+        .into_iter()
+        .map(|(t, fields)| (t, format!("ok,{t},{fields}")))
         .chain(
-            result
-                .failures
+            failures
                 .iter()
                 .map(|(t, e)| (*t, format!("fail,{t},{}", e.replace('\n', " ")))),
         )
@@ -128,31 +173,56 @@ pub struct UnitFile {
     pub result: RunResult,
 }
 
-/// Reads a unit file; a malformed file is an error naming it.
-pub fn read_unit(path: &Path) -> Result<UnitFile, StoreError> {
+/// A unit file split into its fingerprint and rows: per trial, the fields of a completed
+/// one or the reason of a failed one.
+pub struct UnitLines {
+    pub fingerprint: String,
+    pub rows: Vec<(u64, Result<String, String>)>,
+}
+
+fn corrupt(path: &Path, what: &str) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_path_buf(),
+        message: what.to_string(),
+    }
+}
+
+/// Reads a unit file of either kind into its lines; a malformed file is an error naming it.
+pub fn read_lines(path: &Path) -> Result<UnitLines, StoreError> {
     let text = std::fs::read_to_string(path).map_err(|source| StoreError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let bad = |what: &str| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        message: what.to_string(),
-    };
     let mut lines = text.lines();
     let fingerprint = lines
         .next()
         .and_then(|l| l.strip_prefix("fingerprint "))
-        .ok_or_else(|| bad("no fingerprint line"))?
+        .ok_or_else(|| corrupt(path, "no fingerprint line"))?
         .to_string();
-    let mut result = RunResult::default();
+    let mut rows = Vec::new();
     for line in lines {
         let mut parts = line.splitn(3, ',');
         let (kind, t, rest) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
         let t: u64 = t
             .and_then(|t| t.parse().ok())
-            .ok_or_else(|| bad("a line without a trial number"))?;
+            .ok_or_else(|| corrupt(path, "a line without a trial number"))?;
         match kind {
-            Some("ok") => {
+            Some("ok") => rows.push((t, Ok(rest.to_string()))),
+            Some("fail") => rows.push((t, Err(rest.to_string()))),
+            _ => return Err(corrupt(path, "a line that is neither ok nor fail")),
+        }
+    }
+    Ok(UnitLines { fingerprint, rows })
+}
+
+/// Reads a two-stage unit file.
+pub fn read_unit(path: &Path) -> Result<UnitFile, StoreError> {
+    let lines = read_lines(path)?;
+    let bad = |what: &str| corrupt(path, what);
+    let mut result = RunResult::default();
+    for (t, row) in lines.rows {
+        match row {
+            Ok(rest) => {
                 let f: Vec<&str> = rest.split(',').collect();
                 let num = |i: usize| -> Result<f64, StoreError> {
                     f.get(i)
@@ -175,14 +245,44 @@ pub fn read_unit(path: &Path) -> Result<UnitFile, StoreError> {
                     },
                 ));
             }
-            Some("fail") => result.failures.push((t, rest.to_string())),
-            _ => return Err(bad("a line that is neither ok nor fail")),
+            Err(reason) => result.failures.push((t, reason)),
         }
     }
     Ok(UnitFile {
-        fingerprint,
+        fingerprint: lines.fingerprint,
         result,
     })
+}
+
+/// Reads a training-dynamics unit file: its fingerprint and the seeds' outcomes (named
+/// metrics; curves are not stored).
+pub fn read_dyn_unit(path: &Path) -> Result<(String, SeedOutcomes), StoreError> {
+    let lines = read_lines(path)?;
+    let mut outcomes = Vec::with_capacity(lines.rows.len());
+    for (t, row) in lines.rows {
+        let outcome = match row {
+            Ok(fields) => {
+                let metrics = fields
+                    .split(',')
+                    .filter(|f| !f.is_empty())
+                    .map(|f| {
+                        f.split_once('=')
+                            .and_then(|(k, v)| Some((k.to_string(), v.parse::<f64>().ok()?)))
+                            .ok_or_else(|| {
+                                corrupt(path, &format!("seed {t}: `{f}` is not name=number"))
+                            })
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok(RunOutcome {
+                    metrics,
+                    curves: Vec::new(),
+                })
+            }
+            Err(reason) => Err(reason),
+        };
+        outcomes.push((t, outcome));
+    }
+    Ok((lines.fingerprint, outcomes))
 }
 
 /// Seconds since the Unix epoch as an RFC 3339 UTC time, e.g. `2026-11-24T02:30:00Z`.
@@ -287,6 +387,28 @@ mod tests {
             assert_eq!(a.m_rep.to_bits(), b.m_rep.to_bits());
             assert_eq!(a.extra.map(f64::to_bits), b.extra.map(f64::to_bits));
         }
+    }
+
+    #[test]
+    fn dynamics_units_round_trip_bit_for_bit() {
+        let outcomes: SeedOutcomes = vec![
+            (
+                6,
+                Ok(RunOutcome {
+                    metrics: vec![("a".into(), 0.1 + 0.2), ("b".into(), -0.0)],
+                    curves: vec![],
+                }),
+            ),
+            (7, Err("diverged, at t = 3".into())),
+        ];
+        let dir = std::env::temp_dir().join(format!("pretrainlab-dynunit-{}", std::process::id()));
+        let path = dir.join("u.txt");
+        atomic_write(&path, dyn_unit_text("f", &outcomes).as_bytes()).unwrap();
+        let (fp, back) = read_dyn_unit(&path).unwrap();
+        assert_eq!(fp, "f");
+        assert_eq!(format!("{back:?}"), format!("{outcomes:?}"));
+        let Ok(r) = &back[0].1 else { panic!() };
+        assert_eq!(r.metrics[1].1.to_bits(), (-0.0f64).to_bits());
     }
 
     #[test]

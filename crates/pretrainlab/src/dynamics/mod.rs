@@ -138,8 +138,20 @@ pub fn run_seeds(
     trials: u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Vec<(u64, std::result::Result<RunOutcome, String>)> {
+    run_seed_range(model, seed, 0..trials, progress)
+}
+
+/// Runs seeds `seeds` of `model` (a chunk of [`run_seeds`]'s `0..trials`): each seed's
+/// outcome is the same whichever range it is run in, so chunks can be run separately and
+/// concatenated.
+pub fn run_seed_range(
+    model: &DynDynamics,
+    seed: u64,
+    seeds: std::ops::Range<u64>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Vec<(u64, std::result::Result<RunOutcome, String>)> {
     let experiment = experiment_key(model.name());
-    (0..trials)
+    seeds
         .into_par_iter()
         .map(|t| {
             let mut rng = trial_rng(seed, experiment, t);
@@ -225,6 +237,18 @@ pub fn check(
 ) -> Result<(DynCheck, Vec<RunOutcome>)> {
     let prediction = model.predict()?;
     let outcomes = run_seeds(model, seed, trials, progress);
+    Ok(assess(model, seed, prediction, outcomes))
+}
+
+/// The check of outcomes already simulated (seeds `0..trials` in order, e.g. read back from
+/// stored chunks): summary, the model's criteria, `runs_completed` and the verdict.
+pub fn assess(
+    model: &DynDynamics,
+    seed: u64,
+    prediction: DynPrediction,
+    outcomes: Vec<(u64, std::result::Result<RunOutcome, String>)>,
+) -> (DynCheck, Vec<RunOutcome>) {
+    let trials = outcomes.len() as u64;
     let (simulation, runs) = DynSimulation::of(model.name(), seed, outcomes);
     let mut criteria = model.criteria(&prediction, &runs);
     criteria.push(Criterion {
@@ -236,7 +260,7 @@ pub fn check(
         pass: simulation.failed == 0 && !runs.is_empty(),
     });
     let pass = criteria.iter().all(|c| c.pass);
-    Ok((
+    (
         DynCheck {
             prediction,
             simulation,
@@ -244,7 +268,7 @@ pub fn check(
             pass,
         },
         runs,
-    ))
+    )
 }
 
 #[cfg(test)]
