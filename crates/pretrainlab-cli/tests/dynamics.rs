@@ -1,23 +1,8 @@
 //! End-to-end tests of the training-dynamics models through the `pretrainlab` command.
 
-use std::process::{Command, Output};
+mod common;
 
-fn pretrainlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pretrainlab"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = pretrainlab(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("valid JSON")
-}
+use common::{json, pretrainlab};
 
 /// Short factorization flow for fast CLI tests.
 const SHORT: [&str; 4] = ["--set", "t_end=200", "--set", "t_fast=5"];

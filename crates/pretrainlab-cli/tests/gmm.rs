@@ -1,13 +1,8 @@
 //! End-to-end tests of `pretrainlab … gmm`.
 
-use std::process::{Command, Output};
+mod common;
 
-fn pretrainlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pretrainlab"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
+use common::pretrainlab;
 
 const SMALL: [&str; 8] = [
     "--set",
@@ -24,13 +19,7 @@ fn json(args: &[&str]) -> serde_json::Value {
     let mut all: Vec<&str> = args.to_vec();
     all.extend_from_slice(&SMALL);
     all.extend_from_slice(&["--format", "json", "--quiet"]);
-    let out = pretrainlab(&all);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("valid JSON")
+    common::json(&all)
 }
 
 /// `predict`, `simulate` and `check gmm` follow the JSON contract of the other models.

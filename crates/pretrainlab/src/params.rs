@@ -75,3 +75,15 @@ pub fn check_nonnegative(field: &str, value: f64) -> crate::Result<()> {
     }
     Ok(())
 }
+
+/// Checks a sample size `value > bound`, naming the field and what the bound is
+/// (e.g. `check_size_above("n", n, k, "k")`).
+pub fn check_size_above(field: &str, value: usize, bound: usize, what: &str) -> crate::Result<()> {
+    if value <= bound {
+        return Err(crate::Error::invalid(
+            field,
+            format!("must be > {what} = {bound}, got {value}"),
+        ));
+    }
+    Ok(())
+}

@@ -23,7 +23,9 @@ use super::{TrialRecord, TwoStageModel};
 use crate::downstream::{DownstreamScratch, LinearTask};
 use crate::engine::RunSpec;
 use crate::linalg::{CovarianceDraw, cholesky_lower, frobenius_gram, rank_psd, sym_eigen_desc};
-use crate::params::{ModelInfo, ParamSpec, check_nonnegative, check_rank, check_vector};
+use crate::params::{
+    ModelInfo, ParamSpec, check_nonnegative, check_rank, check_size_above, check_vector,
+};
 use crate::theory::psd_chart::{PsdModel, tangent_problem};
 use crate::theory::{Theory, WeightedChiSquare};
 use crate::{Error, Result};
@@ -232,19 +234,8 @@ impl TwoStageModel for FactorModel {
     }
 
     fn check_sizes(&self, m: usize, n: usize) -> Result<()> {
-        if m <= self.k {
-            return Err(Error::invalid(
-                "m",
-                format!("must be > k = {}, got {m}", self.k),
-            ));
-        }
-        if n <= self.k {
-            return Err(Error::invalid(
-                "n",
-                format!("must be > k = {}, got {n}", self.k),
-            ));
-        }
-        Ok(())
+        check_size_above("m", m, self.k, "k")?;
+        check_size_above("n", n, self.k, "k")
     }
 
     fn trial(

@@ -41,7 +41,9 @@ use crate::linalg::{
     CovarianceDraw, cholesky_lower, mul_into, sym_apply, sym_eigen_desc, trace_of_product,
 };
 use crate::optim::{Lbfgs, LbfgsSettings};
-use crate::params::{ModelInfo, ParamSpec, check_nonnegative, check_rank, check_vector};
+use crate::params::{
+    ModelInfo, ParamSpec, check_nonnegative, check_rank, check_size_above, check_vector,
+};
 use crate::theory::psd_chart::{PsdModel, tangent_problem};
 use crate::theory::{Reference, Theory, WeightedChiSquare};
 use crate::{Error, Result};
@@ -795,23 +797,10 @@ impl TwoStageModel for SpectralModel {
         }
     }
 
+    /// The spectral loss needs `m > d` samples; the downstream head `n > k`.
     fn check_sizes(&self, m: usize, n: usize) -> Result<()> {
-        if m <= self.d {
-            return Err(Error::invalid(
-                "m",
-                format!(
-                    "must be > d = {} (the spectral loss needs m > d samples), got {m}",
-                    self.d
-                ),
-            ));
-        }
-        if n <= self.k {
-            return Err(Error::invalid(
-                "n",
-                format!("must be > k = {}, got {n}", self.k),
-            ));
-        }
-        Ok(())
+        check_size_above("m", m, self.d, "d")?;
+        check_size_above("n", n, self.k, "k")
     }
 
     fn trial(
