@@ -1,13 +1,16 @@
-//! The figures of an experiment, in the paper's notation.
+//! The figures of an experiment, for any model.
 //!
-//! - `sweep`: along the first numeric axis, two panels: `n(R − σ²)` and `m·Rep` against
-//!   their limits `σ² d_eff + E‖L(Z)‖²/α` and `E‖L(Z)‖²` (the theory curve), the paper's
-//!   closed form where one exists, and the simulated means with ±2 s.e. bars. Along α the
-//!   simulated means are also fitted by `a + b/α`, with R² in the legend. Geometric axes
-//!   are drawn on a log scale.
-//! - `cdf`: for a check, the empirical CDF of `n(R − σ²)` against the limit law's CDF, for
-//!   the first, middle and last checked points.
-//! - `ks-map`: for a checked product sweep over two axes, a heatmap of that KS distance.
+//! - `sweep`: along the first numeric axis, one panel per figure metric (the file's
+//!   `metric`, else every metric with a decisive predicted mean, else the first metric):
+//!   the predicted mean (or the file's `predicted` quantity), the reference values that
+//!   claim to predict it (a paper's closed form), and the simulated means with ±2 s.e.
+//!   bars; one set of series per combination of the other axes. Along an axis named
+//!   `alpha` the simulated means are also fitted by `a + b/α`, with R² in the legend.
+//!   Geometric axes are drawn on a log scale.
+//! - `cdf`: for a check, the empirical CDF of each metric that has a predicted limit law
+//!   against that law's CDF, at the first, middle and last checked points.
+//! - `ks-map`: for a checked product sweep over two axes, a heatmap of the KS distance of
+//!   the first predicted law.
 
 use std::path::Path;
 
@@ -24,7 +27,7 @@ pub fn write_all(
     dir: &Path,
 ) -> Result<Vec<String>, StoreError> {
     let mut files = Vec::new();
-    if let Some(panels) = sweep_figures(e, results) {
+    if let Some(panels) = sweep_figures(e, results)? {
         write_panels(&panels, &dir.join("sweep"))?;
         files.extend(["figures/sweep.svg".into(), "figures/sweep.png".into()]);
     }
@@ -39,9 +42,60 @@ pub fn write_all(
     Ok(files)
 }
 
-/// For a checked product sweep over two or more axes: the KS distance between the
-/// empirical law of n(R − σ²) and the limit law over the first two axes (further axes at
-/// their first value). Columns are the first axis, rows the second.
+/// The metrics the sweep figure shows, each with the predicted quantity drawn against it
+/// (`None`: the metric's predicted mean). A `metric` or `predicted` the model does not
+/// have is an error naming those it has.
+pub fn figure_metrics(
+    e: &Experiment,
+    results: &[PointResult],
+) -> Result<Vec<(String, Option<String>)>, StoreError> {
+    let Some(first) = results.first() else {
+        return Ok(Vec::new());
+    };
+    let known: Vec<String> = first.metrics.iter().map(|m| m.name.clone()).collect();
+    if let Some(metric) = &e.metric {
+        if !known.contains(metric) {
+            return Err(StoreError::UnknownName {
+                key: "metric",
+                name: metric.clone(),
+                model: e.model.clone(),
+                what: "metric",
+                known,
+            });
+        }
+        if let (Some(name), Some(p)) = (&e.predicted, first.predicted()) {
+            let quantities: Vec<String> = p.quantities.iter().map(|q| q.name.clone()).collect();
+            if !quantities.contains(name) {
+                return Err(StoreError::UnknownName {
+                    key: "predicted",
+                    name: name.clone(),
+                    model: e.model.clone(),
+                    what: "predicted quantity",
+                    known: quantities,
+                });
+            }
+        }
+        return Ok(vec![(metric.clone(), e.predicted.clone())]);
+    }
+    let decisive: Vec<(String, Option<String>)> = first
+        .predicted()
+        .map(|p| {
+            p.means
+                .iter()
+                .filter(|m| m.decisive)
+                .map(|m| (m.metric.clone(), None))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !decisive.is_empty() {
+        return Ok(decisive);
+    }
+    Ok(known.first().map(|m| vec![(m.clone(), e.predicted.clone())]).unwrap_or_default())
+}
+
+/// For a checked product sweep over two or more axes: the KS distance of the first
+/// predicted law over the first two axes (further axes at their first value). Columns are
+/// the first axis, rows the second.
 fn ks_map(e: &Experiment, results: &[PointResult]) -> Option<Heatmap> {
     if e.combine != crate::spec::Combine::Product || !e.actions.check || e.axes.len() < 2 {
         return None;
@@ -50,6 +104,11 @@ fn ks_map(e: &Experiment, results: &[PointResult]) -> Option<Heatmap> {
     if a.values.len() < 2 || b.values.len() < 2 {
         return None;
     }
+    let metric = results
+        .iter()
+        .find_map(|r| r.check.as_ref().and_then(|c| c.laws.first()))?
+        .metric
+        .clone();
     let at = |i: usize, j: usize| {
         results.iter().find(|r| {
             r.coords[0].1 == a.values[i]
@@ -66,7 +125,8 @@ fn ks_map(e: &Experiment, results: &[PointResult]) -> Option<Heatmap> {
                 .map(|i| {
                     at(i, j)
                         .and_then(|r| r.check.as_ref())
-                        .map_or(f64::NAN, |c| c.ks_scaled_excess)
+                        .and_then(|c| c.laws.iter().find(|l| l.metric == metric))
+                        .map_or(f64::NAN, |l| l.ks)
                 })
                 .collect()
         })
@@ -81,7 +141,7 @@ fn ks_map(e: &Experiment, results: &[PointResult]) -> Option<Heatmap> {
         )
     };
     Some(Heatmap {
-        title: "KS distance of n(R − σ²) to its limit law".into(),
+        title: format!("KS distance of {metric} to its limit law"),
         x_label: span(a),
         y_label: span(b).replace("column", "row"),
         values,
@@ -140,223 +200,173 @@ pub fn fit_inverse(x: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
     Some((a, b, r2))
 }
 
-/// The two sweep panels, or `None` when there is no numeric axis to sweep along.
-fn sweep_figures(e: &Experiment, results: &[PointResult]) -> Option<Vec<Figure>> {
-    let xa = x_axis(e)?;
+/// The sweep panels, or `None` when there is no numeric axis to sweep along.
+fn sweep_figures(e: &Experiment, results: &[PointResult]) -> Result<Option<Vec<Figure>>, StoreError> {
+    let Some(xa) = x_axis(e) else {
+        return Ok(None);
+    };
+    let metrics = figure_metrics(e, results)?;
+    if metrics.is_empty() {
+        return Ok(None);
+    }
     let axis = &e.axes[xa];
     let log_x = axis.geometric() && axis.values.iter().filter_map(number).all(|v| v > 0.0);
     // Group the points by the other axes' values (in a zip all axes move together: one group).
     let mut groups: Vec<(String, Vec<&PointResult>)> = Vec::new();
     if e.combine == crate::spec::Combine::Zip {
         groups.push((String::new(), results.iter().collect()));
-    }
-    for r in results
-        .iter()
-        .filter(|_| e.combine == crate::spec::Combine::Product)
-    {
-        let key: Vec<String> = r
-            .coords
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != xa)
-            .map(|(_, (k, v))| format!("{k}={}", value_text(v)))
-            .collect();
-        let key = key.join(", ");
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, g)) => g.push(r),
-            None => groups.push((key, vec![r])),
+    } else {
+        for r in results {
+            let key: Vec<String> = r
+                .coords
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != xa)
+                .map(|(_, (k, v))| format!("{k}={}", value_text(v)))
+                .collect();
+            let key = key.join(", ");
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, g)) => g.push(r),
+                None => groups.push((key, vec![r])),
+            }
         }
     }
     let x_of = |r: &PointResult| number(&r.coords[xa].1).unwrap_or(f64::NAN);
-    let suffix = |key: &str| {
-        if key.is_empty() {
-            String::new()
-        } else {
-            format!(" [{key}]")
-        }
-    };
-    let dense = |xs: &[f64]| -> Vec<f64> {
-        let (lo, hi) = xs
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
-                (l.min(x), h.max(x))
-            });
-        (0..=48)
-            .map(|i| {
-                let t = i as f64 / 48.0;
-                if log_x {
-                    (lo.ln() + (hi.ln() - lo.ln()) * t).exp()
-                } else {
-                    lo + (hi - lo) * t
-                }
-            })
-            .collect()
-    };
-
-    let mut risk = Vec::new();
-    let mut interaction = Vec::new();
-    for (key, group) in &groups {
-        let x: Vec<f64> = group.iter().map(|r| x_of(r)).collect();
-        let sfx = suffix(key);
-        // Along α (or m) the theory is a closed curve in α: draw it densely.
-        // Only where nothing else varies along the group (a zip may move other axes too).
-        let along_alpha = (axis.name == "alpha" || axis.name == "m")
-            && group.iter().all(|r| {
-                r.n == group[0].n && e.points[r.index].params == e.points[group[0].index].params
-            });
-        let n0 = group[0].n as f64;
-        let to_alpha = |v: f64| if axis.name == "m" { v / n0 } else { v };
-        let curve_x = if along_alpha { dense(&x) } else { x.clone() };
-        let curve = |f: &dyn Fn(&pretrainlab::theory::Prediction, f64) -> Option<f64>| -> Vec<f64> {
-            if along_alpha {
-                let p = group[0].prediction.as_ref();
-                curve_x
-                    .iter()
-                    .map(|&v| p.and_then(|p| f(p, to_alpha(v))).unwrap_or(f64::NAN))
-                    .collect()
-            } else {
-                group
-                    .iter()
-                    .map(|r| {
-                        r.prediction
-                            .as_ref()
-                            .and_then(|p| f(p, r.alpha))
-                            .unwrap_or(f64::NAN)
-                    })
-                    .collect()
-            }
-        };
-        if e.actions.needs_theory() {
-            let floor = |p: &pretrainlab::theory::Prediction| p.sigma2 * p.d_eff as f64;
-            risk.push(Series {
-                label: format!("theory σ² d_eff + E‖L(Z)‖²/α{sfx}"),
-                x: curve_x.clone(),
-                y: curve(&|p, a| Some(floor(p) + p.interaction_mean / a)),
-                err: None,
-                style: Style::Line,
-            });
-            interaction.push(Series {
-                label: format!("theory E‖L(Z)‖²{sfx}"),
+    let x_label = axis_label(&axis.name);
+    let mut panels = Vec::new();
+    for (metric, predicted) in &metrics {
+        let mut series = Vec::new();
+        for (key, group) in &groups {
+            let sfx = if key.is_empty() { String::new() } else { format!(" [{key}]") };
+            let x: Vec<f64> = group.iter().map(|r| x_of(r)).collect();
+            let line = |label: String, y: Vec<f64>| Series {
+                label,
                 x: x.clone(),
-                y: group
-                    .iter()
-                    .map(|r| {
-                        r.prediction
-                            .as_ref()
-                            .map_or(f64::NAN, |p| p.interaction_mean)
-                    })
-                    .collect(),
+                y,
                 err: None,
                 style: Style::Line,
-            });
-            if group.iter().any(|r| r.paper_limit_mean.is_some()) {
-                risk.push(Series {
-                    label: format!("paper's closed form{sfx}"),
-                    x: curve_x.clone(),
-                    y: curve(&|p, a| p.paper_interaction_mean.map(|m| floor(p) + m / a)),
-                    err: None,
-                    style: Style::Line,
-                });
-                interaction.push(Series {
-                    label: format!("paper's closed form{sfx}"),
-                    x: x.clone(),
-                    y: group
+            };
+            if group.iter().any(|r| r.predicted().is_some()) {
+                let theory: Vec<f64> = group
+                    .iter()
+                    .map(|r| {
+                        let p = r.predicted();
+                        match predicted {
+                            Some(q) => p.and_then(|p| p.quantity(q)),
+                            None => p
+                                .and_then(|p| p.mean(metric).map(|m| m.value))
+                                .or_else(|| p.and_then(|p| p.quantity(metric))),
+                        }
+                        .unwrap_or(f64::NAN)
+                    })
+                    .collect();
+                if theory.iter().any(|y| y.is_finite()) {
+                    let what = predicted.as_deref().unwrap_or("predicted mean");
+                    series.push(line(format!("theory: {what}{sfx}"), theory));
+                }
+                let refs = union_refs(group, metric);
+                for (k, label) in refs {
+                    let y = group
                         .iter()
                         .map(|r| {
-                            r.prediction
-                                .as_ref()
-                                .and_then(|p| p.paper_interaction_mean)
-                                .unwrap_or(f64::NAN)
+                            r.predicted()
+                                .and_then(|p| p.references.iter().find(|x| x.key == k))
+                                .map_or(f64::NAN, |x| x.value)
                         })
-                        .collect(),
-                    err: None,
-                    style: Style::Line,
-                });
+                        .collect();
+                    series.push(line(format!("{label}{sfx}"), y));
+                }
             }
-        }
-        if e.actions.runs_trials() {
-            let sim = |f: fn(&pretrainlab::compare::Simulation) -> (f64, f64)| {
-                let v: Vec<(f64, f64)> = group
+            if e.actions.runs_trials() {
+                let stat: Vec<(f64, f64)> = group
                     .iter()
-                    .map(|r| r.simulation.as_ref().map_or((f64::NAN, f64::NAN), f))
+                    .map(|r| {
+                        r.simulated()
+                            .and_then(|s| s.metric(metric))
+                            .map_or((f64::NAN, f64::NAN), |s| (s.mean, s.se))
+                    })
                     .collect();
-                (
-                    v.iter().map(|p| p.0).collect::<Vec<_>>(),
-                    v.iter().map(|p| 2.0 * p.1).collect::<Vec<_>>(),
-                )
-            };
-            let (y, err) = sim(|s| (s.scaled_excess.mean, s.scaled_excess.se));
-            risk.push(Series {
-                label: format!("simulated mean ± 2 s.e.{sfx}"),
-                x: x.clone(),
-                y: y.clone(),
-                err: Some(err),
-                style: Style::Points,
-            });
-            if along_alpha {
-                let alphas: Vec<f64> = group.iter().map(|r| r.alpha).collect();
-                if let Some((a, b, r2)) = fit_inverse(&alphas, &y) {
-                    let xs = dense(&x);
-                    risk.push(Series {
+                let y: Vec<f64> = stat.iter().map(|s| s.0).collect();
+                series.push(Series {
+                    label: format!("simulated mean ± 2 s.e.{sfx}"),
+                    x: x.clone(),
+                    y: y.clone(),
+                    err: Some(stat.iter().map(|s| 2.0 * s.1).collect()),
+                    style: Style::Points,
+                });
+                if axis.name == "alpha"
+                    && let Some((a, b, r2)) = fit_inverse(&x, &y)
+                {
+                    let xs = dense(&x, log_x);
+                    series.push(Series {
                         label: format!("fit a + b/α: a = {a:.3}, b = {b:.3}, R² = {r2:.4}{sfx}"),
-                        y: xs.iter().map(|&v| a + b / to_alpha(v)).collect(),
+                        y: xs.iter().map(|&v| a + b / v).collect(),
                         x: xs,
                         err: None,
                         style: Style::Line,
                     });
                 }
             }
-            let (y, err) = sim(|s| (s.m_rep.mean, s.m_rep.se));
-            interaction.push(Series {
-                label: format!("simulated m·Rep ± 2 s.e.{sfx}"),
-                x: x.clone(),
-                y,
-                err: Some(err),
-                style: Style::Points,
-            });
         }
+        let meaning = results[0]
+            .metrics
+            .iter()
+            .find(|m| m.name == *metric)
+            .map_or(String::new(), |m| m.meaning.clone());
+        let log_y = positive_span(&series) && log_x;
+        panels.push(Figure {
+            title: format!("{}: {metric}", e.model),
+            x_label: x_label.clone(),
+            y_label: if meaning.is_empty() { metric.clone() } else { format!("{metric}: {meaning}") },
+            log_x,
+            log_y,
+            series,
+        });
     }
-    let positive = |s: &[Series]| {
-        let ys: Vec<f64> = s
-            .iter()
-            .flat_map(|s| s.y.iter().copied())
-            .filter(|y| y.is_finite())
-            .collect();
-        let (lo, hi) = ys
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &y| {
-                (l.min(y), h.max(y))
-            });
-        log_x && lo > 0.0 && hi / lo > 20.0
-    };
-    let x_label = axis_label(&axis.name);
-    let fig = |title: &str, y_label: &str, series: Vec<Series>| Figure {
-        title: title.into(),
-        x_label: x_label.clone(),
-        y_label: y_label.into(),
-        log_x,
-        log_y: positive(&series),
-        series,
-    };
-    Some(vec![
-        fig(
-            &format!("{}: downstream excess risk", e.model),
-            "n(R − σ²)",
-            risk,
-        ),
-        fig(
-            &format!("{}: pre-training interaction", e.model),
-            if e.actions.runs_trials() {
-                "E‖L(Z)‖²  (simulated: m·Rep)"
-            } else {
-                "E‖L(Z)‖²"
-            },
-            interaction,
-        ),
-    ])
+    Ok(Some(panels))
 }
 
-/// Empirical CDF against the limit law's CDF for up to four points.
+/// The `(key, label)` of references that claim to predict `metric`, over a group.
+fn union_refs(group: &[&PointResult], metric: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for r in group {
+        for x in r.predicted().map_or(&[][..], |p| &p.references[..]) {
+            if x.of.as_deref() == Some(metric) && !out.iter().any(|(k, _)| *k == x.key) {
+                out.push((x.key.clone(), x.label.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// 49 points spanning `xs`, evenly on a log scale when `log`.
+fn dense(xs: &[f64], log: bool) -> Vec<f64> {
+    let (lo, hi) = xs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+    (0..=48)
+        .map(|i| {
+            let t = i as f64 / 48.0;
+            if log {
+                (lo.ln() + (hi.ln() - lo.ln()) * t).exp()
+            } else {
+                lo + (hi - lo) * t
+            }
+        })
+        .collect()
+}
+
+/// Whether the finite y values are positive and span more than a factor of 20.
+fn positive_span(series: &[Series]) -> bool {
+    let (lo, hi) = series
+        .iter()
+        .flat_map(|s| s.y.iter().copied())
+        .filter(|y| y.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| (l.min(y), h.max(y)));
+    lo > 0.0 && hi / lo > 20.0
+}
+
+/// Empirical CDFs against the predicted limit laws for up to three checked points.
 fn cdf_figures(results: &[PointResult]) -> Option<Vec<Figure>> {
     let checked: Vec<&PointResult> = results.iter().filter(|r| r.check.is_some()).collect();
     if checked.is_empty() {
@@ -370,16 +380,16 @@ fn cdf_figures(results: &[PointResult]) -> Option<Vec<Figure>> {
         idx.dedup();
         idx.into_iter().map(|i| checked[i]).collect()
     };
-    let figs = picks
-        .into_iter()
-        .filter_map(|r| {
-            let theory = r.theory.as_ref()?;
-            let check = r.check.as_ref()?;
-            let mut xs = r.run.column(|t| t.scaled_excess);
-            xs.retain(|x| x.is_finite());
+    let mut figs = Vec::new();
+    for r in picks {
+        let Some(check) = r.check.as_ref() else {
+            continue;
+        };
+        for law in &check.prediction.laws {
+            let mut xs = pretrainlab::criteria::finite_column(&r.trials, &law.metric);
             xs.sort_by(f64::total_cmp);
             if xs.is_empty() {
-                return None;
+                continue;
             }
             let k = xs.len() as f64;
             let trials = xs.len();
@@ -389,13 +399,16 @@ fn cdf_figures(results: &[PointResult]) -> Option<Vec<Figure>> {
             xs.truncate(keep);
             ecdf_y.truncate(keep);
             let (lo, hi) = (xs[0], xs[xs.len() - 1]);
-            let grid: Vec<f64> = (0..=200)
-                .map(|i| lo + (hi - lo) * i as f64 / 200.0)
-                .collect();
-            let law: Vec<f64> = grid.iter().map(|&x| theory.limit_cdf(r.alpha, x)).collect();
-            Some(Figure {
-                title: format!("point {}: {} ({})", r.index, r.label, check.verdict),
-                x_label: "n(R − σ²)".into(),
+            let grid: Vec<f64> = (0..=200).map(|i| lo + (hi - lo) * i as f64 / 200.0).collect();
+            let cdf: Vec<f64> = grid.iter().map(|&x| law.law.cdf(x)).collect();
+            let ks = check
+                .laws
+                .iter()
+                .find(|l| l.metric == law.metric)
+                .map_or(f64::NAN, |l| l.ks);
+            figs.push(Figure {
+                title: format!("point {}: {} ({})", r.index, r.label, check.verdict()),
+                x_label: law.metric.clone(),
                 y_label: "CDF".into(),
                 log_x: false,
                 log_y: false,
@@ -408,19 +421,16 @@ fn cdf_figures(results: &[PointResult]) -> Option<Vec<Figure>> {
                         style: Style::Steps,
                     },
                     Series {
-                        label: format!(
-                            "limit law σ² d_eff + ‖L(Z)‖²/α (KS = {:.3})",
-                            check.ks_scaled_excess
-                        ),
+                        label: format!("limit law (KS = {ks:.3})"),
                         x: grid,
-                        y: law,
+                        y: cdf,
                         err: None,
                         style: Style::Line,
                     },
                 ],
-            })
-        })
-        .collect::<Vec<_>>();
+            });
+        }
+    }
     (!figs.is_empty()).then_some(figs)
 }
 

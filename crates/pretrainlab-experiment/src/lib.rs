@@ -11,13 +11,13 @@
 //! finished units no longer match is an error that says what changed, unless the caller
 //! asks for a fresh start.
 //!
-//! Training-dynamics models (`pretrainlab::dynamics`) run through the same machinery:
-//! trials are seeds, a unit stores each seed's named metrics, and [`dynamics`] turns the
-//! stored seeds into per-point predictions, summaries and checks.
+//! Every model of `pretrainlab::registry` runs through the same path: the runner
+//! computes a unit's trials, the store keeps them as named metric columns, and each point
+//! becomes a prediction, a summary and a check (`pretrainlab::criteria`), then rows of
+//! the same tables, figures and report whatever the model.
 //!
 //! The science stays in `pretrainlab`; this crate does the I/O around it.
 
-pub mod dynamics;
 pub mod figures;
 pub mod report;
 pub mod spec;
@@ -27,18 +27,13 @@ pub mod table;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use pretrainlab::compare::{Check, Simulation, check};
-use pretrainlab::dynamics::DynDynamics;
-use pretrainlab::engine::RunResult;
-use pretrainlab::models::DynModel;
-use pretrainlab::theory::{Prediction, Theory};
-use serde::Serialize;
+use pretrainlab::criteria::{Check, Simulation, assess, prediction_json};
+use pretrainlab::model::{DynModel, MetricSpec, Prediction};
+use pretrainlab::runner::Trials;
+use serde_json::{Value, json};
 
 pub use spec::{Experiment, SpecError, parse};
-use store::{
-    Unit, atomic_write, dyn_unit_text, fingerprint, read_lines, read_unit, spec_of, unit_text,
-    units_of,
-};
+use store::{Expected, Unit, atomic_write, fingerprint, read_fingerprint, read_unit, unit_text, units_of};
 use table::{Column, Table};
 
 /// Why a run could not go on.
@@ -49,17 +44,13 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{} is damaged: {message}; rerun with --fresh to start over", path.display())]
+    #[error("{} is damaged: {message}; delete it to recompute that unit, or rerun with --fresh to start over", path.display())]
     Corrupt { path: PathBuf, message: String },
+    /// A unit file of an earlier store format.
+    #[error("{} was written by an earlier version of pretrainlab (unit format v1); rerun with --fresh to recompute the experiment", path.display())]
+    Outdated { path: PathBuf },
     #[error("writing Parquet: {0}")]
     Parquet(String),
-    /// A dynamics model's seeds reported different sets of metrics.
-    #[error("point {point} ({label}): {message}")]
-    Metrics {
-        point: usize,
-        label: String,
-        message: String,
-    },
     /// The file's `metric` or `predicted` names something the model does not report.
     #[error("`{key} = \"{name}\"`: model `{model}` has no such {what}; it has {}", known.join(", "))]
     UnknownName {
@@ -164,23 +155,60 @@ pub struct Finished {
 }
 
 /// The results of one grid point.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct PointResult {
     pub index: usize,
     pub label: String,
     pub coords: Vec<(String, toml::Value)>,
-    pub m: usize,
-    pub n: usize,
-    pub alpha: f64,
+    /// The model's metric schema at this point.
+    pub metrics: Vec<MetricSpec>,
+    /// The model's labels (e.g. `m`, `n`, `alpha`).
+    pub labels: Vec<(String, Value)>,
     pub prediction: Option<Prediction>,
-    /// `σ² d_eff + (paper's E‖L(Z)‖²)/α` where the paper has a closed form.
-    pub paper_limit_mean: Option<f64>,
     pub simulation: Option<Simulation>,
     pub check: Option<Check>,
-    #[serde(skip)]
-    pub run: RunResult,
-    #[serde(skip)]
-    pub theory: Option<Theory>,
+    /// The point's trials, read back from its units in trial order.
+    pub trials: Trials,
+}
+
+impl PointResult {
+    /// The verdict of a check, `pass` or `fail`.
+    pub fn verdict(&self) -> Option<&'static str> {
+        self.check.as_ref().map(Check::verdict)
+    }
+
+    /// The prediction, or the check's prediction.
+    pub fn predicted(&self) -> Option<&Prediction> {
+        self.prediction
+            .as_ref()
+            .or_else(|| self.check.as_ref().map(|c| &c.prediction))
+    }
+
+    /// The simulation, or the check's simulation.
+    pub fn simulated(&self) -> Option<&Simulation> {
+        self.simulation
+            .as_ref()
+            .or_else(|| self.check.as_ref().map(|c| &c.simulation))
+    }
+
+    /// The point as JSON (what `summary.json` lists).
+    pub fn to_json(&self) -> Value {
+        let coords: serde_json::Map<String, Value> = self
+            .coords
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        json!({
+            "index": self.index,
+            "label": self.label,
+            "coords": coords,
+            "labels": self.labels.iter().cloned().collect::<serde_json::Map<_, _>>(),
+            "metrics": self.metrics,
+            "prediction": self.prediction.as_ref().map(prediction_json),
+            "simulation": self.simulation.as_ref().map(Simulation::to_json),
+            "check": self.check.as_ref().map(Check::to_json),
+        })
+    }
 }
 
 /// Runs (or resumes) an experiment.
@@ -217,7 +245,7 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
             })
         })
         .collect();
-    let previous: Option<serde_json::Value> = std::fs::read(&manifest_path)
+    let previous: Option<Value> = std::fs::read(&manifest_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     let expected: std::collections::HashMap<String, &String> =
@@ -230,9 +258,9 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
         if !name.ends_with(".txt") {
             continue;
         }
-        let unit = read_lines(&entry.path())?;
+        let fp = read_fingerprint(&entry.path())?;
         match expected.get(&name) {
-            Some(fp) if **fp == unit.fingerprint => {
+            Some(want) if **want == fp => {
                 done.insert(name);
             }
             _ => stale.push(name),
@@ -274,7 +302,7 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
         resumed.push(store::utc_now());
     }
     let manifest = |finished: Option<String>| {
-        serde_json::json!({
+        json!({
             "pretrainlab_version": env!("CARGO_PKG_VERSION"),
             "name": e.name,
             "model": e.model,
@@ -303,7 +331,7 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
     write_manifest(None)?;
 
     // The units still to run.
-    let models = Models::build(e)?;
+    let models = build_models(e)?;
     let todo: Vec<&(usize, Unit, String)> = plan
         .iter()
         .filter(|(_, u, _)| !done.contains(&u.file_name()))
@@ -331,22 +359,8 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
         }
         let point = &e.points[*p];
         let progress = |k| opts.progress.trials(k);
-        let text = match &models {
-            Models::TwoStage(ms) => unit_text(
-                fp,
-                &ms[*p].run(&spec_of(e, point), unit.lo..unit.hi, &progress),
-            ),
-            Models::Dynamics(ms) => dyn_unit_text(
-                fp,
-                &pretrainlab::dynamics::run_seed_range(
-                    ms[*p].as_ref(),
-                    e.seed,
-                    unit.lo..unit.hi,
-                    &progress,
-                ),
-            ),
-        };
-        atomic_write(&units_dir.join(unit.file_name()), text.as_bytes())?;
+        let trials = pretrainlab::runner::run(models[*p].as_ref(), e.seed, unit.lo..unit.hi, &progress);
+        atomic_write(&units_dir.join(unit.file_name()), unit_text(fp, &trials).as_bytes())?;
         finished_units += 1;
         remaining[*p] -= 1;
         if remaining[*p] == 0 {
@@ -365,38 +379,35 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
     // Assemble, summarise and write.
     let finished_at = store::utc_now();
     let finished_manifest = manifest(Some(finished_at.clone()));
-    let (mut files, html, verdicts) = match &models {
-        Models::TwoStage(ms) => {
-            let mut results = Vec::with_capacity(e.points.len());
-            for (point, model) in e.points.iter().zip(ms) {
-                let mut run = RunResult::default();
-                for u in units_of(e, point.index) {
-                    run.extend(read_unit(&units_dir.join(u.file_name()))?.result);
-                }
-                results.push(point_result(e, point, model.as_ref(), run)?);
-            }
-            let mut files = write_tables(e, &results, dir)?;
-            files.extend(figures::write_all(e, &results, &dir.join("figures"))?);
-            let summary = serde_json::to_string_pretty(&results).unwrap_or_default();
-            atomic_write(&dir.join("summary.json"), summary.as_bytes())?;
-            files.push("summary.json".into());
-            let html = report::html(e, &results, &finished_manifest, dir)?;
-            let verdicts = results
-                .iter()
-                .filter_map(|r| {
-                    r.check
-                        .as_ref()
-                        .map(|c| (r.label.clone(), c.verdict.clone()))
-                })
-                .collect();
-            (files, html, verdicts)
+    let mut results = Vec::with_capacity(e.points.len());
+    for (point, model) in e.points.iter().zip(&models) {
+        let names: Vec<String> = model.metrics().iter().map(|m| m.name.clone()).collect();
+        let mut trials = Trials::empty(names.clone());
+        for u in units_of(e, point.index) {
+            let want = Expected {
+                fingerprint: &fingerprint(e, point, &u),
+                metrics: &names,
+                unit: &u,
+            };
+            trials.extend(read_unit(&units_dir.join(u.file_name()), &want)?);
         }
-        Models::Dynamics(ms) => dynamics::write_all(e, ms, &units_dir, &finished_manifest, dir)?,
-    };
+        results.push(point_result(e, point, model.as_ref(), trials)?);
+    }
+    let mut files = write_tables(e, &results, dir)?;
+    files.extend(figures::write_all(e, &results, &dir.join("figures"))?);
+    let summary: Vec<Value> = results.iter().map(PointResult::to_json).collect();
+    let summary = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    atomic_write(&dir.join("summary.json"), summary.as_bytes())?;
+    files.push("summary.json".into());
+    let html = report::html(e, &results, &finished_manifest, dir)?;
     atomic_write(&dir.join("report.html"), html.as_bytes())?;
     files.push("report.html".into());
     write_manifest(Some(finished_at))?;
     files.push("manifest.json".into());
+    let verdicts = results
+        .iter()
+        .filter_map(|r| r.verdict().map(|v| (r.label.clone(), v.to_string())))
+        .collect();
     Ok(Outcome::Finished(Finished {
         dir: dir.clone(),
         points: e.points.len(),
@@ -407,35 +418,16 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
     }))
 }
 
-/// The models of the points, built from their parameters.
-enum Models {
-    TwoStage(Vec<Box<dyn DynModel>>),
-    Dynamics(Vec<Box<DynDynamics>>),
-}
-
-impl Models {
-    fn build(e: &Experiment) -> Result<Models, StoreError> {
-        let params = |p: &spec::Point| toml::Value::Table(p.params.clone());
-        Ok(if e.dynamics {
-            Models::Dynamics(
-                e.points
-                    .iter()
-                    .map(|p| pretrainlab::dynamics::build(&e.model, params(p)))
-                    .collect::<Result<_, _>>()?,
-            )
-        } else {
-            Models::TwoStage(
-                e.points
-                    .iter()
-                    .map(|p| pretrainlab::models::build(&e.model, params(p)))
-                    .collect::<Result<_, _>>()?,
-            )
-        })
-    }
+/// The model of every point, built through the registry from the point's parameters.
+fn build_models(e: &Experiment) -> Result<Vec<Box<dyn DynModel>>, StoreError> {
+    e.points
+        .iter()
+        .map(|p| pretrainlab::registry::build(&e.model, p.params.clone()).map_err(Into::into))
+        .collect()
 }
 
 /// The resolved configuration as JSON (what the manifest records and resumes compare).
-pub fn config_json(e: &Experiment) -> serde_json::Value {
+pub fn config_json(e: &Experiment) -> Value {
     let mut v = serde_json::to_value(e).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
         o.remove("output");
@@ -443,95 +435,114 @@ pub fn config_json(e: &Experiment) -> serde_json::Value {
     v
 }
 
+/// One point: prediction, summary and check as the actions ask.
 fn point_result(
     e: &Experiment,
     point: &spec::Point,
     model: &dyn DynModel,
-    run: RunResult,
+    trials: Trials,
 ) -> Result<PointResult, StoreError> {
-    let theory = if e.actions.needs_theory() {
-        Some(model.theory()?)
+    let prediction = if e.actions.needs_theory() {
+        Some(model.predict()?)
     } else {
         None
     };
-    let prediction = theory.as_ref().map(|t| t.at(point.m, point.n));
-    let paper_limit_mean = prediction.as_ref().and_then(|p| {
-        p.paper_interaction_mean
-            .map(|paper| p.sigma2 * p.d_eff as f64 + paper / p.alpha)
-    });
-    let spec = spec_of(e, point);
-    let simulation = if e.actions.runs_trials() {
-        Some(
-            Simulation::of(model.name(), model.extra_name(), &spec, &run).ok_or_else(|| {
-                StoreError::AllFailed {
-                    point: point.index,
-                    label: point.label(),
-                    trials: e.trials,
-                    reason: run
-                        .failures
-                        .first()
-                        .map_or("unknown".into(), |(_, r)| r.clone()),
-                }
-            })?,
-        )
-    } else {
-        None
-    };
-    let check = match (&theory, &simulation, e.actions.check) {
-        (Some(t), Some(s), true) => Some(check(t, s.clone(), &run)),
-        _ => None,
+    if e.actions.runs_trials() && trials.completed() == 0 {
+        return Err(StoreError::AllFailed {
+            point: point.index,
+            label: point.label(),
+            trials: e.trials,
+            reason: trials
+                .failures
+                .first()
+                .map_or("unknown".into(), |(_, r)| r.clone()),
+        });
+    }
+    let (simulation, check) = match (&prediction, e.actions.check, e.actions.runs_trials()) {
+        (Some(p), true, _) => {
+            let c = assess(model, p.clone(), e.seed, &trials);
+            (Some(c.simulation.clone()), Some(c))
+        }
+        (_, _, true) => (Some(Simulation::of(model, e.seed, &trials)), None),
+        _ => (None, None),
     };
     Ok(PointResult {
         index: point.index,
         label: point.label(),
         coords: point.coords.clone(),
-        m: point.m,
-        n: point.n,
-        alpha: point.alpha(),
+        metrics: model.metrics().to_vec(),
+        labels: model
+            .labels()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
         prediction,
-        paper_limit_mean,
         simulation,
         check,
-        run,
-        theory,
+        trials,
     })
 }
 
-/// Parameter-axis columns: numeric axes as floats, others as text.
-fn axis_columns(e: &Experiment, rows: &[(usize, usize)], table: &mut Table) {
-    for (a, axis) in e.axes.iter().enumerate() {
-        if !e.dynamics && ["m", "n", "alpha"].contains(&axis.name.as_str()) {
-            continue;
+/// A finite value, or nothing (tables never carry a non-finite number as a result).
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// Names in first-seen order over all points.
+fn union<'a>(lists: impl Iterator<Item = Vec<&'a str>>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for list in lists {
+        for name in list {
+            if !out.iter().any(|o| o == name) {
+                out.push(name.to_string());
+            }
         }
-        let value = |p: usize| &e.points[p].coords[a].1;
-        let numeric = axis
-            .values
-            .iter()
-            .all(|v| v.as_float().is_some() || v.as_integer().is_some());
+    }
+    out
+}
+
+/// Axis and label columns for rows `(point, _)`: numeric values as floats, others as
+/// text. An axis that is also a label (`m`, `n`, `alpha`) is shown once, as the label.
+fn axis_columns(e: &Experiment, results: &[PointResult], rows: &[(usize, usize)], table: &mut Table) {
+    let labels = union(results.iter().map(|r| r.labels.iter().map(|(k, _)| k.as_str()).collect()));
+    let mut push = |name: &str, value: &dyn Fn(usize) -> Option<Value>| {
+        let values: Vec<Option<Value>> = rows.iter().map(|&(p, _)| value(p)).collect();
+        let numeric = values.iter().flatten().all(|v| v.as_f64().is_some());
         if numeric {
             table.push(
-                &axis.name,
-                Column::Float(
-                    rows.iter()
-                        .map(|&(p, _)| {
-                            let v = value(p);
-                            v.as_float()
-                                .or_else(|| v.as_integer().map(|i| i as f64))
-                                .unwrap_or(f64::NAN)
+                name,
+                Column::OptFloat(values.iter().map(|v| v.as_ref().and_then(Value::as_f64)).collect()),
+            );
+        } else {
+            table.push(
+                name,
+                Column::Text(
+                    values
+                        .iter()
+                        .map(|v| match v {
+                            Some(Value::String(s)) => s.clone(),
+                            Some(other) => other.to_string(),
+                            None => String::new(),
                         })
                         .collect(),
                 ),
             );
-        } else {
-            table.push(
-                &axis.name,
-                Column::Text(
-                    rows.iter()
-                        .map(|&(p, _)| spec::value_text(value(p)))
-                        .collect(),
-                ),
-            );
         }
+    };
+    for (a, axis) in e.axes.iter().enumerate() {
+        if labels.contains(&axis.name) {
+            continue;
+        }
+        push(&axis.name, &|p| serde_json::to_value(&e.points[p].coords[a].1).ok());
+    }
+    for label in &labels {
+        push(label, &|p| {
+            results[p]
+                .labels
+                .iter()
+                .find(|(k, _)| k == label)
+                .map(|(_, v)| v.clone())
+        });
     }
 }
 
@@ -542,57 +553,28 @@ fn write_tables(
     dir: &Path,
 ) -> Result<Vec<String>, StoreError> {
     let mut files = Vec::new();
-    let sizes = |t: &mut Table, rows: &[(usize, usize)]| {
-        t.push(
-            "m",
-            Column::Int(rows.iter().map(|&(p, _)| e.points[p].m as i64).collect()),
-        );
-        t.push(
-            "n",
-            Column::Int(rows.iter().map(|&(p, _)| e.points[p].n as i64).collect()),
-        );
-        t.push(
-            "alpha",
-            Column::Float(rows.iter().map(|&(p, _)| e.points[p].alpha()).collect()),
-        );
-    };
     if e.actions.runs_trials() {
         let rows: Vec<(usize, usize)> = results
             .iter()
-            .flat_map(|r| (0..r.run.records.len()).map(move |i| (r.index, i)))
+            .flat_map(|r| (0..r.trials.completed()).map(move |i| (r.index, i)))
             .collect();
-        let rec = |p: usize, i: usize| &results[p].run.records[i];
         let mut t = Table::default();
-        t.push(
-            "point",
-            Column::Int(rows.iter().map(|&(p, _)| p as i64).collect()),
-        );
+        t.push("point", Column::Int(rows.iter().map(|&(p, _)| p as i64).collect()));
         t.push(
             "trial",
-            Column::Int(rows.iter().map(|&(p, i)| rec(p, i).0 as i64).collect()),
+            Column::Int(rows.iter().map(|&(p, i)| results[p].trials.ids[i] as i64).collect()),
         );
-        axis_columns(e, &rows, &mut t);
-        sizes(&mut t, &rows);
-        let field = |f: fn(&pretrainlab::models::TrialRecord) -> f64| {
-            Column::Float(rows.iter().map(|&(p, i)| f(&rec(p, i).1)).collect())
-        };
-        t.push("scaled_excess", field(|r| r.scaled_excess));
-        t.push("n_var", field(|r| r.n_var));
-        t.push("n_leak", field(|r| r.n_leak));
-        t.push("n_rep", field(|r| r.n_rep));
-        t.push("m_rep", field(|r| r.m_rep));
-        if results
-            .iter()
-            .any(|r| r.run.records.iter().any(|(_, x)| x.extra.is_some()))
-        {
-            let name = results
+        axis_columns(e, results, &rows, &mut t);
+        let metrics = union(results.iter().map(|r| r.trials.metrics.iter().map(String::as_str).collect()));
+        for m in &metrics {
+            let col = rows
                 .iter()
-                .find_map(|r| r.simulation.as_ref().and_then(|s| s.extra_name.clone()))
-                .unwrap_or_else(|| "extra".into());
-            t.push(
-                &name,
-                Column::OptFloat(rows.iter().map(|&(p, i)| rec(p, i).1.extra).collect()),
-            );
+                .map(|&(p, i)| {
+                    let tr = &results[p].trials;
+                    tr.index(m).and_then(|j| finite(tr.row(i)[j]))
+                })
+                .collect();
+            t.push(m, Column::OptFloat(col));
         }
         t.write(dir, "trials")?;
         files.extend(["trials.csv".to_string(), "trials.parquet".to_string()]);
@@ -600,84 +582,74 @@ fn write_tables(
 
     let rows: Vec<(usize, usize)> = results.iter().map(|r| (r.index, 0)).collect();
     let mut t = Table::default();
-    t.push(
-        "point",
-        Column::Int(results.iter().map(|r| r.index as i64).collect()),
-    );
-    axis_columns(e, &rows, &mut t);
-    sizes(&mut t, &rows);
+    t.push("point", Column::Int(results.iter().map(|r| r.index as i64).collect()));
+    axis_columns(e, results, &rows, &mut t);
+    let mut float = |name: String, f: &dyn Fn(&PointResult) -> Option<f64>| {
+        t.push(&name, Column::OptFloat(results.iter().map(|r| f(r).and_then(finite)).collect()));
+    };
     if e.actions.needs_theory() {
-        let pred = |f: fn(&Prediction) -> f64| {
-            Column::Float(
-                results
-                    .iter()
-                    .map(|r| r.prediction.as_ref().map_or(f64::NAN, f))
-                    .collect(),
-            )
-        };
-        t.push("sigma2_d_eff", pred(|p| p.sigma2 * p.d_eff as f64));
-        t.push("interaction_mean", pred(|p| p.interaction_mean));
-        t.push("limit_mean", pred(|p| p.limit_mean));
-        t.push(
-            "paper_interaction_mean",
-            Column::OptFloat(
-                results
-                    .iter()
-                    .map(|r| r.prediction.as_ref().and_then(|p| p.paper_interaction_mean))
-                    .collect(),
-            ),
-        );
-        t.push(
-            "paper_limit_mean",
-            Column::OptFloat(results.iter().map(|r| r.paper_limit_mean).collect()),
-        );
+        let preds = || results.iter().filter_map(|r| r.predicted());
+        for q in union(preds().map(|p| p.quantities.iter().map(|q| q.name.as_str()).collect())) {
+            float(q.clone(), &|r| r.predicted().and_then(|p| p.quantity(&q)));
+        }
+        for m in union(preds().map(|p| p.means.iter().map(|m| m.metric.as_str()).collect())) {
+            float(format!("{m}_predicted"), &|r| r.predicted().and_then(|p| p.mean(&m)).map(|x| x.value));
+        }
+        for k in union(preds().map(|p| p.references.iter().map(|r| r.key.as_str()).collect())) {
+            float(k.clone(), &|r| {
+                r.predicted()
+                    .and_then(|p| p.references.iter().find(|x| x.key == k))
+                    .map(|x| x.value)
+            });
+        }
     }
     if e.actions.runs_trials() {
-        let sim = |f: fn(&Simulation) -> f64| {
-            Column::Float(
-                results
-                    .iter()
-                    .map(|r| r.simulation.as_ref().map_or(f64::NAN, f))
-                    .collect(),
-            )
-        };
-        t.push("completed", sim(|s| s.completed as f64));
-        t.push("failed", sim(|s| s.failed as f64));
-        t.push("scaled_excess_mean", sim(|s| s.scaled_excess.mean));
-        t.push("scaled_excess_se", sim(|s| s.scaled_excess.se));
-        t.push("m_rep_mean", sim(|s| s.m_rep.mean));
-        t.push("m_rep_se", sim(|s| s.m_rep.se));
-        t.push("n_var_mean", sim(|s| s.n_var.mean));
-        t.push("n_leak_mean", sim(|s| s.n_leak.mean));
-        t.push("n_rep_mean", sim(|s| s.n_rep.mean));
-        t.push("scaled_excess_q05", sim(|s| s.scaled_excess.q05));
-        t.push("scaled_excess_q50", sim(|s| s.scaled_excess.q50));
-        t.push("scaled_excess_q95", sim(|s| s.scaled_excess.q95));
+        float("completed".into(), &|r| r.simulated().map(|s| s.completed as f64));
+        float("failed".into(), &|r| r.simulated().map(|s| s.failed as f64));
+        let sims = results.iter().filter_map(|r| r.simulated());
+        for m in union(sims.map(|s| s.metrics.iter().map(|(k, _)| k.as_str()).collect())) {
+            type Stat = fn(&pretrainlab::stats::Summary) -> f64;
+            let stats: [(&str, Stat); 5] = [
+                ("mean", |s| s.mean),
+                ("se", |s| s.se),
+                ("q05", |s| s.q05),
+                ("q50", |s| s.q50),
+                ("q95", |s| s.q95),
+            ];
+            for (suffix, f) in stats {
+                float(format!("{m}_{suffix}"), &|r| r.simulated().and_then(|s| s.metric(&m)).map(f));
+            }
+        }
     }
     if e.actions.check {
-        let chk = |f: fn(&Check) -> f64| {
-            Column::Float(
-                results
-                    .iter()
-                    .map(|r| r.check.as_ref().map_or(f64::NAN, f))
-                    .collect(),
-            )
-        };
-        t.push("ks_m_rep", chk(|c| c.ks));
-        t.push("ks_p_value", chk(|c| c.ks_p_value));
-        t.push("ks_scaled_excess", chk(|c| c.ks_scaled_excess));
-        t.push("z_m_rep", chk(|c| c.means[0].z));
-        t.push("z_scaled_excess", chk(|c| c.means[1].z));
+        let checks = || results.iter().filter_map(|r| r.check.as_ref());
+        for m in union(checks().map(|c| c.means.iter().map(|x| x.quantity.as_str()).collect())) {
+            float(format!("z_{m}"), &|r| {
+                r.check
+                    .as_ref()
+                    .and_then(|c| c.means.iter().find(|x| x.quantity == m))
+                    .map(|x| x.z)
+            });
+        }
+        for m in union(checks().map(|c| c.laws.iter().map(|x| x.metric.as_str()).collect())) {
+            let law = |r: &PointResult| {
+                r.check
+                    .as_ref()
+                    .and_then(|c| c.laws.iter().find(|x| x.metric == m).cloned())
+            };
+            float(format!("ks_{m}"), &|r| law(r).map(|l| l.ks));
+            float(format!("ks_{m}_p_value"), &|r| law(r).map(|l| l.p_value));
+        }
+        float("criteria_passed".into(), &|r| {
+            r.check.as_ref().map(|c| c.criteria.iter().filter(|x| x.pass).count() as f64)
+        });
+        float("criteria_total".into(), &|r| r.check.as_ref().map(|c| c.criteria.len() as f64));
         t.push(
             "verdict",
             Column::Text(
                 results
                     .iter()
-                    .map(|r| {
-                        r.check
-                            .as_ref()
-                            .map_or(String::new(), |c| c.verdict.clone())
-                    })
+                    .map(|r| r.verdict().unwrap_or_default().to_string())
                     .collect(),
             ),
         );

@@ -8,7 +8,6 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::dynamics::DynPointResult;
 use crate::spec::Experiment;
 use crate::{PointResult, StoreError};
 
@@ -19,104 +18,135 @@ pub fn html(
     manifest: &serde_json::Value,
     dir: &Path,
 ) -> Result<String, StoreError> {
-    let verdicts: Vec<&str> = results
-        .iter()
-        .filter_map(|r| r.check.as_ref().map(|c| c.verdict.as_str()))
-        .collect();
+    let verdicts: Vec<&str> = results.iter().filter_map(|r| r.verdict()).collect();
     let mut h = header(e, results.len(), &verdicts, manifest);
+    let metrics = crate::figures::figure_metrics(e, results)?;
     h.push_str("<h2>Figures</h2>\n");
+    let names: Vec<&str> = metrics.iter().map(|(m, _)| m.as_str()).collect();
     for (name, caption) in [
         (
             "sweep",
-            "Along the sweep: the theory curve, the paper's closed form where one exists, and \
-             simulated means with ±2 s.e. bars.",
+            format!(
+                "Along the sweep, for {}: the prediction, reference values (a paper's closed \
+                 form) where the theory names them, and simulated means with ±2 s.e. bars.",
+                names.join(", ")
+            ),
         ),
         (
-            "cdf",
-            "Empirical CDF of n(R − σ²) against the limit law σ² d_eff + ‖L(Z)‖²/α.",
+            "cdf".into(),
+            "Empirical CDF of each metric with a predicted limit law, against that law.".into(),
         ),
         (
-            "ks-map",
-            "KS distance between the empirical law of n(R − σ²) and its limit law over the first two axes.",
+            "ks-map".into(),
+            "KS distance of the first predicted law over the first two axes.".into(),
         ),
     ] {
-        figure(&mut h, dir, name, caption);
+        figure(&mut h, dir, name, &caption);
     }
 
-    h.push_str("<h2>Points</h2>\n<table><tr><th>point</th><th>coordinates</th><th>m</th><th>n</th><th>α</th>");
-    if e.actions.needs_theory() {
-        h.push_str("<th>theory n(R−σ²)</th><th>paper</th><th>E‖L(Z)‖²</th>");
+    h.push_str("<h2>Points</h2>\n<table><tr><th>point</th><th>coordinates</th>");
+    let labels: Vec<String> = results
+        .first()
+        .map(|r| r.labels.iter().map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
+    for l in &labels {
+        let _ = write!(h, "<th>{}</th>", esc(l));
+    }
+    for (m, predicted) in &metrics {
+        if e.actions.needs_theory() {
+            let what = predicted.clone().unwrap_or_else(|| format!("predicted {m}"));
+            let _ = write!(h, "<th>{}</th>", esc(&what));
+        }
+        if e.actions.runs_trials() {
+            let _ = write!(h, "<th>{} ± s.e.</th>", esc(m));
+        }
     }
     if e.actions.runs_trials() {
-        h.push_str("<th>simulated n(R−σ²) ± s.e.</th><th>m·Rep ± s.e.</th><th>failed</th>");
+        h.push_str("<th>completed</th><th>failed</th>");
     }
     if e.actions.check {
-        h.push_str("<th>KS</th><th>verdict</th>");
+        h.push_str("<th>criteria passed</th><th>verdict</th>");
     }
     h.push_str("</tr>\n");
     for r in results {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
-            r.index,
-            esc(&r.label),
-            r.m,
-            r.n,
-            num(r.alpha)
-        );
-        if let Some(p) = &r.prediction {
-            let _ = write!(
-                h,
-                "<td>{}</td><td>{}</td><td>{}</td>",
-                num(p.limit_mean),
-                r.paper_limit_mean.map_or("—".into(), num),
-                num(p.interaction_mean)
-            );
+        let _ = write!(h, "<tr><td>{}</td><td>{}</td>", r.index, esc(&r.label));
+        for l in &labels {
+            let v = r.labels.iter().find(|(k, _)| k == l).map(|(_, v)| match v {
+                serde_json::Value::Number(x) => x.as_f64().map_or(x.to_string(), num),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+            let _ = write!(h, "<td>{}</td>", esc(&v.unwrap_or_default()));
         }
-        if let Some(s) = &r.simulation {
-            let _ = write!(
-                h,
-                "<td>{} ± {}</td><td>{} ± {}</td><td>{}</td>",
-                num(s.scaled_excess.mean),
-                num(s.scaled_excess.se),
-                num(s.m_rep.mean),
-                num(s.m_rep.se),
-                s.failed
-            );
+        for (m, predicted) in &metrics {
+            if e.actions.needs_theory() {
+                let p = r.predicted();
+                let v = match predicted {
+                    Some(q) => p.and_then(|p| p.quantity(q)),
+                    None => p.and_then(|p| p.mean(m).map(|x| x.value)),
+                };
+                let _ = write!(h, "<td>{}</td>", v.map_or("—".into(), num));
+            }
+            if e.actions.runs_trials() {
+                let s = r.simulated().and_then(|s| s.metric(m));
+                let _ = write!(
+                    h,
+                    "<td>{}</td>",
+                    s.map_or("—".into(), |s| format!("{} ± {}", num(s.mean), num(s.se)))
+                );
+            }
         }
-        if let Some(c) = &r.check {
+        if let Some(s) = r.simulated() {
+            let _ = write!(h, "<td>{}</td><td>{}</td>", s.completed, s.failed);
+        }
+        if let (Some(c), Some(v)) = (&r.check, r.verdict()) {
             let _ = write!(
                 h,
-                "<td>{}</td><td class=\"{}\">{}</td>",
-                num(c.ks_scaled_excess),
-                esc(&c.verdict),
-                esc(&c.verdict)
+                "<td>{} of {}</td><td class=\"{v}\">{v}</td>",
+                c.criteria.iter().filter(|c| c.pass).count(),
+                c.criteria.len()
             );
         }
         h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
-
-    if results.iter().any(|r| r.check.is_some()) {
+    if e.actions.check {
         h.push_str("<h2>Checks</h2>\n");
         for r in results {
-            if let Some(c) = &r.check {
+            let (Some(c), Some(v)) = (&r.check, r.verdict()) else {
+                continue;
+            };
+            let _ = writeln!(
+                h,
+                "<h3>Point {}: {} — <span class=\"{v}\">{v}</span></h3>\n<table><tr><th>criterion</th>\
+                 <th>statement</th><th>predicted</th><th>measured</th><th>s.e.</th><th>result</th></tr>",
+                r.index,
+                esc(&r.label)
+            );
+            for c in &c.criteria {
+                let result = if c.pass { "pass" } else { "fail" };
                 let _ = writeln!(
                     h,
-                    "<h3>Point {}: {} — <span class=\"{}\">{}</span></h3><ul>",
-                    r.index,
-                    esc(&r.label),
-                    esc(&c.verdict),
-                    esc(&c.verdict)
+                    "<tr><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td>\
+                     <td>{}</td><td class=\"{result}\">{result}</td></tr>",
+                    esc(&c.name),
+                    esc(&c.statement),
+                    c.predicted.map_or("—".into(), num),
+                    num(c.measured),
+                    c.se.map_or("—".into(), num)
                 );
-                for reason in &c.reasons {
-                    let _ = writeln!(h, "<li>{}</li>", esc(reason));
-                }
-                h.push_str("</ul>\n");
             }
+            h.push_str("</table>\n");
         }
     }
-
+    if let Some(first) = results.iter().find_map(|r| r.predicted()) {
+        let _ = writeln!(
+            h,
+            "<p>Every predicted quantity ({} of them), predicted mean and reference value per \
+             point is in <code>points.csv</code>.</p>",
+            first.quantities.len()
+        );
+    }
     configuration(&mut h, manifest);
     Ok(h)
 }
@@ -144,12 +174,11 @@ fn header(
     let passed = verdicts.iter().filter(|v| **v == "pass").count();
     let _ = writeln!(
         h,
-        "<p>Model <b>{}</b>, {} point(s), {} {} per point, seed {}, pretrainlab {}. \
+        "<p>Model <b>{}</b>, {} point(s), {} trial(s) per point, seed {}, pretrainlab {}. \
          Started {}, finished {}.{}</p>",
         esc(&e.model),
         points,
         e.trials,
-        if e.dynamics { "seed(s)" } else { "trial(s)" },
         e.seed,
         esc(manifest["pretrainlab_version"].as_str().unwrap_or("")),
         esc(manifest["started"].as_str().unwrap_or("")),
@@ -207,115 +236,6 @@ fn configuration(h: &mut String, manifest: &serde_json::Value) {
          <code>summary.json</code>, <code>manifest.json</code>.</p>\n",
     );
     let _ = writeln!(h, "<script>{SCRIPT}</script>\n</body></html>");
-}
-
-/// The report of a training-dynamics experiment: the sweep figure, a table of the points
-/// (predicted quantity, simulated metric, verdict) and every point's criteria.
-pub fn dyn_html(
-    e: &Experiment,
-    results: &[DynPointResult],
-    manifest: &serde_json::Value,
-    dir: &Path,
-) -> Result<String, StoreError> {
-    let verdicts: Vec<&str> = results.iter().filter_map(|r| r.verdict()).collect();
-    let mut h = header(e, results.len(), &verdicts, manifest);
-    let chosen = crate::dynamics::figure_metric(e, results);
-    if let Some((metric, predicted)) = &chosen {
-        h.push_str("<h2>Figures</h2>\n");
-        figure(
-            &mut h,
-            dir,
-            "sweep",
-            &format!(
-                "Along the sweep: simulated {metric} (mean with ±2 s.e. bars over seeds) and \
-                 the predicted {predicted} where the theory gives it."
-            ),
-        );
-    }
-    h.push_str("<h2>Points</h2>\n<table><tr><th>point</th><th>coordinates</th>");
-    if let Some((metric, predicted)) = &chosen {
-        let _ = write!(
-            h,
-            "<th>predicted {}</th><th>{} ± s.e.</th><th>completed</th><th>failed</th>",
-            esc(predicted),
-            esc(metric)
-        );
-    }
-    if e.actions.check {
-        h.push_str("<th>criteria passed</th><th>verdict</th>");
-    }
-    h.push_str("</tr>\n");
-    for r in results {
-        let _ = write!(h, "<tr><td>{}</td><td>{}</td>", r.index, esc(&r.label));
-        if let Some((metric, predicted)) = &chosen {
-            let stat = r
-                .simulation
-                .as_ref()
-                .and_then(|s| s.metrics.iter().find(|(k, _)| k == metric));
-            let _ = write!(
-                h,
-                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
-                r.prediction
-                    .as_ref()
-                    .and_then(|p| p.quantities.iter().find(|(k, _)| k == predicted))
-                    .map_or("—".into(), |(_, v)| num(*v)),
-                stat.map_or("—".into(), |(_, s)| format!(
-                    "{} ± {}",
-                    num(s.mean),
-                    num(s.se)
-                )),
-                r.simulation.as_ref().map_or(0, |s| s.completed),
-                r.simulation.as_ref().map_or(0, |s| s.failed)
-            );
-        }
-        if let Some(v) = r.verdict() {
-            let _ = write!(
-                h,
-                "<td>{} of {}</td><td class=\"{v}\">{v}</td>",
-                r.criteria.iter().filter(|c| c.pass).count(),
-                r.criteria.len()
-            );
-        }
-        h.push_str("</tr>\n");
-    }
-    h.push_str("</table>\n");
-    if e.actions.check {
-        h.push_str("<h2>Checks</h2>\n");
-        for r in results {
-            let v = r.verdict().unwrap_or_default();
-            let _ = writeln!(
-                h,
-                "<h3>Point {}: {} — <span class=\"{v}\">{v}</span></h3>\n<table><tr><th>criterion</th>\
-                 <th>statement</th><th>predicted</th><th>measured</th><th>s.e.</th><th>result</th></tr>",
-                r.index,
-                esc(&r.label)
-            );
-            for c in &r.criteria {
-                let result = if c.pass { "pass" } else { "fail" };
-                let _ = writeln!(
-                    h,
-                    "<tr><td>{}</td><td style=\"text-align:left\">{}</td><td>{}</td><td>{}</td>\
-                     <td>{}</td><td class=\"{result}\">{result}</td></tr>",
-                    esc(&c.name),
-                    esc(&c.statement),
-                    c.predicted.map_or("—".into(), num),
-                    num(c.measured),
-                    c.se.map_or("—".into(), num)
-                );
-            }
-            h.push_str("</table>\n");
-        }
-    }
-    if let Some(first) = results.iter().find_map(|r| r.prediction.as_ref()) {
-        let _ = writeln!(
-            h,
-            "<p>Predicted quantities per point are in <code>points.csv</code> \
-             (<code>predicted_*</code>; {} of them).</p>",
-            first.quantities.len()
-        );
-    }
-    configuration(&mut h, manifest);
-    Ok(h)
 }
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}\

@@ -6,7 +6,7 @@
 //! name = "factor-alpha"
 //! model = "factor"
 //! actions = ["check"]          # any of predict, simulate, check
-//! n = 2000                     # downstream size; pre-training size from alpha (m = round(α n)) or m
+//! n = 2000                     # a model parameter given at the top (m, n, sampler); or alpha: m = round(α n)
 //! trials = 400
 //! seed = 1
 //! chunk = 100                  # trials per unit of work (resume granularity)
@@ -25,17 +25,18 @@
 //! trials = 100
 //! ```
 //!
-//! A training-dynamics model (`yang-ssl`, `factorization`, `diagonal`) takes the same file
-//! without sample sizes: `m`, `n`, `alpha` and `sampler` are errors, every axis is a model
-//! parameter, `trials` is the number of seeds, and the optional `metric` and `predicted`
-//! choose what the sweep figure draws.
+//! Every model takes the same file. The keys `m`, `n` and `sampler` are shorthands for
+//! the model parameters of those names and are errors for a model without them (the
+//! training-dynamics models); `alpha` (a key or an axis) sets `m = round(α n)` for a model
+//! with both `m` and `n`. Every other axis is a model parameter. `trials` counts Monte
+//! Carlo trials or seeds, and the optional `metric` and `predicted` choose what the sweep
+//! figure draws.
 //!
 //! Every error names the line and the key.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use pretrainlab::linalg::Sampler;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -99,31 +100,21 @@ impl Axis {
     }
 }
 
-/// One grid point: its coordinates, full model parameters and sample sizes (both 0 for a
-/// training-dynamics model, which has none).
+/// One grid point: its coordinates and the full model parameters.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Point {
     pub index: usize,
     /// The axis values of this point, in axis order.
     pub coords: Vec<(String, toml::Value)>,
-    /// The fixed parameters with this point's parameter axes applied.
+    /// The fixed parameters with this point's axes applied (an `alpha` axis as `m`).
     pub params: toml::Table,
-    pub m: usize,
-    pub n: usize,
 }
 
 impl Point {
-    /// `α = m/n`.
-    pub fn alpha(&self) -> f64 {
-        self.m as f64 / self.n as f64
-    }
     /// A short description such as `alpha=0.5, noise_var=1` (floats to 4 significant digits).
     pub fn label(&self) -> String {
-        if self.coords.is_empty() && self.n == 0 {
-            return "fixed parameters".into();
-        }
         if self.coords.is_empty() {
-            return format!("m={}, n={}", self.m, self.n);
+            return "fixed parameters".into();
         }
         self.coords
             .iter()
@@ -151,12 +142,9 @@ pub struct Experiment {
     pub name: String,
     pub description: String,
     pub model: String,
-    /// Whether `model` is a training-dynamics model (`pretrainlab::dynamics`): its points
-    /// have no sample sizes (`m = n = 0`), trials are seeds, and rows are named metrics.
-    pub dynamics: bool,
-    /// For a dynamics model: the metric the sweep figure shows (default: the first the
-    /// model reports) and the predicted quantity drawn against it (default: the quantity
-    /// of the same name, where the prediction has one).
+    /// The metric the sweep figure shows (default: the metrics with a decisive predicted
+    /// mean, else the first metric) and a predicted quantity drawn against it (default:
+    /// the metric's predicted mean, or the quantity of the same name).
     pub metric: Option<String>,
     pub predicted: Option<String>,
     pub actions: Actions,
@@ -165,7 +153,6 @@ pub struct Experiment {
     pub seed: u64,
     /// Trials per unit of work.
     pub chunk: u64,
-    pub sampler: Sampler,
     /// The output folder as written in the file (or the default `results/<name>`).
     pub output: PathBuf,
     pub combine: Combine,
@@ -173,8 +160,6 @@ pub struct Experiment {
     pub points: Vec<Point>,
 }
 
-/// Sample-size axes and keys; everything else on an axis is a model parameter.
-const SIZE_KEYS: [&str; 3] = ["m", "n", "alpha"];
 /// Default trials per unit.
 const DEFAULT_CHUNK: i64 = 100;
 /// Most points a file may resolve to.
@@ -195,7 +180,7 @@ struct RawFile {
     trials: Option<Spanned<i64>>,
     seed: Option<Spanned<i64>>,
     chunk: Option<Spanned<i64>>,
-    sampler: Option<Spanned<String>>,
+    sampler: Option<Spanned<toml::Value>>,
     output: Option<String>,
     sweep: Option<Spanned<RawSweep>>,
     quick: Option<RawQuick>,
@@ -270,61 +255,52 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
     })?;
 
     let model_name = raw.model.get_ref().clone();
-    let catalogue: Vec<_> = pretrainlab::models::catalogue()
-        .into_iter()
-        .chain(pretrainlab::dynamics::catalogue())
-        .collect();
-    let dynamics = pretrainlab::dynamics::is_dynamics(&model_name);
-    let info = catalogue.iter().find(|m| m.name == model_name);
-    let Some(info) = info else {
-        let known: Vec<&str> = catalogue.iter().map(|m| m.name).collect();
+    let Some(entry) = pretrainlab::registry::ENTRIES
+        .iter()
+        .find(|e| e.name == model_name)
+    else {
         return lines.err(
             raw.model.span(),
             "model",
             format!(
                 "unknown model `{model_name}`; known models: {}",
-                known.join(", ")
+                pretrainlab::registry::names().join(", ")
             ),
         );
     };
+    let info = (entry.info)();
     let param_names: Vec<&str> = info.params.iter().map(|p| p.name).collect();
-    if dynamics {
-        let sizes = [
-            ("m", raw.m.as_ref().map(Spanned::span)),
-            ("n", raw.n.as_ref().map(Spanned::span)),
-            ("alpha", raw.alpha.as_ref().map(Spanned::span)),
-            ("sampler", raw.sampler.as_ref().map(Spanned::span)),
-            (
-                "quick.n",
-                raw.quick
-                    .as_ref()
-                    .and_then(|q| q.n.as_ref())
-                    .map(Spanned::span),
-            ),
-        ];
-        if let Some((key, Some(span))) = sizes.into_iter().find(|(_, s)| s.is_some()) {
+    let has_sizes = param_names.contains(&"m") && param_names.contains(&"n");
+    let shorthand = [
+        ("m", raw.m.as_ref().map(Spanned::span)),
+        ("n", raw.n.as_ref().map(Spanned::span)),
+        ("sampler", raw.sampler.as_ref().map(Spanned::span)),
+        (
+            "quick.n",
+            raw.quick
+                .as_ref()
+                .and_then(|q| q.n.as_ref())
+                .map(Spanned::span),
+        ),
+    ];
+    for (key, span) in shorthand {
+        let param = key.trim_start_matches("quick.");
+        if let (Some(span), false) = (span, param_names.contains(&param)) {
             return lines.err(
                 span,
                 key,
                 format!(
-                    "`{key}` means nothing for the training-dynamics model `{model_name}` \
-                     (it has no two-stage sample sizes or sampler); set its parameters in \
-                     [params] ({})",
+                    "model `{model_name}` has no parameter `{param}`; its parameters are {}",
                     param_names.join(", ")
                 ),
             );
         }
-    } else if let Some((key, Some(span))) = [
-        ("metric", raw.metric.as_ref().map(Spanned::span)),
-        ("predicted", raw.predicted.as_ref().map(Spanned::span)),
-    ]
-    .into_iter()
-    .find(|(_, s)| s.is_some())
-    {
+    }
+    if let (Some(a), false) = (&raw.alpha, has_sizes) {
         return lines.err(
-            span,
-            key,
-            format!("`{key}` is for training-dynamics models only (the sweep figure's metric)"),
+            a.span(),
+            "alpha",
+            format!("`alpha` sets m = round(α n), and model `{model_name}` has no m and n"),
         );
     }
 
@@ -425,20 +401,6 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
         Some(s) => *s.get_ref() as u64,
         None => 1,
     };
-    let sampler = match &raw.sampler {
-        None => Sampler::Wishart,
-        Some(s) => match s.get_ref().as_str() {
-            "wishart" => Sampler::Wishart,
-            "raw" => Sampler::Raw,
-            other => {
-                return lines.err(
-                    s.span(),
-                    "sampler",
-                    format!("unknown sampler `{other}`; expected wishart or raw"),
-                );
-            }
-        },
-    };
     let base_m = positive(&raw.m, "m")?;
     let base_n = positive(&n_raw, "n")?;
     let base_alpha = match &raw.alpha {
@@ -500,14 +462,14 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
         for (key, spec) in ordered {
             let name = key.get_ref().clone();
             let full = format!("sweep.axes.{name}");
-            let size = !dynamics && SIZE_KEYS.contains(&name.as_str());
+            let size = has_sizes && name == "alpha";
             if !size && !param_names.contains(&name.as_str()) {
                 return lines.err(
                     key.span(),
                     &full,
                     format!(
                         "unknown axis `{name}`: an axis is {}a parameter of model `{model_name}` ({})",
-                        if dynamics { "" } else { "m, n, alpha or " },
+                        if has_sizes { "alpha or " } else { "" },
                         param_names.join(", ")
                     ),
                 );
@@ -518,7 +480,7 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
         }
     }
     let axis_named = |n: &str| axes.iter().find(|(a, _)| a.name == n);
-    if let (false, Some((_, span)), Some(_)) = (dynamics, axis_named("alpha"), axis_named("m")) {
+    if let (Some((_, span)), Some(_)) = (axis_named("alpha"), axis_named("m")) {
         return lines.err(
             span.clone(),
             "sweep.axes.alpha",
@@ -644,84 +606,52 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
             other => at("params", other.to_string()),
         };
         let mut params = fixed.clone();
-        if dynamics {
-            params.extend(coords.iter().cloned());
-            pretrainlab::dynamics::build(&model_name, toml::Value::Table(params.clone()))
-                .map_err(invalid)?;
-            points.push(Point {
-                index,
-                coords: coords.clone(),
-                params,
-                m: 0,
-                n: 0,
-            });
-            continue;
+        for (key, v) in [
+            ("m", base_m.map(toml::Value::Integer)),
+            ("n", base_n.map(toml::Value::Integer)),
+            ("sampler", raw.sampler.as_ref().map(|s| s.get_ref().clone())),
+        ] {
+            if let Some(v) = v {
+                params.insert(key.to_string(), v);
+            }
         }
-        let (mut m, mut n, mut alpha) = (
-            base_m.map(|v| v as f64),
-            base_n.map(|v| v as f64),
-            base_alpha,
-        );
+        let mut alpha = base_alpha;
         for (k, v) in &coords {
-            let num = v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
-            match k.as_str() {
-                "m" => m = num,
-                "n" => n = num,
-                "alpha" => alpha = num,
-                _ => {
-                    params.insert(k.clone(), v.clone());
-                }
+            if k == "alpha" {
+                alpha = v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+            } else {
+                params.insert(k.clone(), v.clone());
             }
         }
-        let n = match n {
-            Some(n) if n >= 1.0 && n.is_finite() => n.round() as usize,
-            Some(n) => return Err(at("n", format!("must be ≥ 1, got {n}"))),
-            None => {
-                return Err(SpecError {
-                    line: None,
-                    key: "n".into(),
-                    message: "the downstream size n is required (as a key or an axis)".into(),
-                });
+        if let Some(a) = alpha {
+            let n = match params.get("n").and_then(toml::Value::as_integer) {
+                Some(n) if n >= 1 => n,
+                _ => {
+                    return Err(at(
+                        "n",
+                        "alpha sets m = round(α n): give n as an integer ≥ 1 (a key or an axis)"
+                            .into(),
+                    ));
+                }
+            };
+            if !(a.is_finite() && a > 0.0) {
+                return Err(at("alpha", format!("must be positive, got {a}")));
             }
-        };
-        let m = match (m, alpha) {
-            (Some(m), _) if m >= 1.0 && m.is_finite() => m.round() as usize,
-            (Some(m), _) => return Err(at("m", format!("must be ≥ 1, got {m}"))),
-            (None, Some(a)) if a > 0.0 && a.is_finite() => ((a * n as f64).round() as usize).max(1),
-            (None, Some(a)) => return Err(at("alpha", format!("must be positive, got {a}"))),
-            (None, None) => {
-                return Err(SpecError {
-                    line: None,
-                    key: "m".into(),
-                    message: "give the pre-training size as m, or as alpha (m = round(α n))".into(),
-                });
+            let m = ((a * n as f64).round() as i64).max(1);
+            params.insert("m".into(), toml::Value::Integer(m));
+        }
+        pretrainlab::registry::build(&model_name, params.clone()).map_err(|e| match e {
+            pretrainlab::Error::InvalidParameter { field, message }
+                if field == "m" && alpha.is_some() =>
+            {
+                at("alpha", format!("invalid `m` = round(α n): {message}"))
             }
-        };
-        let model = pretrainlab::models::build(&model_name, toml::Value::Table(params.clone()))
-            .map_err(invalid)?;
-        model.check_sizes(m, n).map_err(|e| match e {
-            pretrainlab::Error::InvalidParameter { field, message } => {
-                let key = if field == "m" && axis_named("alpha").is_some() {
-                    "alpha".to_string()
-                } else {
-                    field.clone()
-                };
-                at(
-                    &key,
-                    format!(
-                        "invalid `{field}` = {}: {message}",
-                        if field == "m" { m } else { n }
-                    ),
-                )
-            }
-            other => at("m", other.to_string()),
+            other => invalid(other),
         })?;
         points.push(Point {
             index,
             coords,
             params,
-            m,
-            n,
         });
     }
 
@@ -733,14 +663,12 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
         name,
         description: raw.description.unwrap_or_default(),
         model: model_name,
-        dynamics,
         metric: raw.metric.map(Spanned::into_inner),
         predicted: raw.predicted.map(Spanned::into_inner),
         actions,
         trials,
         seed,
         chunk,
-        sampler,
         combine,
         axes: axes.into_iter().map(|(a, _)| a).collect(),
         points,
@@ -875,10 +803,12 @@ noise_var = { list = [0.5, 1.0] }
         assert_eq!(e.points.len(), 10);
         assert_eq!(e.axes[0].name, "alpha");
         assert!(e.axes[0].geometric());
-        assert_eq!(e.points[0].m, 500);
-        assert_eq!(e.points[9].m, 8000);
+        let m = |p: &Point| p.params["m"].as_integer();
+        assert_eq!(m(&e.points[0]), Some(500));
+        assert_eq!(m(&e.points[9]), Some(8000));
+        assert_eq!(e.points[9].params["n"].as_integer(), Some(1000));
         assert_eq!(e.points[1].params["noise_var"].as_float(), Some(1.0));
-        assert_eq!(e.points[2].m, 1000);
+        assert_eq!(m(&e.points[2]), Some(1000));
         assert_eq!(e.output, PathBuf::from("results/t"));
     }
 
@@ -969,18 +899,18 @@ t_end = { list = [20, 30] }
     #[test]
     fn dynamics_models_sweep_their_own_parameters() {
         let e = parse(DYNAMICS, false).unwrap();
-        assert!(e.dynamics);
         assert_eq!(e.points.len(), 2);
-        assert_eq!((e.points[1].m, e.points[1].n), (0, 0));
+        assert!(!e.points[1].params.contains_key("m"));
         assert_eq!(e.points[1].params["t_end"].as_integer(), Some(30));
         assert_eq!(e.points[1].label(), "t_end=30");
 
         let e = error(&DYNAMICS.replace("trials = 3", "trials = 3\nalpha = 2.0"));
         assert_eq!((e.line, e.key.as_str()), (Some(4), "alpha"));
-        assert!(e.message.contains("means nothing"), "{e}");
+        assert!(e.message.contains("has no m and n"), "{e}");
+        let e = error(&DYNAMICS.replace("trials = 3", "trials = 3\nn = 100"));
+        assert_eq!((e.line, e.key.as_str()), (Some(4), "n"));
+        assert!(e.message.contains("has no parameter `n`"), "{e}");
         let e = error(&DYNAMICS.replace("[20, 30]", "[20, -1]"));
         assert_eq!((e.line, e.key.as_str()), (Some(7), "t_end"));
-        let e = error(&GOOD.replace("trials = 10", "trials = 10\nmetric = \"x\""));
-        assert_eq!((e.line, e.key.as_str()), (Some(7), "metric"));
     }
 }

@@ -1,30 +1,34 @@
 //! The results folder of one experiment: units of finished trials, the manifest, and
 //! atomic writes.
 //!
-//! A unit is (grid point, chunk of trials). Its file `units/p<point>-c<chunk>.txt` starts
-//! with a fingerprint of everything that determines its trials (model, parameters, m, n,
-//! seed, sampler, trial range); the records follow, one per line (`ok,<trial>,<fields>` or
-//! `fail,<trial>,<reason>`), with floats in Rust's shortest round-trip form, so reading a
-//! unit back gives the very bits that were computed. A two-stage record's fields are the
-//! [`TrialRecord`] in order; a training-dynamics record's are its named metrics
-//! (`name=value,…`), one row per seed.
+//! A unit is (grid point, chunk of trials). Its file `units/p<point>-c<chunk>.txt` is
+//!
+//! ```text
+//! pretrainlab-unit v2
+//! fingerprint <16 hex digits>
+//! metrics <name>,<name>,…
+//! ok,<trial>,<value>,<value>,…        one line per trial, in trial order
+//! fail,<trial>,<reason>
+//! checksum <16 hex digits>
+//! ```
+//!
+//! The fingerprint hashes everything that determines the unit's trials (model, every
+//! parameter, seed, trial range). Floats are in Rust's shortest round-trip form, so
+//! reading a unit back gives the very bits that were computed. Reading verifies
+//! everything: the format line, the fingerprint, the metric names, one line per trial
+//! of the range in order with the right number of finite-or-not numbers, and the
+//! checksum (FNV-1a of every byte before the checksum line), so a changed digit, a
+//! truncated file or a foreign row is reported, never merged.
 
 use std::path::{Path, PathBuf};
 
-use pretrainlab::dynamics::RunOutcome;
-use pretrainlab::engine::{RunResult, RunSpec};
-use pretrainlab::models::TrialRecord;
+use pretrainlab::runner::Trials;
 
 use crate::StoreError;
 use crate::spec::{Experiment, Point};
 
-/// Version tag of the unit file format, part of every fingerprint.
-const UNIT_FORMAT: &str = "pretrainlab-unit-v1";
-/// Version tag of the training-dynamics unit format (named metrics per seed).
-const DYN_UNIT_FORMAT: &str = "pretrainlab-dyn-unit-v1";
-
-/// The outcomes of a chunk of seeds of a training-dynamics model, in seed order.
-pub type SeedOutcomes = Vec<(u64, Result<RunOutcome, String>)>;
+/// First line of every unit file of the current format.
+const UNIT_FORMAT: &str = "pretrainlab-unit v2";
 
 /// Writes via a temporary file in the same folder and a rename, so a reader (or a rerun
 /// after a kill) never sees half a file.
@@ -37,7 +41,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    tmp.push(format!(".{}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
@@ -74,215 +78,176 @@ pub fn units_of(e: &Experiment, point: usize) -> Vec<Unit> {
         .collect()
 }
 
-/// The run spec of a point (the trial count is the experiment's).
-pub fn spec_of(e: &Experiment, p: &Point) -> RunSpec {
-    RunSpec {
-        m: p.m,
-        n: p.n,
-        trials: e.trials,
-        seed: e.seed,
-        experiment: pretrainlab::rng::experiment_key(&e.model),
-        sampler: e.sampler,
-    }
+/// FNV-1a, 64 bits.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
-/// The fingerprint of a unit: FNV-1a of a canonical description of what determines it.
+/// The fingerprint of a unit: FNV-1a of a canonical description of what determines it
+/// (the model, all its parameters, the seed and the trial range).
 pub fn fingerprint(e: &Experiment, p: &Point, u: &Unit) -> String {
     let params = serde_json::to_string(&p.params).unwrap_or_default();
-    let text = if e.dynamics {
-        format!(
-            "{DYN_UNIT_FORMAT}|model={}|params={params}|seed={}|seeds={}..{}",
-            e.model, e.seed, u.lo, u.hi
-        )
-    } else {
-        format!(
-            "{UNIT_FORMAT}|model={}|params={params}|m={}|n={}|seed={}|sampler={:?}|trials={}..{}",
-            e.model, p.m, p.n, e.seed, e.sampler, u.lo, u.hi
-        )
-    };
-    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{h:016x}")
+    let text = format!(
+        "{UNIT_FORMAT}|model={}|params={params}|seed={}|trials={}..{}",
+        e.model, e.seed, u.lo, u.hi
+    );
+    format!("{:016x}", fnv1a(text.as_bytes()))
 }
 
-/// Serialises a unit's results.
-pub fn unit_text(fingerprint: &str, result: &RunResult) -> String {
-    let ok = result
-        .records
-        .iter()
-        .map(|(t, r)| {
-            let extra = r.extra.map(|x| format!("{x}")).unwrap_or_default();
-            (
-                *t,
-                format!(
-                    "{},{},{},{},{},{extra}",
-                    r.scaled_excess, r.n_var, r.n_leak, r.n_rep, r.m_rep
-                ),
-            )
-        })
-        .collect();
-    rows_text(fingerprint, ok, &result.failures)
-}
-
-/// Serialises a chunk of seeds of a training-dynamics model: each completed seed's named
-/// metrics as `name=value` fields.
-pub fn dyn_unit_text(fingerprint: &str, outcomes: &[(u64, Result<RunOutcome, String>)]) -> String {
-    let mut ok = Vec::new();
-    let mut failures = Vec::new();
-    for (t, o) in outcomes {
-        match o {
-            Ok(r) => ok.push((
-                *t,
-                r.metrics
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            )),
-            Err(e) => failures.push((*t, e.clone())),
-        }
+/// Serialises a unit: header, one line per trial in trial order, checksum.
+pub fn unit_text(fingerprint: &str, trials: &Trials) -> String {
+    let mut lines: Vec<(u64, String)> = Vec::with_capacity(trials.attempted());
+    for (i, &t) in trials.ids.iter().enumerate() {
+        let values: Vec<String> = trials.row(i).iter().map(|v| format!("{v}")).collect();
+        lines.push((t, format!("ok,{t},{}", values.join(","))));
     }
-    rows_text(fingerprint, ok, &failures)
-}
-
-/// The fingerprint line, then the `ok` rows (trial, fields) and the failures merged in
-/// trial order.
-fn rows_text(fingerprint: &str, ok: Vec<(u64, String)>, failures: &[(u64, String)]) -> String {
-    let mut out = format!("fingerprint {fingerprint}\n");
-    let mut lines: Vec<(u64, String)> = ok
-        .into_iter()
-        .map(|(t, fields)| (t, format!("ok,{t},{fields}")))
-        .chain(
-            failures
-                .iter()
-                .map(|(t, e)| (*t, format!("fail,{t},{}", e.replace('\n', " ")))),
-        )
-        .collect();
+    for (t, e) in &trials.failures {
+        let reason = e.replace(['\n', '\r'], " ");
+        lines.push((*t, format!("fail,{t},{reason}")));
+    }
     lines.sort_by_key(|(t, _)| *t);
+    let mut out = format!(
+        "{UNIT_FORMAT}\nfingerprint {fingerprint}\nmetrics {}\n",
+        trials.metrics.join(",")
+    );
     for (_, l) in lines {
         out.push_str(&l);
         out.push('\n');
     }
+    let sum = fnv1a(out.as_bytes());
+    out.push_str(&format!("checksum {sum:016x}\n"));
     out
 }
 
-/// What a unit file holds.
-pub struct UnitFile {
-    pub fingerprint: String,
-    pub result: RunResult,
+/// What a unit must hold to be accepted.
+pub struct Expected<'a> {
+    pub fingerprint: &'a str,
+    pub metrics: &'a [String],
+    pub unit: &'a Unit,
 }
 
-/// A unit file split into its fingerprint and rows: per trial, the fields of a completed
-/// one or the reason of a failed one.
-pub struct UnitLines {
-    pub fingerprint: String,
-    pub rows: Vec<(u64, Result<String, String>)>,
-}
-
-fn corrupt(path: &Path, what: &str) -> StoreError {
+fn corrupt(path: &Path, what: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
         path: path.to_path_buf(),
-        message: what.to_string(),
+        message: what.into(),
     }
 }
 
-/// Reads a unit file of either kind into its lines; a malformed file is an error naming it.
-pub fn read_lines(path: &Path) -> Result<UnitLines, StoreError> {
-    let text = std::fs::read_to_string(path).map_err(|source| StoreError::Io {
+/// The fingerprint line of a unit file, or why the file cannot be one of ours.
+pub fn read_fingerprint(path: &Path) -> Result<String, StoreError> {
+    let text = read_text(path)?;
+    let mut lines = text.lines();
+    check_format(path, lines.next())?;
+    lines
+        .next()
+        .and_then(|l| l.strip_prefix("fingerprint "))
+        .map(str::to_string)
+        .ok_or_else(|| corrupt(path, "no fingerprint line"))
+}
+
+fn read_text(path: &Path) -> Result<String, StoreError> {
+    let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut lines = text.lines();
-    let fingerprint = lines
-        .next()
-        .and_then(|l| l.strip_prefix("fingerprint "))
-        .ok_or_else(|| corrupt(path, "no fingerprint line"))?
-        .to_string();
-    let mut rows = Vec::new();
+    String::from_utf8(bytes).map_err(|_| corrupt(path, "not UTF-8 text"))
+}
+
+fn check_format(path: &Path, first: Option<&str>) -> Result<(), StoreError> {
+    match first {
+        Some(UNIT_FORMAT) => Ok(()),
+        Some(l) if l.starts_with("fingerprint ") => Err(StoreError::Outdated {
+            path: path.to_path_buf(),
+        }),
+        _ => Err(corrupt(path, format!("the first line is not `{UNIT_FORMAT}`"))),
+    }
+}
+
+/// Reads and verifies a unit file against what it must hold; returns its trials.
+pub fn read_unit(path: &Path, want: &Expected<'_>) -> Result<Trials, StoreError> {
+    let text = read_text(path)?;
+    let body_end = text
+        .trim_end_matches('\n')
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let sum_line = text[body_end..].trim_end_matches('\n');
+    let sum = sum_line
+        .strip_prefix("checksum ")
+        .ok_or_else(|| corrupt(path, "no checksum line at the end (truncated?)"))?;
+    if sum != format!("{:016x}", fnv1a(&text.as_bytes()[..body_end])) {
+        return Err(corrupt(path, "the checksum does not match the contents"));
+    }
+    let mut lines = text[..body_end].lines();
+    check_format(path, lines.next())?;
+    let fp = lines.next().and_then(|l| l.strip_prefix("fingerprint "));
+    if fp != Some(want.fingerprint) {
+        return Err(corrupt(
+            path,
+            "its fingerprint is not this unit's (a file from another configuration)",
+        ));
+    }
+    let names: Vec<String> = match lines.next().and_then(|l| l.strip_prefix("metrics ")) {
+        Some(l) => l.split(',').map(str::to_string).collect(),
+        None => return Err(corrupt(path, "no metrics line")),
+    };
+    if names != want.metrics {
+        return Err(corrupt(
+            path,
+            format!(
+                "it holds metrics [{}] but the model reports [{}]",
+                names.join(", "),
+                want.metrics.join(", ")
+            ),
+        ));
+    }
+    let mut trials = Trials::empty(names);
+    let mut next = want.unit.lo;
     for line in lines {
         let mut parts = line.splitn(3, ',');
         let (kind, t, rest) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
         let t: u64 = t
             .and_then(|t| t.parse().ok())
-            .ok_or_else(|| corrupt(path, "a line without a trial number"))?;
+            .ok_or_else(|| corrupt(path, format!("line `{line}` has no trial number")))?;
+        if t != next {
+            return Err(corrupt(
+                path,
+                format!("trial {t} where trial {next} was due (trials {}..{})", want.unit.lo, want.unit.hi),
+            ));
+        }
+        next += 1;
         match kind {
-            Some("ok") => rows.push((t, Ok(rest.to_string()))),
-            Some("fail") => rows.push((t, Err(rest.to_string()))),
-            _ => return Err(corrupt(path, "a line that is neither ok nor fail")),
-        }
-    }
-    Ok(UnitLines { fingerprint, rows })
-}
-
-/// Reads a two-stage unit file.
-pub fn read_unit(path: &Path) -> Result<UnitFile, StoreError> {
-    let lines = read_lines(path)?;
-    let bad = |what: &str| corrupt(path, what);
-    let mut result = RunResult::default();
-    for (t, row) in lines.rows {
-        match row {
-            Ok(rest) => {
-                let f: Vec<&str> = rest.split(',').collect();
-                let num = |i: usize| -> Result<f64, StoreError> {
-                    f.get(i)
-                        .and_then(|s| s.parse::<f64>().ok())
-                        .ok_or_else(|| bad(&format!("trial {t}: field {i} is not a number")))
-                };
-                let extra = match f.get(5) {
-                    Some(s) if !s.is_empty() => Some(num(5)?),
-                    _ => None,
-                };
-                result.records.push((
-                    t,
-                    TrialRecord {
-                        scaled_excess: num(0)?,
-                        n_var: num(1)?,
-                        n_leak: num(2)?,
-                        n_rep: num(3)?,
-                        m_rep: num(4)?,
-                        extra,
-                    },
-                ));
-            }
-            Err(reason) => result.failures.push((t, reason)),
-        }
-    }
-    Ok(UnitFile {
-        fingerprint: lines.fingerprint,
-        result,
-    })
-}
-
-/// Reads a training-dynamics unit file: its fingerprint and the seeds' outcomes (named
-/// metrics; curves are not stored).
-pub fn read_dyn_unit(path: &Path) -> Result<(String, SeedOutcomes), StoreError> {
-    let lines = read_lines(path)?;
-    let mut outcomes = Vec::with_capacity(lines.rows.len());
-    for (t, row) in lines.rows {
-        let outcome = match row {
-            Ok(fields) => {
-                let metrics = fields
+            Some("ok") => {
+                let values: Vec<f64> = rest
                     .split(',')
-                    .filter(|f| !f.is_empty())
-                    .map(|f| {
-                        f.split_once('=')
-                            .and_then(|(k, v)| Some((k.to_string(), v.parse::<f64>().ok()?)))
-                            .ok_or_else(|| {
-                                corrupt(path, &format!("seed {t}: `{f}` is not name=number"))
-                            })
-                    })
-                    .collect::<Result<_, _>>()?;
-                Ok(RunOutcome {
-                    metrics,
-                    curves: Vec::new(),
-                })
+                    .map(|v| v.parse::<f64>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| corrupt(path, format!("trial {t}: a value is not a number")))?;
+                if values.len() != trials.metrics.len() {
+                    return Err(corrupt(
+                        path,
+                        format!(
+                            "trial {t} has {} values for {} metrics",
+                            values.len(),
+                            trials.metrics.len()
+                        ),
+                    ));
+                }
+                trials.ids.push(t);
+                trials.values.extend(values);
             }
-            Err(reason) => Err(reason),
-        };
-        outcomes.push((t, outcome));
+            Some("fail") => trials.failures.push((t, rest.to_string())),
+            _ => return Err(corrupt(path, format!("line `{line}` is neither ok nor fail"))),
+        }
     }
-    Ok((lines.fingerprint, outcomes))
+    if next != want.unit.hi {
+        return Err(corrupt(
+            path,
+            format!("it ends at trial {next}, before {}", want.unit.hi),
+        ));
+    }
+    Ok(trials)
 }
 
 /// Seconds since the Unix epoch as an RFC 3339 UTC time, e.g. `2026-11-24T02:30:00Z`.
@@ -348,67 +313,94 @@ pub fn json_diff(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String
 mod tests {
     use super::*;
 
-    #[test]
-    fn units_round_trip_bit_for_bit() {
-        let mut r = RunResult::default();
-        r.records.push((
-            3,
-            TrialRecord {
-                scaled_excess: 0.1 + 0.2,
-                n_var: 1e-300,
-                n_leak: -0.0,
-                n_rep: std::f64::consts::PI,
-                m_rep: 12345.678901234567,
-                extra: Some(f64::MIN_POSITIVE),
-            },
-        ));
-        r.failures.push((4, "did not converge, twice".into()));
-        r.records.push((
-            5,
-            TrialRecord {
-                scaled_excess: 1.0,
-                n_var: 2.0,
-                n_leak: 3.0,
-                n_rep: 4.0,
-                m_rep: 5.0,
-                extra: None,
-            },
-        ));
-        let dir = std::env::temp_dir().join(format!("pretrainlab-unit-{}", std::process::id()));
-        let path = dir.join("u.txt");
-        atomic_write(&path, unit_text("abc", &r).as_bytes()).unwrap();
-        let back = read_unit(&path).unwrap();
-        assert_eq!(back.fingerprint, "abc");
-        assert_eq!(back.result.failures, r.failures);
-        for ((t, a), (u, b)) in back.result.records.iter().zip(&r.records) {
-            assert_eq!(t, u);
-            assert_eq!(a.scaled_excess.to_bits(), b.scaled_excess.to_bits());
-            assert_eq!(a.n_leak.to_bits(), b.n_leak.to_bits());
-            assert_eq!(a.m_rep.to_bits(), b.m_rep.to_bits());
-            assert_eq!(a.extra.map(f64::to_bits), b.extra.map(f64::to_bits));
+    fn sample() -> Trials {
+        let mut t = Trials::empty(vec!["a".into(), "b".into()]);
+        t.ids = vec![3, 5];
+        t.values = vec![0.1 + 0.2, 1e-300, -0.0, f64::NAN];
+        t.failures = vec![(4, "did not\nconverge".into())];
+        t
+    }
+
+    fn unit() -> Unit {
+        Unit {
+            point: 0,
+            chunk: 0,
+            lo: 3,
+            hi: 6,
         }
     }
 
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("u.txt");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("plab-store-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
     #[test]
-    fn dynamics_units_round_trip_bit_for_bit() {
-        let outcomes: SeedOutcomes = vec![
-            (
-                6,
-                Ok(RunOutcome {
-                    metrics: vec![("a".into(), 0.1 + 0.2), ("b".into(), -0.0)],
-                    curves: vec![],
-                }),
-            ),
-            (7, Err("diverged, at t = 3".into())),
+    fn units_round_trip_bit_for_bit() {
+        let t = sample();
+        let d = dir("rt");
+        let p = write(&d, &unit_text("00ff", &t));
+        let names = t.metrics.clone();
+        let u = unit();
+        let back = read_unit(
+            &p,
+            &Expected {
+                fingerprint: "00ff",
+                metrics: &names,
+                unit: &u,
+            },
+        )
+        .unwrap();
+        assert_eq!(back.ids, t.ids);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back.values), bits(&t.values));
+        assert_eq!(back.failures, vec![(4, "did not converge".to_string())]);
+        assert_eq!(read_fingerprint(&p).unwrap(), "00ff");
+    }
+
+    /// Every kind of damage is an error: a changed digit, truncation, a foreign or
+    /// duplicated row, an extra row, another fingerprint, other metrics, the old format.
+    #[test]
+    fn every_damage_is_detected() {
+        let t = sample();
+        let good = unit_text("00ff", &t);
+        let names = t.metrics.clone();
+        let u = unit();
+        let want = Expected {
+            fingerprint: "00ff",
+            metrics: &names,
+            unit: &u,
+        };
+        let d = dir("damage");
+        let resum = |body: &str| format!("{body}checksum {:016x}\n", fnv1a(body.as_bytes()));
+        let body = good[..good.rfind("checksum").unwrap()].to_string();
+        let cases = [
+            ("digit", good.replacen("1e-300", "2e-300", 1)),
+            ("truncated", good[..good.len() - 30].to_string()),
+            ("foreign row", resum(&body.replacen("ok,5,", "ok,9,", 1))),
+            ("duplicated row", resum(&body.replacen("fail,4,", "ok,3,", 1))),
+            ("extra row", resum(&format!("{body}ok,6,1,2\n"))),
+            ("missing value", resum(&body.replacen(",NaN", "", 1))),
+            ("fingerprint", resum(&body.replacen("00ff", "00fe", 1))),
+            ("metrics", resum(&body.replacen("metrics a,b", "metrics a,c", 1))),
+            ("old format", body.replacen("pretrainlab-unit v2\n", "", 1)),
         ];
-        let dir = std::env::temp_dir().join(format!("pretrainlab-dynunit-{}", std::process::id()));
-        let path = dir.join("u.txt");
-        atomic_write(&path, dyn_unit_text("f", &outcomes).as_bytes()).unwrap();
-        let (fp, back) = read_dyn_unit(&path).unwrap();
-        assert_eq!(fp, "f");
-        assert_eq!(format!("{back:?}"), format!("{outcomes:?}"));
-        let Ok(r) = &back[0].1 else { panic!() };
-        assert_eq!(r.metrics[1].1.to_bits(), (-0.0f64).to_bits());
+        for (what, text) in cases {
+            let p = write(&d, &text);
+            assert!(read_unit(&p, &want).is_err(), "{what} was accepted");
+        }
+        let p = write(&d, &body.replacen("pretrainlab-unit v2\n", "", 1));
+        assert!(matches!(
+            read_unit(&p, &want),
+            Err(StoreError::Outdated { .. })
+        ));
     }
 
     #[test]

@@ -10,27 +10,37 @@
 //! `σ² d_eff + ‖L(Z)‖²/α`, with `Z ~ N(0, V)`, `V = H⁻¹ S H⁻¹` on the tangent
 //! space of the quotient manifold and `α = m/n`.
 //!
-//! The crate does no I/O. Layout:
-//! - [`linalg`]: faer helpers (symmetric eigen, pseudo-inverse, Wishart draws);
-//! - [`rng`]: one random stream per (seed, experiment, trial);
-//! - [`downstream`]: the exact conditional risk decomposition for linear features;
-//! - [`theory`]: tangent covariance, first-order map, weighted χ² laws;
-//! - [`models`]: one module per pre-training model behind [`models::TwoStageModel`];
-//! - [`optim`]: L-BFGS for the pre-training M-estimators;
-//! - [`engine`]: parallel, reproducible Monte Carlo over trials;
-//! - [`compare`]: simulation against theory, with a verdict.
+//! Every system is one [`model::Model`]; front ends build models by name through the
+//! [`registry`] and run them through the [`runner`]. The crate does no I/O. Layout:
+//! - [`model`]: the one model trait, its object-safe face, predictions and criteria;
+//! - [`registry`]: every model, registered once;
+//! - [`runner`]: the only place that derives random streams and runs trials in parallel;
+//! - [`criteria`]: summaries, the generic criteria and the verdict of a check;
+//! - [`law`]: the [`law::Law`] trait of limit laws;
+//! - [`models`]: the two-stage family: one module per pre-training estimator behind
+//!   [`models::TwoStageModel`], made a model by [`models::two_stage::TwoStage`];
+//! - [`dynamics`]: the training-dynamics family behind [`dynamics::Dynamics`], made a
+//!   model by [`dynamics::Trajectory`];
+//! - shared numerics: [`linalg`] (faer helpers, Wishart draws), [`downstream`] (the
+//!   exact conditional risk decomposition), [`theory`] (tangent covariance, first-order
+//!   map, weighted χ² laws), [`optim`] (L-BFGS), [`ode`] (DOPRI5), [`fit`] (curve fits),
+//!   [`stats`] (summaries), [`rng`] (per-trial streams), [`params`] (parameter
+//!   descriptions and checks).
 
-pub mod compare;
+pub mod criteria;
 pub mod downstream;
 pub mod dynamics;
-pub mod engine;
 pub mod fit;
+pub mod law;
 pub mod linalg;
+pub mod model;
 pub mod models;
 pub mod ode;
 pub mod optim;
 pub mod params;
+pub mod registry;
 pub mod rng;
+pub mod runner;
 pub mod stats;
 pub mod theory;
 

@@ -20,6 +20,39 @@ impl ParamSpec {
     }
 }
 
+/// Describes the parameters of a parameter type from its one `impl Default`: each
+/// default is read off `P::default()` serialised as TOML, so it is written only there.
+/// `meanings` names every parameter, in the order to show them, with its meaning;
+/// `computed` gives the default in words for parameters whose default depends on
+/// others (they serialise to nothing by default, e.g. an `Option` left `None`).
+///
+/// A parameter named in `meanings` that has neither a serialised nor a computed default
+/// is shown with the default "(none)"; the conformance suite checks that none is.
+pub fn describe<P: Default + Serialize>(
+    meanings: &[(&'static str, &'static str)],
+    computed: &[(&'static str, &'static str)],
+) -> Vec<ParamSpec> {
+    let defaults = toml::Value::try_from(P::default())
+        .ok()
+        .and_then(|v| v.as_table().cloned())
+        .unwrap_or_default();
+    meanings
+        .iter()
+        .map(|&(name, meaning)| {
+            let default = match (defaults.get(name), computed.iter().find(|c| c.0 == name)) {
+                (_, Some((_, words))) => words.to_string(),
+                (Some(v), None) => v.to_string(),
+                (None, None) => "(none)".to_string(),
+            };
+            ParamSpec {
+                name,
+                default,
+                meaning,
+            }
+        })
+        .collect()
+}
+
 /// A model's name, one-line summary, source and parameters.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelInfo {

@@ -262,9 +262,9 @@ fn bad_input_is_an_error_naming_the_field() {
 
 #[test]
 fn build_by_name_parses_and_rejects_parameters() {
-    assert!(dynamics::catalogue().iter().any(|m| m.name == "yang-ssl"));
-    let table = |s: &str| toml::Value::Table(s.parse::<toml::Table>().unwrap());
-    let m = dynamics::build(
+    assert!(pretrainlab::registry::names().contains(&"yang-ssl"));
+    let table = |s: &str| s.parse::<toml::Table>().unwrap();
+    let m = pretrainlab::registry::build(
         "yang-ssl",
         table("d = 4\ndata_noise = \"isotropic\"\nlr_convention = \"mean\"\nlr = 0.016"),
     )
@@ -278,7 +278,7 @@ fn build_by_name_parses_and_rejects_parameters() {
         ("bogus = 1", "bogus"),
         ("n = 0", "n"),
     ] {
-        match dynamics::build("yang-ssl", table(text)) {
+        match pretrainlab::registry::build("yang-ssl", table(text)) {
             Err(pretrainlab::Error::InvalidParameter { field: f, .. }) => {
                 assert_eq!(f, field, "{text}")
             }
@@ -319,13 +319,20 @@ fn results_are_bitwise_identical_at_any_thread_count() {
         .map(|r| Ok(m.outcome(r.as_ref().unwrap())))
         .collect();
     assert_eq!(bits(&o1), bits(&o3));
-    // The generic loop over `Dynamics::run` gives the same seeds in the same order.
+    // The runner gives the same seeds' metrics in the same order.
     let generic = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
         .unwrap()
-        .install(|| dynamics::ssl::run_trials(&m, 5, 6));
-    assert_eq!(bits(&o1), bits(&generic));
+        .install(|| {
+            let t = dynamics::Trajectory::new(YangSsl::new(small()).unwrap());
+            pretrainlab::runner::run(&t, 5, 0..6, &|_| {})
+        });
+    let metric_bits: Vec<u64> = o1
+        .iter()
+        .flat_map(|r| r.as_ref().unwrap().metrics.iter().map(|(_, x)| x.to_bits()))
+        .collect();
+    assert_eq!(metric_bits, generic.values.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
     // Seed t is reproducible on its own from its stream.
     let alone = m
         .run(&mut trial_rng(5, experiment_key("yang-ssl"), 4), 4)

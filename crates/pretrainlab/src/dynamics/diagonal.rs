@@ -35,6 +35,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::{Criterion, Curve, DynPrediction, Dynamics, RunOutcome};
+use crate::model::MetricSpec;
 use crate::params::{ModelInfo, ParamSpec};
 use crate::{Error, Result};
 
@@ -1226,6 +1227,20 @@ fn norm(a: &[f64]) -> f64 {
 }
 
 impl Dynamics for Diagonal {
+    type Params = DiagonalParams;
+
+    fn from_params(p: DiagonalParams) -> Result<Self> {
+        Self::new(p)
+    }
+
+    fn model_info() -> ModelInfo {
+        Self::info()
+    }
+
+    fn metric_specs(&self) -> Vec<MetricSpec> {
+        todo!("metric schema")
+    }
+
     fn name(&self) -> &'static str {
         "diagonal"
     }
@@ -1723,9 +1738,10 @@ mod tests {
 #[cfg(test)]
 mod check_tests {
     use super::*;
-    use crate::dynamics::check;
+    use crate::criteria::check;
+    use crate::dynamics::Trajectory;
 
-    fn report(c: &crate::dynamics::DynCheck) -> String {
+    fn report(c: &crate::criteria::Check) -> String {
         c.criteria
             .iter()
             .map(|c| {
@@ -1744,7 +1760,7 @@ mod check_tests {
     #[test]
     fn check_passes_at_the_ci_configuration() {
         let m = Diagonal::new(DiagonalParams::default()).unwrap();
-        let (c, _) = check(&m, 1, 12, &|_| {}).unwrap();
+        let c = check(&Trajectory::new(m), 1, 12, &|_| {}).unwrap();
         eprintln!("{}", report(&c));
         assert!(c.pass, "{}", report(&c));
     }

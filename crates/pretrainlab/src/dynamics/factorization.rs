@@ -24,6 +24,8 @@
 //! The flow (GF) is integrated by [`crate::ode::Dopri5`] from `X₀ = σ₀·G`, `G` standard
 //! Gaussian, and `S, H, P₁₁` are read off `X(t)` on a log-spaced time grid.
 
+use std::sync::LazyLock;
+
 use faer::prelude::Solve;
 use faer::{Mat, MatRef, Side};
 use rand::rngs::ChaCha8Rng;
@@ -32,102 +34,61 @@ use serde::{Deserialize, Serialize};
 
 use super::{Criterion, Curve, DynPrediction, Dynamics, RunOutcome};
 use crate::linalg::{sqrt_psd, sym_eigen_desc};
+use crate::model::MetricSpec;
 use crate::ode::{Dopri5, OdeSystem};
-use crate::params::{ModelInfo, ParamSpec};
+use crate::params::{ModelInfo, describe};
 use crate::{Error, Result};
 
 /// The coefficient `c` of the slow scalar mode `s' = −c s²` (eq. 1 on `null(M)`): the
 /// `2` of `−2S²`. It fixes the limits `t·s(t) → 1/c` and `t²(f − f⋆) → m/(4c²)`.
 const RICCATI_COEFFICIENT: f64 = 2.0;
 
-/// Parameters of the factorization flow.
+/// Parameters of the factorization flow. Missing fields take [`Default`]'s values.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct FactorizationParams {
     /// Dimension `n` of `M`.
-    #[serde(default = "default_n")]
     pub n: usize,
     /// Number of columns `r` of `X` (fitted rank), `r ≥ r₁`.
-    #[serde(default = "default_r")]
     pub r: usize,
-    /// Eigenvalues of `M` (length `n`); default `(3, 1.5, 0, 0, 0, −0.5, −1, −2)` for `n = 8`.
-    #[serde(default)]
+    /// Eigenvalues of `M` (length `n`); default [`DEFAULT_SPECTRUM`] for `n = 8`.
     pub spectrum: Option<Vec<f64>>,
     /// When true, `M = Q diag(spectrum) Qᵀ` with the Householder reflector
     /// `Q = I − 2qqᵀ/‖q‖²`, `qᵢ = √(i+1)`; when false `M` is diagonal.
-    #[serde(default = "default_true")]
     pub rotate: bool,
     /// Initial scale σ₀: `X₀ = σ₀·G`, `Gᵢⱼ ~ N(0, 1)`.
-    #[serde(default = "default_init")]
     pub init_scale: f64,
     /// Final time `T` of the flow.
-    #[serde(default = "default_t_end")]
     pub t_end: f64,
     /// Time `t_fast` at which the exponential blocks `H`, `P₁₁ − Λ₁` are read.
-    #[serde(default = "default_t_fast")]
     pub t_fast: f64,
     /// First time of the log-spaced output grid.
-    #[serde(default = "default_t_min")]
     pub t_min: f64,
     /// Output points per decade of `t`.
-    #[serde(default = "default_ppd")]
     pub points_per_decade: usize,
     /// DOPRI5 relative tolerance.
-    #[serde(default = "default_rtol")]
     pub rtol: f64,
     /// DOPRI5 absolute tolerance.
-    #[serde(default = "default_atol")]
     pub atol: f64,
 }
 
-fn default_n() -> usize {
-    8
-}
-fn default_r() -> usize {
-    4
-}
-fn default_true() -> bool {
-    true
-}
-fn default_init() -> f64 {
-    0.3
-}
-fn default_t_end() -> f64 {
-    10_000.0
-}
-fn default_t_fast() -> f64 {
-    10.0
-}
-fn default_t_min() -> f64 {
-    0.01
-}
-fn default_ppd() -> usize {
-    10
-}
-fn default_rtol() -> f64 {
-    1e-11
-}
-fn default_atol() -> f64 {
-    1e-13
-}
-fn default_spectrum() -> Vec<f64> {
-    vec![3.0, 1.5, 0.0, 0.0, 0.0, -0.5, -1.0, -2.0]
-}
+/// The eigenvalues of `M` when `n = 8` and `spectrum` is not given (spec §1).
+pub const DEFAULT_SPECTRUM: [f64; 8] = [3.0, 1.5, 0.0, 0.0, 0.0, -0.5, -1.0, -2.0];
 
 impl Default for FactorizationParams {
     fn default() -> Self {
         FactorizationParams {
-            n: default_n(),
-            r: default_r(),
+            n: 8,
+            r: 4,
             spectrum: None,
             rotate: true,
-            init_scale: default_init(),
-            t_end: default_t_end(),
-            t_fast: default_t_fast(),
-            t_min: default_t_min(),
-            points_per_decade: default_ppd(),
-            rtol: default_rtol(),
-            atol: default_atol(),
+            init_scale: 0.3,
+            t_end: 10_000.0,
+            t_fast: 10.0,
+            t_min: 0.01,
+            points_per_decade: 10,
+            rtol: 1e-11,
+            atol: 1e-13,
         }
     }
 }
@@ -173,11 +134,14 @@ impl Factorization {
         }
         let spectrum = match &p.spectrum {
             Some(s) => s.clone(),
-            None if n == 8 => default_spectrum(),
+            None if n == DEFAULT_SPECTRUM.len() => DEFAULT_SPECTRUM.to_vec(),
             None => {
                 return Err(Error::invalid(
                     "spectrum",
-                    format!("must be given (n = {n} values) when n ≠ 8"),
+                    format!(
+                        "must be given (n = {n} values) when n ≠ {}",
+                        DEFAULT_SPECTRUM.len()
+                    ),
                 ));
             }
         };
@@ -289,44 +253,47 @@ impl Factorization {
     }
 
     pub fn info() -> ModelInfo {
-        let p = |name, default: &str, meaning| ParamSpec {
-            name,
-            default: default.to_string(),
-            meaning,
-        };
+        // The spectrum's default depends on `n`; its words are made from the one constant.
+        static SPECTRUM: LazyLock<String> = LazyLock::new(|| {
+            let values = toml::Value::try_from(DEFAULT_SPECTRUM.to_vec())
+                .map_or_else(|_| format!("{DEFAULT_SPECTRUM:?}"), |v| v.to_string());
+            format!(
+                "{values} when n = {}; required otherwise",
+                DEFAULT_SPECTRUM.len()
+            )
+        });
         ModelInfo {
             name: "factorization",
             summary: "gradient flow Ẋ = (M − XXᵀ)X of ¼‖XXᵀ − M‖², Schur-complement cascade",
             source: "Mohammadi, Tinati, Tu, Soltanolkotabi, Jovanović, arXiv 2411.15972 (spec §1)",
-            params: vec![
-                p("n", "8", "dimension of M"),
-                p(
-                    "r",
-                    "4",
-                    "columns of X (fitted rank), r ≥ r₁ = #positive eigenvalues of M",
-                ),
-                p(
-                    "spectrum",
-                    "[3,1.5,0,0,0,-0.5,-1,-2]",
-                    "eigenvalues of M (n values; default only for n = 8)",
-                ),
-                p(
-                    "rotate",
-                    "true",
-                    "M = Q diag(spectrum) Qᵀ, Q Householder of q_i = √(i+1)",
-                ),
-                p("init_scale", "0.3", "X₀ = init_scale · N(0,1) entries"),
-                p("t_end", "10000", "final time T of the flow"),
-                p(
-                    "t_fast",
-                    "10",
-                    "time at which ‖H‖ and ‖P₁₁ − Λ₁‖ are read (< t_end)",
-                ),
-                p("t_min", "0.01", "first time of the log-spaced output grid"),
-                p("points_per_decade", "10", "output times per decade"),
-                p("rtol", "1e-11", "DOPRI5 relative tolerance (> 0)"),
-                p("atol", "1e-13", "DOPRI5 absolute tolerance (> 0)"),
-            ],
+            params: describe::<FactorizationParams>(
+                &[
+                    ("n", "dimension of M"),
+                    (
+                        "r",
+                        "columns of X (fitted rank), r ≥ r₁ = #positive eigenvalues of M",
+                    ),
+                    (
+                        "spectrum",
+                        "eigenvalues of M (n values; default only for n = 8)",
+                    ),
+                    (
+                        "rotate",
+                        "M = Q diag(spectrum) Qᵀ, Q Householder of q_i = √(i+1)",
+                    ),
+                    ("init_scale", "X₀ = init_scale · N(0,1) entries"),
+                    ("t_end", "final time T of the flow"),
+                    (
+                        "t_fast",
+                        "time at which ‖H‖ and ‖P₁₁ − Λ₁‖ are read (< t_end)",
+                    ),
+                    ("t_min", "first time of the log-spaced output grid"),
+                    ("points_per_decade", "output times per decade"),
+                    ("rtol", "DOPRI5 relative tolerance (> 0)"),
+                    ("atol", "DOPRI5 absolute tolerance (> 0)"),
+                ],
+                &[("spectrum", SPECTRUM.as_str())],
+            ),
         }
     }
 
@@ -484,7 +451,146 @@ fn fro(a: MatRef<'_, f64>) -> f64 {
     a.norm_l2()
 }
 
+/// What one trajectory read off `X(t)`, before it is named by
+/// [`Factorization::end_metrics`].
+#[derive(Clone, Debug, Default)]
+struct Readings {
+    /// Eigenvalues of `S`, descending, at `T` and at `T/10`.
+    end_eigs: Vec<f64>,
+    tenth_eigs: Vec<f64>,
+    /// `f − f⋆` at `T` and at `T/10`.
+    end_excess: f64,
+    tenth_excess: f64,
+    /// `(‖H‖, ‖P₁₁ − Λ₁‖, ‖S‖)` at `t_fast` and `(‖H‖, ‖P₁₁ − Λ₁‖)` at `t_fast/2`.
+    fast: (f64, f64, f64),
+    half: (f64, f64),
+    /// Maxima over the grid: relative error of `S` from the closed form and from its own
+    /// Riccati integration, and `‖S‖/‖P‖`.
+    err_cf: f64,
+    err_ric: f64,
+    s_rel_max: f64,
+    /// Accepted DOPRI5 steps of the `X`-flow.
+    ode_steps: u64,
+}
+
+impl Factorization {
+    /// The end-state metrics of one trajectory from its readings, named, in the order a
+    /// run reports them. This is the one place their names are written: the schema
+    /// ([`Dynamics::metric_specs`]) is this list on blank readings.
+    fn end_metrics(&self, r: &Readings) -> Vec<(MetricSpec, f64)> {
+        fn metric(name: &str, unit: &str, meaning: &str, value: f64) -> (MetricSpec, f64) {
+            (MetricSpec::new(name, unit, meaning), value)
+        }
+        let t_end = self.p.t_end;
+        let tenth = t_end / 10.0;
+        let dt = self.p.t_fast / 2.0;
+        let eig = |eigs: &[f64], i: usize| eigs.get(i).copied().unwrap_or(f64::NAN);
+        let mut out = Vec::with_capacity(2 * self.slow + 12);
+        // t·λᵢ(S(t)) of the m slow directions at T and at T/10 (descending order).
+        for i in 0..self.slow {
+            let k = i + 1;
+            out.push((
+                MetricSpec::new(
+                    format!("t_lambda_s{k}"),
+                    "×t",
+                    format!("T·λ_{k}(S(T)), slow direction {k} of m; tends to 1/2"),
+                ),
+                t_end * eig(&r.end_eigs, i),
+            ));
+            out.push((
+                MetricSpec::new(
+                    format!("t_lambda_s{k}_tenth"),
+                    "×t",
+                    format!("(T/10)·λ_{k}(S(T/10)), the same at t = T/10"),
+                ),
+                tenth * eig(&r.tenth_eigs, i),
+            ));
+        }
+        let next = r
+            .end_eigs
+            .get(self.slow)
+            .map_or(0.0, |l| t_end * l.max(0.0));
+        out.extend([
+            metric(
+                "t_lambda_s_next",
+                "×t",
+                "T·λ_(m+1)(S(T)) (0 without one): decays faster than 1/t",
+                next,
+            ),
+            metric(
+                "t2_excess_loss",
+                "×t²",
+                "T²(f − f⋆) at t = T; tends to m/16",
+                t_end * t_end * r.end_excess,
+            ),
+            metric(
+                "t2_excess_loss_tenth",
+                "×t²",
+                "(T/10)²(f − f⋆) at t = T/10",
+                tenth.powi(2) * r.tenth_excess,
+            ),
+            metric("h_norm_fast", "1", "‖H‖_F at t = t_fast", r.fast.0),
+            metric("p11_err_fast", "1", "‖P₁₁ − Λ₁‖_F at t = t_fast", r.fast.1),
+            metric("s_norm_fast", "1", "‖S‖_F at t = t_fast", r.fast.2),
+            metric(
+                "h_rate",
+                "1/t",
+                "decay rate of ‖H‖ over [t_fast/2, t_fast]; ≳ λ_min(Λ₁)",
+                (r.half.0 / r.fast.0).ln() / dt,
+            ),
+            metric(
+                "p11_rate",
+                "1/t",
+                "decay rate of ‖P₁₁ − Λ₁‖ over [t_fast/2, t_fast]; ≳ λ_min(Λ₁)",
+                (r.half.1 / r.fast.1).ln() / dt,
+            ),
+            metric(
+                "s_closed_form_err",
+                "1",
+                "max over the grid of the relative error of the closed form of eq. (1) against S read off X",
+                r.err_cf,
+            ),
+            metric(
+                "s_riccati_err",
+                "1",
+                "max over the grid of the relative error of eq. (1) integrated on its own against S read off X",
+                r.err_ric,
+            ),
+            metric(
+                "s_rel_max",
+                "1",
+                "max over the grid of ‖S‖/‖P‖ (0 when r = r₁)",
+                r.s_rel_max,
+            ),
+            metric(
+                "ode_steps",
+                "steps",
+                "accepted DOPRI5 steps of the X-flow",
+                r.ode_steps as f64,
+            ),
+        ]);
+        out
+    }
+}
+
 impl Dynamics for Factorization {
+    type Params = FactorizationParams;
+
+    fn from_params(p: FactorizationParams) -> Result<Self> {
+        Self::new(p)
+    }
+
+    fn model_info() -> ModelInfo {
+        Self::info()
+    }
+
+    fn metric_specs(&self) -> Vec<MetricSpec> {
+        self.end_metrics(&Readings::default())
+            .into_iter()
+            .map(|(spec, _)| spec)
+            .collect()
+    }
+
     fn name(&self) -> &'static str {
         "factorization"
     }
@@ -594,39 +700,23 @@ impl Dynamics for Factorization {
                 tenth_excess = excess;
             }
         }
-        let t_end = self.p.t_end;
-        let dt = self.p.t_fast / 2.0;
-        let next = end_eigs.get(self.slow).map_or(0.0, |l| t_end * l.max(0.0));
-        let stats = ode.stats();
-        let mut metrics: Vec<(String, f64)> = vec![];
-        // t·λᵢ(S(t)) of the m slow directions at T and at T/10 (descending order).
-        for i in 0..self.slow {
-            metrics.push((
-                format!("t_lambda_s{}", i + 1),
-                t_end * end_eigs.get(i).copied().unwrap_or(f64::NAN),
-            ));
-            metrics.push((
-                format!("t_lambda_s{}_tenth", i + 1),
-                t_end / 10.0 * tenth_eigs.get(i).copied().unwrap_or(f64::NAN),
-            ));
-        }
-        metrics.extend([
-            ("t_lambda_s_next".into(), next),
-            ("t2_excess_loss".into(), t_end * t_end * end_excess),
-            (
-                "t2_excess_loss_tenth".into(),
-                (t_end / 10.0).powi(2) * tenth_excess,
-            ),
-            ("h_norm_fast".into(), fast.0),
-            ("p11_err_fast".into(), fast.1),
-            ("s_norm_fast".into(), fast.2),
-            ("h_rate".into(), (half.0 / fast.0).ln() / dt),
-            ("p11_rate".into(), (half.1 / fast.1).ln() / dt),
-            ("s_closed_form_err".into(), err_cf),
-            ("s_riccati_err".into(), err_ric),
-            ("s_rel_max".into(), s_rel_max),
-            ("ode_steps".into(), stats.accepted as f64),
-        ]);
+        let readings = Readings {
+            end_eigs,
+            tenth_eigs,
+            end_excess,
+            tenth_excess,
+            fast,
+            half,
+            err_cf,
+            err_ric,
+            s_rel_max,
+            ode_steps: ode.stats().accepted,
+        };
+        let metrics = self
+            .end_metrics(&readings)
+            .into_iter()
+            .map(|(spec, value)| (spec.name, value))
+            .collect();
         let g = self.grid.clone();
         let curve = |name: &str, y: Vec<f64>| Curve {
             name: name.into(),
@@ -963,6 +1053,70 @@ mod tests {
         }
     }
 
+    /// The schema lists exactly the metrics a run reports, in order, for every number
+    /// m = min(r − r₁, dim null M) of slow directions (m = 2 by default, 0 at r = r₁,
+    /// 3 at r = 7).
+    #[test]
+    fn metric_specs_match_the_run() {
+        for (r, slow) in [(4, 2), (2, 0), (7, 3)] {
+            let f = Factorization::new(FactorizationParams {
+                r,
+                t_end: 20.0,
+                t_fast: 5.0,
+                ..Default::default()
+            })
+            .unwrap();
+            assert_eq!(f.ranks().2, slow);
+            let run = f.run(&mut crate::rng::trial_rng(3, 0, 0), 0).unwrap();
+            let ran: Vec<&str> = run.metrics.iter().map(|(k, _)| k.as_str()).collect();
+            let specs = f.metric_specs();
+            let named: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+            assert_eq!(ran, named, "r = {r}");
+            assert_eq!(named.len(), 12 + 2 * slow);
+            assert!(run.metrics.iter().all(|(_, v)| v.is_finite()), "{run:?}");
+            assert!(
+                specs
+                    .iter()
+                    .all(|s| !s.unit.is_empty() && !s.meaning.is_empty())
+            );
+        }
+    }
+
+    /// `info()` shows every field of the parameters, and its non-computed defaults parse
+    /// back to `FactorizationParams::default()`.
+    #[test]
+    fn info_params_match_the_parameter_type() {
+        let shown = Factorization::info().params;
+        let mut table = toml::Table::new();
+        for spec in shown.iter().filter(|s| s.name != "spectrum") {
+            let line: toml::Table = format!("v = {}", spec.default).parse().unwrap();
+            table.insert(spec.name.to_string(), line["v"].clone());
+        }
+        let parsed: FactorizationParams = toml::Value::Table(table).try_into().unwrap();
+        assert_eq!(
+            format!("{parsed:?}"),
+            format!("{:?}", FactorizationParams::default())
+        );
+        let names: Vec<&str> = shown.iter().map(|s| s.name).collect();
+        assert_eq!(names.len(), 11);
+        assert!(names.contains(&"spectrum"));
+        let spectrum = &shown.iter().find(|s| s.name == "spectrum").unwrap().default;
+        assert!(spectrum.starts_with("[3.0, 1.5, 0.0"), "{spectrum}");
+        // Missing fields take the defaults; unknown ones are rejected.
+        let empty: FactorizationParams = toml::Value::Table(toml::Table::new()).try_into().unwrap();
+        assert_eq!(
+            format!("{empty:?}"),
+            format!("{:?}", FactorizationParams::default())
+        );
+        let mut bad = toml::Table::new();
+        bad.insert("nope".into(), toml::Value::Integer(1));
+        assert!(
+            toml::Value::Table(bad)
+                .try_into::<FactorizationParams>()
+                .is_err()
+        );
+    }
+
     #[test]
     fn ranks_follow_the_spectrum() {
         let f = Factorization::new(FactorizationParams::default()).unwrap();
@@ -980,9 +1134,10 @@ mod tests {
 #[cfg(test)]
 mod check_tests {
     use super::*;
-    use crate::dynamics::check;
+    use crate::criteria::check;
+    use crate::dynamics::Trajectory;
 
-    fn report(c: &crate::dynamics::DynCheck) -> String {
+    fn report(c: &crate::criteria::Check) -> String {
         c.criteria
             .iter()
             .map(|c| {
@@ -999,7 +1154,7 @@ mod check_tests {
     #[test]
     fn check_passes_over_parameterised() {
         let f = Factorization::new(FactorizationParams::default()).unwrap();
-        let (c, _) = check(&f, 1, 8, &|_| {}).unwrap();
+        let c = check(&Trajectory::new(f), 1, 8, &|_| {}).unwrap();
         eprintln!("{}", report(&c));
         assert!(c.pass, "{}", report(&c));
     }
@@ -1013,7 +1168,7 @@ mod check_tests {
             ..Default::default()
         })
         .unwrap();
-        let (c, _) = check(&f, 1, 8, &|_| {}).unwrap();
+        let c = check(&Trajectory::new(f), 1, 8, &|_| {}).unwrap();
         eprintln!("{}", report(&c));
         assert!(c.pass, "{}", report(&c));
     }

@@ -67,6 +67,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Criterion, Curve, DynPrediction, Dynamics, RunOutcome};
+use crate::model::MetricSpec;
 use crate::params::{ModelInfo, ParamSpec, check_nonnegative};
 use crate::rng::{experiment_key, trial_rng};
 use crate::{Error, Result};
@@ -1998,6 +1999,20 @@ impl YangSsl {
 }
 
 impl Dynamics for YangSsl {
+    type Params = YangSslParams;
+
+    fn from_params(p: YangSslParams) -> Result<Self> {
+        Self::new(p)
+    }
+
+    fn model_info() -> ModelInfo {
+        Self::info()
+    }
+
+    fn metric_specs(&self) -> Vec<MetricSpec> {
+        todo!("metric schema")
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }
@@ -2013,20 +2028,6 @@ impl Dynamics for YangSsl {
     fn criteria(&self, prediction: &DynPrediction, runs: &[RunOutcome]) -> Vec<Criterion> {
         self.criteria_impl(prediction, runs)
     }
-}
-
-/// Runs any dynamics model over seeds `0..seeds` in parallel, seed `t` from
-/// `trial_rng(seed, experiment_key(model.name()), t)`; results in seed order.
-pub fn run_trials(
-    model: &super::DynDynamics,
-    seed: u64,
-    seeds: u64,
-) -> Vec<std::result::Result<RunOutcome, String>> {
-    let key = experiment_key(model.name());
-    (0..seeds)
-        .into_par_iter()
-        .map(|t| model.run(&mut trial_rng(seed, key, t), t))
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------

@@ -19,12 +19,12 @@ use faer::{Mat, MatRef, Side};
 use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::Sizes;
 use super::{TrialRecord, TwoStageModel};
 use crate::downstream::{DownstreamScratch, LinearTask};
-use crate::engine::RunSpec;
 use crate::linalg::{CovarianceDraw, cholesky_lower, frobenius_gram, rank_psd, sym_eigen_desc};
 use crate::params::{
-    ModelInfo, ParamSpec, check_nonnegative, check_rank, check_size_above, check_vector,
+    ModelInfo, check_nonnegative, check_rank, check_size_above, check_vector, describe,
 };
 use crate::theory::psd_chart::{PsdModel, tangent_problem};
 use crate::theory::{Theory, WeightedChiSquare};
@@ -32,41 +32,26 @@ use crate::{Error, Result};
 
 /// Parameters of the factor model. Missing vectors take defaults of length `k`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct FactorParams {
-    #[serde(default = "default_d")]
     pub d: usize,
-    #[serde(default = "default_k")]
     pub k: usize,
     /// Eigenvalues `sᵢ > 0` of `AAᵀ` (factor strengths); default: geometric from 4 to 1/4.
-    #[serde(default)]
     pub strengths: Option<Vec<f64>>,
     /// Downstream coefficients on the factors; default: ones.
-    #[serde(default)]
     pub beta: Option<Vec<f64>>,
     /// Variance `σ_ν²` of the downstream label noise.
-    #[serde(default = "default_noise")]
     pub noise_var: f64,
-}
-
-fn default_d() -> usize {
-    5
-}
-fn default_k() -> usize {
-    2
-}
-fn default_noise() -> f64 {
-    1.0
 }
 
 impl Default for FactorParams {
     fn default() -> Self {
         FactorParams {
-            d: default_d(),
-            k: default_k(),
+            d: 5,
+            k: 2,
             strengths: None,
             beta: None,
-            noise_var: default_noise(),
+            noise_var: 1.0,
         }
     }
 }
@@ -151,26 +136,26 @@ impl FactorModel {
     }
 
     pub fn info() -> ModelInfo {
-        let p = ParamSpec::new;
         ModelInfo {
             name: "factor",
             summary: "factor model x = A h + μ, PPCA pre-training, downstream y = βᵀh + ν",
             source: "Tinati & Tu, arXiv 2603.27631, Sec. 6.2 (Corollary 6.4)",
-            params: vec![
-                p("d", "5", "ambient dimension (d > k)"),
-                p("k", "2", "number of factors, 1 ≤ k < d"),
-                p(
-                    "strengths",
-                    "k values geometric from 4 to 0.25",
-                    "eigenvalues s_i > 0 of A Aᵀ, A = [diag(√s); 0]",
-                ),
-                p("beta", "ones(k)", "downstream coefficients: y = βᵀh + ν"),
-                p(
-                    "noise_var",
-                    "1.0",
-                    "variance σ_ν² ≥ 0 of the downstream noise ν",
-                ),
-            ],
+            params: describe::<FactorParams>(
+                &[
+                    ("d", "ambient dimension (d > k)"),
+                    ("k", "number of factors, 1 ≤ k < d"),
+                    (
+                        "strengths",
+                        "eigenvalues s_i > 0 of A Aᵀ, A = [diag(√s); 0]",
+                    ),
+                    ("beta", "downstream coefficients: y = βᵀh + ν"),
+                    ("noise_var", "variance σ_ν² ≥ 0 of the downstream noise ν"),
+                ],
+                &[
+                    ("strengths", "k values geometric from 4 to 0.25"),
+                    ("beta", "ones(k)"),
+                ],
+            ),
         }
     }
 
@@ -218,6 +203,15 @@ pub fn ppca_fit(s_m: MatRef<'_, f64>, k: usize, mut out: faer::MatMut<'_, f64>) 
 
 impl TwoStageModel for FactorModel {
     type Workspace = FactorWorkspace;
+    type Params = FactorParams;
+
+    fn from_params(p: FactorParams) -> Result<Self> {
+        Self::new(p)
+    }
+
+    fn model_info() -> ModelInfo {
+        Self::info()
+    }
 
     fn name(&self) -> &'static str {
         "factor"
@@ -241,7 +235,7 @@ impl TwoStageModel for FactorModel {
     fn trial(
         &self,
         rng: &mut ChaCha8Rng,
-        spec: &RunSpec,
+        spec: &Sizes,
         ws: &mut FactorWorkspace,
     ) -> std::result::Result<TrialRecord, String> {
         ws.draw.draw(
@@ -345,8 +339,8 @@ impl FactorModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::run;
     use crate::linalg::Sampler;
+    use crate::models::two_stage::TwoStage;
     use crate::rng::trial_rng;
 
     fn model(d: usize, strengths: Vec<f64>, beta: Vec<f64>) -> FactorModel {
@@ -503,16 +497,14 @@ mod tests {
     #[test]
     fn variance_part_matches_inverse_wishart_mean() {
         let m = model(5, vec![4.0, 0.25], vec![1.0, 1.0]);
-        let spec = RunSpec {
+        let sizes = Sizes {
             m: 2000,
             n: 30,
-            trials: 4000,
-            seed: 9,
-            experiment: 0,
             sampler: Sampler::Wishart,
         };
-        let r = run(&m, &spec, 0..spec.trials, &|_| {});
-        let s = crate::stats::Summary::of(&r.column(|t| t.n_var)).unwrap();
+        let model = TwoStage::new(m.clone(), sizes).unwrap();
+        let r = crate::runner::run(&model, 9, 0..4000, &|_| {});
+        let s = crate::stats::Summary::of(&r.column("n_var").unwrap()).unwrap();
         let expect = m.task.sigma2 * 2.0 * 30.0 / (30.0 - 3.0);
         assert!(
             (s.mean - expect).abs() < 4.0 * s.se,
@@ -570,5 +562,47 @@ mod tests {
             }),
             "noise_var"
         );
+    }
+
+    /// `info().params` describes `FactorParams`: the shown defaults, other than the computed
+    /// ones, parse back as TOML to `FactorParams::default()` (so every name is a field), and
+    /// every field of the serialised default is shown.
+    #[test]
+    fn info_params_match_the_parameter_type() {
+        let computed = ["strengths", "beta"];
+        let shown = FactorModel::info().params;
+        let mut table = toml::Table::new();
+        for spec in &shown {
+            if computed.contains(&spec.name) {
+                assert_ne!(spec.default, "(none)", "{} has no default text", spec.name);
+                continue;
+            }
+            let line: toml::Table = format!("v = {}", spec.default).parse().unwrap_or_else(|e| {
+                panic!("{}: {:?} is not a TOML value: {e}", spec.name, spec.default)
+            });
+            table.insert(spec.name.to_string(), line["v"].clone());
+        }
+        let parsed: FactorParams = table
+            .try_into()
+            .unwrap_or_else(|e| panic!("the shown defaults do not deserialise: {e}"));
+        assert_eq!(
+            format!("{parsed:?}"),
+            format!("{:?}", FactorParams::default())
+        );
+        let names: Vec<&str> = shown.iter().map(|s| s.name).collect();
+        let defaults = toml::Table::try_from(FactorParams::default()).unwrap();
+        for key in defaults.keys() {
+            assert!(
+                names.contains(&key.as_str()),
+                "field {key} is not in info().params"
+            );
+        }
+        for name in computed {
+            assert!(names.contains(&name), "{name} is not in info().params");
+            assert!(
+                !defaults.contains_key(name),
+                "{name} has a serialised default"
+            );
+        }
     }
 }

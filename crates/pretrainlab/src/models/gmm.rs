@@ -53,11 +53,11 @@ use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use super::Sizes;
 use super::{TrialRecord, TwoStageModel};
 use crate::downstream::RiskParts;
-use crate::engine::RunSpec;
 use crate::linalg::{clean_simd_state, mul_into, pinv_psd, sym_eigen_desc, trace_of_product};
-use crate::params::{ModelInfo, ParamSpec};
+use crate::params::{ModelInfo, describe};
 use crate::theory::Theory;
 use crate::{Error, Result};
 
@@ -65,109 +65,61 @@ pub use em::Init;
 
 /// Parameters of the mixture model (TOML keys as written here; `K` is upper case).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct GmmParams {
     /// Number of components `K ≥ 2`.
-    #[serde(rename = "K", default = "default_k")]
+    #[serde(rename = "K")]
     pub k: usize,
     /// Ambient dimension `d ≥ K`.
-    #[serde(default = "default_d")]
     pub d: usize,
     /// Separation: `u⋆ᵢ = β eᵢ`, `β > 0`.
-    #[serde(default = "default_beta")]
     pub beta: f64,
     /// Euclidean norm of `θ⋆` (paper text: 1; authors' code: 10).
-    #[serde(default = "default_theta_norm")]
     pub theta_norm: f64,
     /// Downstream noise variance `σ² ≥ 0`; default 0.0025, Fig. 3's 0.25 rescaled to the
     /// unit-norm `θ⋆`.
-    #[serde(default = "default_noise")]
     pub noise_var: f64,
     /// Explicit centres (`K` lists of `d` numbers), overriding `β eᵢ`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub centres: Option<Vec<Vec<f64>>>,
     /// EM start: "truth", "kmeans++" or "random".
-    #[serde(default)]
     pub init: Init,
     /// EM stops when no centre coordinate moves by more than this.
-    #[serde(default = "default_em_tol")]
     pub em_tol: f64,
     /// EM iteration cap; a fit that reaches it is a failed trial.
-    #[serde(default = "default_em_max_iter")]
     pub em_max_iter: usize,
     /// Monte Carlo draws per trial for the population risk parts.
-    #[serde(default = "default_risk_samples")]
     pub risk_samples: usize,
     /// Theory: draws for the Fisher information (paper: 1e5).
-    #[serde(default = "default_fisher_samples")]
     pub fisher_samples: usize,
     /// Theory: draws for `Σ`, `β` and `Dβ` (paper: 1e6).
-    #[serde(default = "default_proj_samples")]
     pub proj_samples: usize,
     /// Theory: draws for `E[s sᵀ]` (paper: 1e6).
-    #[serde(default = "default_eval_samples")]
     pub eval_samples: usize,
     /// Theory: master seed of its Monte Carlo (fixed, so `predict` is deterministic).
-    #[serde(default = "default_theory_seed")]
     pub theory_seed: u64,
-}
-
-fn default_k() -> usize {
-    3
-}
-fn default_d() -> usize {
-    8
-}
-fn default_beta() -> f64 {
-    2.5
-}
-fn default_theta_norm() -> f64 {
-    1.0
-}
-/// Fig. 3's `σ² = 0.25` with the norm-10 `θ⋆`, rescaled to the unit-norm `θ⋆` (risk
-/// and `σ²` scale together with `‖θ⋆‖²`), so the two limit terms keep the paper's ratio.
-fn default_noise() -> f64 {
-    0.0025
-}
-fn default_em_tol() -> f64 {
-    1e-8
-}
-fn default_em_max_iter() -> usize {
-    5000
-}
-fn default_risk_samples() -> usize {
-    100_000
-}
-fn default_fisher_samples() -> usize {
-    100_000
-}
-fn default_proj_samples() -> usize {
-    1_000_000
-}
-fn default_eval_samples() -> usize {
-    1_000_000
-}
-fn default_theory_seed() -> u64 {
-    260_327_631
 }
 
 impl Default for GmmParams {
     fn default() -> Self {
         GmmParams {
-            k: default_k(),
-            d: default_d(),
-            beta: default_beta(),
-            theta_norm: default_theta_norm(),
-            noise_var: default_noise(),
+            k: 3,
+            d: 8,
+            beta: 2.5,
+            theta_norm: 1.0,
+            // Fig. 3's `σ² = 0.25` with the norm-10 `θ⋆`, rescaled to the unit-norm `θ⋆`
+            // (risk and `σ²` scale together with `‖θ⋆‖²`), so the two limit terms keep
+            // the paper's ratio.
+            noise_var: 0.0025,
             centres: None,
             init: Init::default(),
-            em_tol: default_em_tol(),
-            em_max_iter: default_em_max_iter(),
-            risk_samples: default_risk_samples(),
-            fisher_samples: default_fisher_samples(),
-            proj_samples: default_proj_samples(),
-            eval_samples: default_eval_samples(),
-            theory_seed: default_theory_seed(),
+            em_tol: 1e-8,
+            em_max_iter: 5000,
+            risk_samples: 100_000,
+            fisher_samples: 100_000,
+            proj_samples: 1_000_000,
+            eval_samples: 1_000_000,
+            theory_seed: 260_327_631,
         }
     }
 }
@@ -481,67 +433,44 @@ impl GmmModel {
     }
 
     pub fn info() -> ModelInfo {
-        let p = |name, default: &str, meaning| ParamSpec {
-            name,
-            default: default.to_string(),
-            meaning,
-        };
         ModelInfo {
             name: "gmm",
             summary: "Gaussian-mixture MLE (EM) pre-training, projected-responsibility features ψ_U",
             source: "Tinati & Tu, arXiv 2603.27631, Sec. 6.3 (Prop. 6.6), App. J–K",
-            params: vec![
-                p("K", "3", "number of mixture components, K ≥ 2"),
-                p("d", "8", "ambient dimension, d ≥ K"),
-                p("beta", "2.5", "separation β > 0: true centres u⋆_i = β e_i"),
-                p(
-                    "theta_norm",
-                    "1.0",
-                    "‖θ⋆‖ > 0 (paper text 1, authors' code 10; E‖L(Z)‖² ∝ its square)",
-                ),
-                p(
-                    "noise_var",
-                    "0.0025",
-                    "downstream noise variance σ² ≥ 0 (Fig. 3's 0.25 rescaled to ‖θ⋆‖ = 1)",
-                ),
-                p(
-                    "centres",
-                    "β e_i",
-                    "optional K lists of d numbers overriding the true centres",
-                ),
-                p(
-                    "init",
-                    "\"truth\"",
-                    "EM start: \"truth\", \"kmeans++\" or \"random\"",
-                ),
-                p(
-                    "em_tol",
-                    "1e-8",
-                    "EM stops when no centre coordinate moves more",
-                ),
-                p(
-                    "em_max_iter",
-                    "5000",
-                    "EM iteration cap (reaching it fails the trial)",
-                ),
-                p(
-                    "risk_samples",
-                    "100000",
-                    "Monte Carlo draws per trial for the population risk parts",
-                ),
-                p(
-                    "fisher_samples",
-                    "100000",
-                    "theory: draws for the Fisher information",
-                ),
-                p(
-                    "proj_samples",
-                    "1000000",
-                    "theory: draws for Σ, β(U⋆) and Dβ",
-                ),
-                p("eval_samples", "1000000", "theory: draws for E[s sᵀ]"),
-                p("theory_seed", "260327631", "theory: fixed Monte Carlo seed"),
-            ],
+            params: describe::<GmmParams>(
+                &[
+                    ("K", "number of mixture components, K ≥ 2"),
+                    ("d", "ambient dimension, d ≥ K"),
+                    ("beta", "separation β > 0: true centres u⋆_i = β e_i"),
+                    (
+                        "theta_norm",
+                        "‖θ⋆‖ > 0 (paper text 1, authors' code 10; E‖L(Z)‖² ∝ its square)",
+                    ),
+                    (
+                        "noise_var",
+                        "downstream noise variance σ² ≥ 0 (Fig. 3's 0.25 rescaled to ‖θ⋆‖ = 1)",
+                    ),
+                    (
+                        "centres",
+                        "optional K lists of d numbers overriding the true centres",
+                    ),
+                    ("init", "EM start: \"truth\", \"kmeans++\" or \"random\""),
+                    ("em_tol", "EM stops when no centre coordinate moves more"),
+                    (
+                        "em_max_iter",
+                        "EM iteration cap (reaching it fails the trial)",
+                    ),
+                    (
+                        "risk_samples",
+                        "Monte Carlo draws per trial for the population risk parts",
+                    ),
+                    ("fisher_samples", "theory: draws for the Fisher information"),
+                    ("proj_samples", "theory: draws for Σ, β(U⋆) and Dβ"),
+                    ("eval_samples", "theory: draws for E[s sᵀ]"),
+                    ("theory_seed", "theory: fixed Monte Carlo seed"),
+                ],
+                &[("centres", "β e_i")],
+            ),
         }
     }
 
@@ -694,7 +623,7 @@ impl GmmModel {
     fn trial_with(
         &self,
         rng: &mut ChaCha8Rng,
-        spec: &RunSpec,
+        spec: &Sizes,
         ws: &mut GmmWorkspace,
         permute: Option<&[usize]>,
     ) -> std::result::Result<(TrialRecord, Mat<f64>), String> {
@@ -741,6 +670,20 @@ impl GmmModel {
 
 impl TwoStageModel for GmmModel {
     type Workspace = GmmWorkspace;
+    type Params = GmmParams;
+
+    fn from_params(p: GmmParams) -> Result<Self> {
+        Self::new(p)
+    }
+
+    fn model_info() -> ModelInfo {
+        Self::info()
+    }
+
+    /// The mixture's samples are drawn raw; there is no covariance to sample.
+    fn uses_sampler() -> bool {
+        false
+    }
 
     fn name(&self) -> &'static str {
         "gmm"
@@ -769,7 +712,7 @@ impl TwoStageModel for GmmModel {
     fn trial(
         &self,
         rng: &mut ChaCha8Rng,
-        spec: &RunSpec,
+        spec: &Sizes,
         ws: &mut GmmWorkspace,
     ) -> std::result::Result<TrialRecord, String> {
         self.trial_with(rng, spec, ws, None).map(|(r, _)| r)
@@ -803,13 +746,10 @@ mod tests {
         }
     }
 
-    fn spec(m: usize, n: usize, trials: u64) -> RunSpec {
-        RunSpec {
+    fn spec(m: usize, n: usize) -> Sizes {
+        Sizes {
             m,
             n,
-            trials,
-            seed: 5,
-            experiment: crate::rng::experiment_key("gmm"),
             sampler: Sampler::Raw,
         }
     }
@@ -1029,7 +969,7 @@ mod tests {
     #[test]
     fn permuting_fitted_centres_leaves_the_predictor_unchanged() {
         let model = GmmModel::new(small(4, 6, 2.0)).unwrap();
-        let sp = spec(3000, 400, 1);
+        let sp = spec(3000, 400);
         let mut ws = model.workspace();
         let (a, u_a) = model
             .trial_with(&mut trial_rng(1, 2, 3), &sp, &mut ws, None)
@@ -1155,12 +1095,11 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let sp = spec(20_000, 10_000, 300);
-        let run = crate::engine::run(&model, &sp, 0..sp.trials, &|_| {});
-        let th = model.theory().unwrap();
-        let sim = crate::compare::Simulation::of("gmm", Some("em_iterations"), &sp, &run).unwrap();
-        let report = crate::compare::check(&th, sim, &run);
-        assert_eq!(report.verdict, "pass", "{:#?}", report.reasons);
+        let model = crate::models::two_stage::TwoStage::new(model, spec(20_000, 10_000)).unwrap();
+        let run = crate::runner::run(&model, 5, 0..300, &|_| {});
+        let prediction = crate::model::Model::predict(&model).unwrap();
+        let report = crate::criteria::assess(&model, prediction, 5, &run);
+        assert_eq!(report.verdict(), "pass", "{:#?}", report.reasons());
         assert_eq!(report.simulation.failed, 0);
     }
 
@@ -1223,5 +1162,44 @@ mod tests {
         assert_eq!(size_field(40, 10_000), "m");
         assert_eq!(size_field(20_000, 10), "n");
         assert!(m.check_sizes(20_000, 10_000).is_ok());
+    }
+
+    /// `info().params` describes `GmmParams`: the shown defaults, other than the computed
+    /// ones, parse back as TOML to `GmmParams::default()` (so every name is a field), and
+    /// every field of the serialised default is shown.
+    #[test]
+    fn info_params_match_the_parameter_type() {
+        let computed = ["centres"];
+        let shown = GmmModel::info().params;
+        let mut table = toml::Table::new();
+        for spec in &shown {
+            if computed.contains(&spec.name) {
+                assert_ne!(spec.default, "(none)", "{} has no default text", spec.name);
+                continue;
+            }
+            let line: toml::Table = format!("v = {}", spec.default).parse().unwrap_or_else(|e| {
+                panic!("{}: {:?} is not a TOML value: {e}", spec.name, spec.default)
+            });
+            table.insert(spec.name.to_string(), line["v"].clone());
+        }
+        let parsed: GmmParams = table
+            .try_into()
+            .unwrap_or_else(|e| panic!("the shown defaults do not deserialise: {e}"));
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", GmmParams::default()));
+        let names: Vec<&str> = shown.iter().map(|s| s.name).collect();
+        let defaults = toml::Table::try_from(GmmParams::default()).unwrap();
+        for key in defaults.keys() {
+            assert!(
+                names.contains(&key.as_str()),
+                "field {key} is not in info().params"
+            );
+        }
+        for name in computed {
+            assert!(names.contains(&name), "{name} is not in info().params");
+            assert!(
+                !defaults.contains_key(name),
+                "{name} has a serialised default"
+            );
+        }
     }
 }

@@ -1,17 +1,31 @@
-//! Pre-training models. Each module holds one model: its parameters, its sampler and
-//! estimator (one Monte Carlo trial), and what it tells the theory.
+//! Two-stage pre-training models (Tinati & Tu, arXiv 2603.27631). Each module holds one
+//! pre-training estimator behind [`TwoStageModel`]: its parameters, its sampler and
+//! estimator (one Monte Carlo trial), and what it tells the theory. [`two_stage::TwoStage`]
+//! makes any of them a [`crate::model::Model`], with `m`, `n` and `sampler` as ordinary
+//! parameters.
 
 pub mod factor;
 pub mod gmm;
 pub mod spectral;
+pub mod two_stage;
 
 use rand::rngs::ChaCha8Rng;
-use serde::Deserializer;
 
-use crate::engine::{self, RunResult, RunSpec};
+use crate::linalg::Sampler;
 use crate::params::ModelInfo;
 use crate::theory::Theory;
 use crate::{Error, Result};
+
+/// The sample sizes and sampler of one two-stage trial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Sizes {
+    /// Pre-training sample size.
+    pub m: usize,
+    /// Downstream sample size.
+    pub n: usize,
+    /// How sample covariances are drawn.
+    pub sampler: Sampler,
+}
 
 /// What one trial reports: the scaled parts of the conditional excess risk.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -53,9 +67,20 @@ impl TrialRecord {
 /// A two-stage model: draws one trial's data, pre-trains, freezes the representation,
 /// fits the min-norm head and computes the exact risk parts; and describes its
 /// limit theory.
-pub trait TwoStageModel: Send + Sync {
+pub trait TwoStageModel: Send + Sync + Sized {
     /// Per-worker buffers reused across trials, so the hot loop does not allocate.
     type Workspace: Send;
+    /// The model's own parameters (everything but `m`, `n` and `sampler`).
+    type Params: serde::de::DeserializeOwned;
+
+    /// Validates the parameters and builds the model.
+    fn from_params(p: Self::Params) -> Result<Self>;
+    /// The model's name, summary, source and own parameters.
+    fn model_info() -> ModelInfo;
+    /// Whether the trial depends on the `sampler` (models that draw raw samples do not).
+    fn uses_sampler() -> bool {
+        true
+    }
 
     fn name(&self) -> &'static str;
     fn workspace(&self) -> Self::Workspace;
@@ -66,7 +91,7 @@ pub trait TwoStageModel: Send + Sync {
     fn trial(
         &self,
         rng: &mut ChaCha8Rng,
-        spec: &RunSpec,
+        sizes: &Sizes,
         ws: &mut Self::Workspace,
     ) -> std::result::Result<TrialRecord, String>;
     /// The limit theory, computed from the model.
@@ -74,81 +99,6 @@ pub trait TwoStageModel: Send + Sync {
     /// Name of [`TrialRecord::extra`], if the model reports one.
     fn extra_name(&self) -> Option<&'static str> {
         None
-    }
-}
-
-/// Object-safe face of a [`TwoStageModel`], for front ends that pick a model by name.
-pub trait DynModel: Send + Sync {
-    fn name(&self) -> &'static str;
-    fn check_sizes(&self, m: usize, n: usize) -> Result<()>;
-    fn theory(&self) -> Result<Theory>;
-    fn extra_name(&self) -> Option<&'static str>;
-    /// Runs trials `range` of `spec`, calling `progress(k)` as `k` more finish.
-    fn run(
-        &self,
-        spec: &RunSpec,
-        range: std::ops::Range<u64>,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> RunResult;
-}
-
-impl<M: TwoStageModel> DynModel for M {
-    fn name(&self) -> &'static str {
-        TwoStageModel::name(self)
-    }
-    fn check_sizes(&self, m: usize, n: usize) -> Result<()> {
-        TwoStageModel::check_sizes(self, m, n)
-    }
-    fn theory(&self) -> Result<Theory> {
-        TwoStageModel::theory(self)
-    }
-    fn extra_name(&self) -> Option<&'static str> {
-        TwoStageModel::extra_name(self)
-    }
-    fn run(
-        &self,
-        spec: &RunSpec,
-        range: std::ops::Range<u64>,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> RunResult {
-        engine::run(self, spec, range, progress)
-    }
-}
-
-/// Every model the library knows, with its parameters.
-pub fn catalogue() -> Vec<ModelInfo> {
-    vec![
-        factor::FactorModel::info(),
-        spectral::SpectralModel::info(),
-        gmm::GmmModel::info(),
-    ]
-}
-
-/// Builds the model `name` from parameters in any serde format (TOML tables in the CLI).
-/// Unknown models and unknown or ill-typed parameters are errors naming the field.
-pub fn build<'de, D: Deserializer<'de>>(name: &str, params: D) -> Result<Box<dyn DynModel>> {
-    let bad = |e: D::Error| parameter_error(&e.to_string());
-    match name {
-        "factor" => Ok(Box::new(factor::FactorModel::new(
-            serde::Deserialize::deserialize(params).map_err(bad)?,
-        )?)),
-        "spectral" => Ok(Box::new(spectral::SpectralModel::new(
-            serde::Deserialize::deserialize(params).map_err(bad)?,
-        )?)),
-        "gmm" => Ok(Box::new(gmm::GmmModel::new(
-            serde::Deserialize::deserialize(params).map_err(bad)?,
-        )?)),
-        other => Err(Error::invalid(
-            "model",
-            format!(
-                "unknown model `{other}`; known models: {}",
-                catalogue()
-                    .iter()
-                    .map(|m| m.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )),
     }
 }
 

@@ -34,15 +34,15 @@ use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use super::Sizes;
 use super::{TrialRecord, TwoStageModel};
 use crate::downstream::{DownstreamScratch, LinearTask};
-use crate::engine::RunSpec;
 use crate::linalg::{
     CovarianceDraw, cholesky_lower, mul_into, sym_apply, sym_eigen_desc, trace_of_product,
 };
 use crate::optim::{Lbfgs, LbfgsSettings};
 use crate::params::{
-    ModelInfo, ParamSpec, check_nonnegative, check_rank, check_size_above, check_vector,
+    ModelInfo, check_nonnegative, check_rank, check_size_above, check_vector, describe,
 };
 use crate::theory::psd_chart::{PsdModel, tangent_problem};
 use crate::theory::{Reference, Theory, WeightedChiSquare};
@@ -106,63 +106,38 @@ impl CovSpec {
 
 /// Parameters of the spectral model; defaults are Corollary 6.3's instance.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SpectralParams {
-    #[serde(default = "default_d")]
     pub d: usize,
-    #[serde(default = "default_k")]
     pub k: usize,
     /// `Σ_pre` (diagonal list or full matrix); default `I_d`.
-    #[serde(default)]
     pub pre_cov: Option<CovSpec>,
     /// `Σ⁺ = E[x⁺xᵀ]` (diagonal list or full matrix); default `diag(1, 1/2, …, 1/d)`.
-    #[serde(default)]
     pub pos_cov: Option<CovSpec>,
     /// `Σ_down` (diagonal list or full matrix); default `I_d`.
-    #[serde(default)]
     pub down_cov: Option<CovSpec>,
     /// `β⋆`; default ones.
-    #[serde(default)]
     pub beta: Option<Vec<f64>>,
     /// Downstream noise variance `σ²`.
-    #[serde(default = "default_noise")]
     pub noise_var: f64,
     /// Gradient tolerance of the pre-training solver, relative to `‖Ĉ⁺‖_F‖A₀‖_F`.
-    #[serde(default = "default_gtol")]
     pub gtol: f64,
     /// Most L-BFGS iterations of the pre-training solver.
-    #[serde(default = "default_max_iter")]
     pub max_iter: usize,
-}
-
-fn default_d() -> usize {
-    4
-}
-fn default_k() -> usize {
-    2
-}
-fn default_noise() -> f64 {
-    1.0
-}
-fn default_gtol() -> f64 {
-    1e-8
-}
-fn default_max_iter() -> usize {
-    1000
 }
 
 impl Default for SpectralParams {
     fn default() -> Self {
         SpectralParams {
-            d: default_d(),
-            k: default_k(),
+            d: 4,
+            k: 2,
             pre_cov: None,
             pos_cov: None,
             down_cov: None,
             beta: None,
-            noise_var: default_noise(),
-            gtol: default_gtol(),
-            max_iter: default_max_iter(),
+            noise_var: 1.0,
+            gtol: 1e-8,
+            max_iter: 1000,
         }
     }
 }
@@ -285,42 +260,41 @@ impl SpectralModel {
     }
 
     pub fn info() -> ModelInfo {
-        let p = ParamSpec::new;
         ModelInfo {
             name: "spectral",
             summary: "linear spectral (contrastive) pre-training of A ∈ ℝ^{k×d}, features A x",
             source: "Tinati & Tu, arXiv 2603.27631, Sec. 6.1 (Proposition 6.2, Corollary 6.3)",
-            params: vec![
-                p("d", "4", "ambient dimension (d ≥ 2)"),
-                p("k", "2", "representation dimension, 1 ≤ k < d"),
-                p(
-                    "pre_cov",
-                    "ones(d)",
-                    "Σ_pre = E[xxᵀ]: a diagonal list or a full SPD matrix (list of rows)",
-                ),
-                p(
-                    "pos_cov",
-                    "[1, 1/2, …, 1/d]",
-                    "Σ⁺ = E[x⁺xᵀ]: diagonal or full symmetric; needs Σ_pre − Σ⁺Σ_pre⁻¹Σ⁺ ⪰ 0 and an eigengap at k",
-                ),
-                p(
-                    "down_cov",
-                    "ones(d)",
-                    "Σ_down, covariance of the downstream X: diagonal or full SPD",
-                ),
-                p("beta", "ones(k)", "downstream target y = β⋆ᵀA⋆x + ε"),
-                p("noise_var", "1.0", "σ² = Var ε ≥ 0"),
-                p(
-                    "gtol",
-                    "1e-8",
-                    "solver stops when ‖∇_A L̂‖_F ≤ gtol·‖Ĉ⁺‖_F‖A₀‖_F",
-                ),
-                p(
-                    "max_iter",
-                    "1000",
-                    "most L-BFGS iterations; a trial that needs more is counted as failed",
-                ),
-            ],
+            params: describe::<SpectralParams>(
+                &[
+                    ("d", "ambient dimension (d ≥ 2)"),
+                    ("k", "representation dimension, 1 ≤ k < d"),
+                    (
+                        "pre_cov",
+                        "Σ_pre = E[xxᵀ]: a diagonal list or a full SPD matrix (list of rows)",
+                    ),
+                    (
+                        "pos_cov",
+                        "Σ⁺ = E[x⁺xᵀ]: diagonal or full symmetric; needs Σ_pre − Σ⁺Σ_pre⁻¹Σ⁺ ⪰ 0 and an eigengap at k",
+                    ),
+                    (
+                        "down_cov",
+                        "Σ_down, covariance of the downstream X: diagonal or full SPD",
+                    ),
+                    ("beta", "downstream target y = β⋆ᵀA⋆x + ε"),
+                    ("noise_var", "σ² = Var ε ≥ 0"),
+                    ("gtol", "solver stops when ‖∇_A L̂‖_F ≤ gtol·‖Ĉ⁺‖_F‖A₀‖_F"),
+                    (
+                        "max_iter",
+                        "most L-BFGS iterations; a trial that needs more is counted as failed",
+                    ),
+                ],
+                &[
+                    ("pre_cov", "ones(d)"),
+                    ("pos_cov", "[1, 1/2, …, 1/d]"),
+                    ("down_cov", "ones(d)"),
+                    ("beta", "ones(k)"),
+                ],
+            ),
         }
     }
 
@@ -765,6 +739,15 @@ fn empirical_loss(
 
 impl TwoStageModel for SpectralModel {
     type Workspace = SpectralWorkspace;
+    type Params = SpectralParams;
+
+    fn from_params(p: SpectralParams) -> Result<Self> {
+        Self::new(p)
+    }
+
+    fn model_info() -> ModelInfo {
+        Self::info()
+    }
 
     fn name(&self) -> &'static str {
         "spectral"
@@ -806,7 +789,7 @@ impl TwoStageModel for SpectralModel {
     fn trial(
         &self,
         rng: &mut ChaCha8Rng,
-        spec: &RunSpec,
+        spec: &Sizes,
         ws: &mut SpectralWorkspace,
     ) -> std::result::Result<TrialRecord, String> {
         let (m, d) = (spec.m, self.d);
@@ -935,9 +918,10 @@ impl PsdModel for SpectralModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{RunSpec, run};
     use crate::linalg::Sampler;
+    use crate::models::two_stage::TwoStage;
     use crate::rng::trial_rng;
+    use crate::runner::run;
     use crate::theory::psd_chart::PsdChart;
 
     fn model(d: usize, k: usize) -> SpectralModel {
@@ -1239,17 +1223,15 @@ mod tests {
             ..SpectralParams::default()
         })
         .unwrap();
-        let spec = RunSpec {
+        let sizes = Sizes {
             m: 2000,
             n: 100,
-            trials: 6,
-            seed: 1,
-            experiment: 0,
             sampler: Sampler::Wishart,
         };
-        let result = run(&model, &spec, 0..6, &|_| {});
+        let model = TwoStage::new(model, sizes).unwrap();
+        let result = run(&model, 1, 0..6, &|_| {});
         assert_eq!(result.failures.len(), 6);
-        assert!(result.records.is_empty());
+        assert_eq!(result.completed(), 0);
         assert!(
             result.failures[0].1.contains("did not converge"),
             "{}",
@@ -1265,18 +1247,16 @@ mod tests {
     fn simulation_agrees_with_the_generic_law_at_3_1() {
         let model = model(3, 1);
         let theory = model.theory().unwrap();
-        let spec = RunSpec {
+        let sizes = Sizes {
             m: 20_000,
             n: 10_000,
-            trials: 600,
-            seed: 4,
-            experiment: crate::rng::experiment_key("spectral"),
             sampler: Sampler::Wishart,
         };
-        let result = run(&model, &spec, 0..600, &|_| {});
+        let model = TwoStage::new(model, sizes).unwrap();
+        let result = run(&model, 4, 0..600, &|_| {});
         assert!(result.failures.is_empty(), "{:?}", result.failures.first());
         let summary = |xs: Vec<f64>| crate::stats::Summary::of(&xs).unwrap();
-        let m_rep = summary(result.column(|r| r.m_rep));
+        let m_rep = summary(result.column("m_rep").unwrap());
         let z = (m_rep.mean - theory.law.mean()) / m_rep.se;
         assert!(
             z.abs() <= 4.0,
@@ -1290,7 +1270,7 @@ mod tests {
             (m_rep.mean - paper).abs() > 4.0 * m_rep.se,
             "paper's {paper} not rejected"
         );
-        let sub = summary(result.records.iter().filter_map(|(_, r)| r.extra).collect());
+        let sub = summary(result.column("m_subopt").unwrap());
         let want = theory.extra_limit.unwrap().value;
         assert!(
             (sub.mean - want).abs() <= 4.0 * sub.se,
@@ -1340,5 +1320,47 @@ mod tests {
         let m = model(4, 2);
         assert_eq!(field(m.check_sizes(4, 100).unwrap_err()), "m");
         assert_eq!(field(m.check_sizes(100, 2).unwrap_err()), "n");
+    }
+
+    /// `info().params` describes `SpectralParams`: the shown defaults, other than the computed
+    /// ones, parse back as TOML to `SpectralParams::default()` (so every name is a field), and
+    /// every field of the serialised default is shown.
+    #[test]
+    fn info_params_match_the_parameter_type() {
+        let computed = ["pre_cov", "pos_cov", "down_cov", "beta"];
+        let shown = SpectralModel::info().params;
+        let mut table = toml::Table::new();
+        for spec in &shown {
+            if computed.contains(&spec.name) {
+                assert_ne!(spec.default, "(none)", "{} has no default text", spec.name);
+                continue;
+            }
+            let line: toml::Table = format!("v = {}", spec.default).parse().unwrap_or_else(|e| {
+                panic!("{}: {:?} is not a TOML value: {e}", spec.name, spec.default)
+            });
+            table.insert(spec.name.to_string(), line["v"].clone());
+        }
+        let parsed: SpectralParams = table
+            .try_into()
+            .unwrap_or_else(|e| panic!("the shown defaults do not deserialise: {e}"));
+        assert_eq!(
+            format!("{parsed:?}"),
+            format!("{:?}", SpectralParams::default())
+        );
+        let names: Vec<&str> = shown.iter().map(|s| s.name).collect();
+        let defaults = toml::Table::try_from(SpectralParams::default()).unwrap();
+        for key in defaults.keys() {
+            assert!(
+                names.contains(&key.as_str()),
+                "field {key} is not in info().params"
+            );
+        }
+        for name in computed {
+            assert!(names.contains(&name), "{name} is not in info().params");
+            assert!(
+                !defaults.contains_key(name),
+                "{name} has a serialised default"
+            );
+        }
     }
 }

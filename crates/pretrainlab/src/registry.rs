@@ -1,0 +1,105 @@
+//! The one registry: every model pretrainlab knows, registered once with its name, its
+//! description and parameters, and how to build it from a parameter table.
+//!
+//! Front ends (the CLI, experiment files, the Python package) only call [`build`],
+//! [`catalogue`] and [`names`]; nothing outside this file needs to know which family a
+//! model belongs to. Adding a model is one line in [`ENTRIES`].
+
+use crate::dynamics::{Trajectory, diagonal::Diagonal, factorization::Factorization, ssl::YangSsl};
+use crate::model::DynModel;
+use crate::models::two_stage::TwoStage;
+use crate::models::{factor::FactorModel, gmm::GmmModel, spectral::SpectralModel};
+use crate::params::ModelInfo;
+use crate::{Error, Result};
+
+/// One registered model.
+pub struct Entry {
+    pub name: &'static str,
+    /// Name, summary, source and parameters with their defaults and meanings.
+    pub info: fn() -> ModelInfo,
+    /// Builds the model from its parameters; errors name the offending parameter.
+    pub build: fn(toml::Table) -> Result<Box<dyn DynModel>>,
+}
+
+/// Every model, in the order `pretrainlab models` lists them.
+pub const ENTRIES: &[Entry] = &[
+    Entry {
+        name: "factor",
+        info: TwoStage::<FactorModel>::info,
+        build: |t| Ok(Box::new(TwoStage::<FactorModel>::build(t)?)),
+    },
+    Entry {
+        name: "spectral",
+        info: TwoStage::<SpectralModel>::info,
+        build: |t| Ok(Box::new(TwoStage::<SpectralModel>::build(t)?)),
+    },
+    Entry {
+        name: "gmm",
+        info: TwoStage::<GmmModel>::info,
+        build: |t| Ok(Box::new(TwoStage::<GmmModel>::build(t)?)),
+    },
+    Entry {
+        name: "yang-ssl",
+        info: Trajectory::<YangSsl>::info,
+        build: |t| Ok(Box::new(Trajectory::<YangSsl>::build(t)?)),
+    },
+    Entry {
+        name: "factorization",
+        info: Trajectory::<Factorization>::info,
+        build: |t| Ok(Box::new(Trajectory::<Factorization>::build(t)?)),
+    },
+    Entry {
+        name: "diagonal",
+        info: Trajectory::<Diagonal>::info,
+        build: |t| Ok(Box::new(Trajectory::<Diagonal>::build(t)?)),
+    },
+];
+
+/// The registered names, in order.
+pub fn names() -> Vec<&'static str> {
+    ENTRIES.iter().map(|e| e.name).collect()
+}
+
+/// The entry of model `name`, or an error listing the known models.
+pub fn entry(name: &str) -> Result<&'static Entry> {
+    ENTRIES.iter().find(|e| e.name == name).ok_or_else(|| {
+        Error::invalid(
+            "model",
+            format!(
+                "unknown model `{name}`; known models: {}",
+                names().join(", ")
+            ),
+        )
+    })
+}
+
+/// Every model's description, for `pretrainlab models`.
+pub fn catalogue() -> Vec<ModelInfo> {
+    ENTRIES.iter().map(|e| (e.info)()).collect()
+}
+
+/// Builds model `name` from a parameter table (absent parameters take their defaults).
+pub fn build(name: &str, params: toml::Table) -> Result<Box<dyn DynModel>> {
+    (entry(name)?.build)(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_match_their_info() {
+        let names = names();
+        for (i, e) in ENTRIES.iter().enumerate() {
+            assert!(!names[..i].contains(&e.name), "duplicate {}", e.name);
+            assert_eq!((e.info)().name, e.name);
+        }
+    }
+
+    #[test]
+    fn unknown_models_name_the_field() {
+        let e = build("nope", toml::Table::new()).err().unwrap();
+        assert!(matches!(e, Error::InvalidParameter { ref field, .. } if field == "model"));
+        assert!(e.to_string().contains("factor"));
+    }
+}

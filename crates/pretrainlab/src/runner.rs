@@ -1,0 +1,130 @@
+//! The runner: the only code that derives random streams and runs trials in parallel.
+//!
+//! Trial `t` of a model under master seed `s` draws only from
+//! `rng::trial_rng(s, experiment_key(model name), t)`, and uses a per-worker workspace
+//! that it fully overwrites, so its metrics do not depend on which thread runs it, on
+//! the number of threads, or on how the trials are split into chunks or shards. The
+//! metrics are written into one preallocated buffer (no allocation per trial) and
+//! collected in trial order.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::model::{DynModel, Model};
+use crate::rng::{experiment_key, trial_rng};
+
+/// The outcome of a range of trials: the metrics of the completed ones, in trial order,
+/// and the failed ones with their reasons.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trials {
+    /// Metric names, the columns of [`Trials::values`].
+    pub metrics: Vec<String>,
+    /// Ids of the completed trials, in order.
+    pub ids: Vec<u64>,
+    /// Row-major `ids.len() × metrics.len()` metric values.
+    pub values: Vec<f64>,
+    /// Failed trials, in order, with the reason.
+    pub failures: Vec<(u64, String)>,
+}
+
+impl Trials {
+    /// An empty outcome with the given metric columns.
+    pub fn empty(metrics: Vec<String>) -> Self {
+        Trials {
+            metrics,
+            ..Default::default()
+        }
+    }
+
+    /// Number of completed trials.
+    pub fn completed(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Number of trials attempted (completed and failed).
+    pub fn attempted(&self) -> usize {
+        self.ids.len() + self.failures.len()
+    }
+
+    /// The metrics of the `i`-th completed trial.
+    pub fn row(&self, i: usize) -> &[f64] {
+        let k = self.metrics.len();
+        &self.values[i * k..(i + 1) * k]
+    }
+
+    /// The column index of `metric`.
+    pub fn index(&self, metric: &str) -> Option<usize> {
+        self.metrics.iter().position(|m| m == metric)
+    }
+
+    /// The values of `metric` over the completed trials, in trial order.
+    pub fn column(&self, metric: &str) -> Option<Vec<f64>> {
+        let j = self.index(metric)?;
+        Some((0..self.completed()).map(|i| self.row(i)[j]).collect())
+    }
+
+    /// Appends the outcome of a later range (same metrics), keeping trial order when
+    /// ranges are appended in order.
+    pub fn extend(&mut self, other: Trials) {
+        debug_assert_eq!(self.metrics, other.metrics);
+        self.ids.extend(other.ids);
+        self.values.extend(other.values);
+        self.failures.extend(other.failures);
+    }
+}
+
+/// Runs trials `range` of `model` under master seed `seed` on the current rayon pool,
+/// calling `progress(1)` as each trial finishes.
+pub fn run(
+    model: &dyn DynModel,
+    seed: u64,
+    range: Range<u64>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Trials {
+    model.run_range(seed, range, progress)
+}
+
+/// The typed loop behind [`run`], reached through [`DynModel::run_range`].
+pub(crate) fn execute<M: Model + ?Sized>(
+    model: &M,
+    seed: u64,
+    range: Range<u64>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Trials {
+    let names: Vec<String> = model.metrics().iter().map(|m| m.name.clone()).collect();
+    let k = names.len().max(1);
+    let count = (range.end.saturating_sub(range.start)) as usize;
+    let key = experiment_key(model.name());
+    let mut values = vec![0.0; count * k];
+    let mut status: Vec<Option<String>> = vec![None; count];
+    values
+        .par_chunks_mut(k)
+        .zip(status.par_iter_mut())
+        .enumerate()
+        .for_each_init(
+            || model.workspace(),
+            |ws, (i, (out, failed))| {
+                let t = range.start + i as u64;
+                let mut rng = trial_rng(seed, key, t);
+                if let Err(e) = model.trial(&mut rng, t, ws, &mut out[..names.len()]) {
+                    *failed = Some(e);
+                }
+                progress(1);
+            },
+        );
+    let mut trials = Trials::empty(names);
+    let kept = trials.metrics.len();
+    trials.values.reserve(count * kept);
+    for (i, failed) in status.into_iter().enumerate() {
+        let t = range.start + i as u64;
+        match failed {
+            None => {
+                trials.ids.push(t);
+                trials.values.extend_from_slice(&values[i * k..i * k + kept]);
+            }
+            Some(e) => trials.failures.push((t, e)),
+        }
+    }
+    trials
+}
