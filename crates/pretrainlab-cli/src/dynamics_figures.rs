@@ -16,18 +16,103 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use pretrainlab::criteria;
 use pretrainlab::dynamics::diagonal::{
     Diagonal, DiagonalParams, Pretrain, ReplicaSettings, alpha_grid, replica, replica_curve,
 };
 use pretrainlab::dynamics::factorization::{Factorization, FactorizationParams};
-use pretrainlab::dynamics::{self, Dynamics};
+use pretrainlab::dynamics::{Dynamics, Trajectory};
+use pretrainlab::model::{MetricSpec, Model, Prediction};
 use pretrainlab::rng::{experiment_key, trial_rng};
+use pretrainlab::runner;
 use pretrainlab_report::{Figure, Series, Style, write_figure, write_panels};
+use rand::rngs::ChaCha8Rng;
 use rayon::prelude::*;
 use serde_json::json;
 
 use crate::atomic_write;
 use crate::presets::PresetContext;
+use crate::progress::Progress;
+
+/// One scalar measurement per trial (a marker of the diagonal figure) as a [`Model`], so
+/// that the runner derives its streams: trial `t` draws from
+/// `trial_rng(seed, experiment_key(name), t)`. It predicts nothing; it exists to be run.
+struct Probe<F> {
+    name: &'static str,
+    metrics: Vec<MetricSpec>,
+    measure: F,
+}
+
+impl<F> Probe<F>
+where
+    F: Fn(&mut ChaCha8Rng) -> std::result::Result<f64, String> + Send + Sync,
+{
+    fn new(name: &'static str, metric: &str, measure: F) -> Self {
+        Probe {
+            name,
+            metrics: vec![MetricSpec::new(metric, "1", metric)],
+            measure,
+        }
+    }
+}
+
+impl<F> Model for Probe<F>
+where
+    F: Fn(&mut ChaCha8Rng) -> std::result::Result<f64, String> + Send + Sync,
+{
+    type Workspace = ();
+
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn metrics(&self) -> &[MetricSpec] {
+        &self.metrics
+    }
+
+    fn workspace(&self) {}
+
+    fn trial(
+        &self,
+        rng: &mut ChaCha8Rng,
+        _trial: u64,
+        _ws: &mut (),
+        out: &mut [f64],
+    ) -> std::result::Result<(), String> {
+        out[0] = (self.measure)(rng)?;
+        Ok(())
+    }
+
+    fn predict(&self) -> pretrainlab::Result<Prediction> {
+        Ok(Prediction::default())
+    }
+
+    fn default_trials(&self) -> u64 {
+        1
+    }
+}
+
+/// Runs trials `range` of a probe under master seed 1: one result per trial, in order.
+fn measure<F>(
+    probe: &Probe<F>,
+    range: std::ops::Range<u64>,
+    progress: &Progress,
+) -> Vec<std::result::Result<f64, String>>
+where
+    F: Fn(&mut ChaCha8Rng) -> std::result::Result<f64, String> + Send + Sync,
+{
+    let trials = runner::run(probe, 1, range.clone(), &|k| progress.inc(k));
+    range
+        .map(|t| match trials.ids.iter().position(|&id| id == t) {
+            Some(i) => Ok(trials.row(i)[0]),
+            None => Err(trials
+                .failures
+                .iter()
+                .find(|(id, _)| *id == t)
+                .map_or_else(|| "no result".to_string(), |(_, e)| e.clone())),
+        })
+        .collect()
+}
 
 fn line(label: &str, x: &[f64], y: &[f64]) -> Series {
     Series {
@@ -75,10 +160,16 @@ pub fn factorization_cascade(ctx: &PresetContext) -> Result<()> {
             r,
             ..Default::default()
         })?;
-        let pred = model.predict()?;
-        let (report, runs) = dynamics::check(&model, 1, seeds, &|_| {})?;
-        let first = runs
-            .first()
+        let model = Trajectory::new(model);
+        let report = criteria::check(&model, 1, seeds, &|_| {})?;
+        let pred = &report.prediction;
+        let model = model.inner();
+        // The curves of the first seed that completes. A trial's metrics are scalars, so
+        // the curves are recomputed here from that seed's stream (the runner's streams:
+        // `trial_rng(1, experiment_key(model name), t)`).
+        let key = experiment_key(model.name());
+        let first = (0..seeds)
+            .find_map(|t| model.run(&mut trial_rng(1, key, t), t).ok())
             .context("the factorization flow failed on every seed")?;
         let curve = |name: &str| {
             first
@@ -141,7 +232,7 @@ pub fn factorization_cascade(ctx: &PresetContext) -> Result<()> {
         summary.insert(
             format!("r{r}"),
             json!({
-                "prediction": pred.quantities.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                "prediction": pred.quantities.iter().map(|q| (q.name.clone(), json!(q.value))).collect::<serde_json::Map<_, _>>(),
                 "criteria": report.criteria,
                 "verdict": if report.pass { "pass" } else { "fail" },
                 "seeds": seeds,
@@ -313,29 +404,38 @@ pub fn diagonal_panels(ctx: &PresetContext) -> Result<()> {
             marker_alphas.len()
         ),
     );
-    let jobs: Vec<(usize, f64, u64)> = (0..specs.len())
-        .flat_map(|i| {
-            marker_alphas
-                .iter()
-                .flat_map(move |&a| (0..seeds).map(move |s| (i, a, s)))
-        })
+    // Marker k (curve i, the a-th marker α) runs trials k·seeds .. (k+1)·seeds, so every
+    // (curve, marker, seed) has its own stream.
+    let marker_jobs: Vec<(usize, f64)> = (0..specs.len())
+        .flat_map(|i| marker_alphas.iter().map(move |&a| (i, a)))
         .collect();
-    let markers: Vec<(usize, f64, u64, std::result::Result<f64, String>)> = jobs
+    let bar = Progress::new(
+        (marker_jobs.len() as u64) * seeds,
+        "interpolator marker runs",
+        ctx.quiet,
+    );
+    let markers: Vec<(usize, f64, u64, std::result::Result<f64, String>)> = marker_jobs
         .par_iter()
-        .map(|&(i, a, s)| {
-            let out = (|| -> std::result::Result<f64, String> {
-                let model =
-                    Diagonal::new(params_of(&specs[i], d_marker, a)).map_err(|e| e.to_string())?;
-                let mut rng = trial_rng(
-                    1,
-                    experiment_key("diagonal-ptft-markers"),
-                    (i * 1000 + s as usize) as u64 * 10 + (a * 100.0) as u64,
-                );
-                model.interpolator_mse(&mut rng)
-            })();
-            (i, a, s, out)
+        .enumerate()
+        .flat_map_iter(|(k, &(i, a))| {
+            let range = k as u64 * seeds..(k as u64 + 1) * seeds;
+            let results = match Diagonal::new(params_of(&specs[i], d_marker, a)) {
+                Ok(model) => measure(
+                    &Probe::new("diagonal-ptft-markers", "mse_interpolator", |rng| {
+                        model.interpolator_mse(rng)
+                    }),
+                    range,
+                    &bar,
+                ),
+                Err(e) => vec![Err(e.to_string()); seeds as usize],
+            };
+            results
+                .into_iter()
+                .enumerate()
+                .map(move |(s, out)| (i, a, s as u64, out))
         })
         .collect();
+    bar.finish();
     let mut mcsv = String::from("panel,side,curve,alpha,seed,d,mse_interpolator,mse_db\n");
     for (i, a, s, m) in &markers {
         if let Ok(m) = m {
@@ -364,27 +464,33 @@ pub fn diagonal_panels(ctx: &PresetContext) -> Result<()> {
         })
         .flat_map(|(i, _)| [0.2, 0.5].into_iter().map(move |a| (i, a)))
         .collect();
+    let bar = Progress::new(gd_jobs.len() as u64, "GD marker runs", ctx.quiet);
     let gd: Vec<(usize, f64, std::result::Result<f64, String>)> = gd_jobs
         .par_iter()
         .map(|&(i, a)| {
-            let out = (|| -> std::result::Result<f64, String> {
-                let p = DiagonalParams {
-                    lr: 0.1,
-                    ..params_of(&specs[i], if ctx.quick { 150 } else { 300 }, a)
-                };
-                let model = Diagonal::new(p).map_err(|e| e.to_string())?;
-                let mut rng = trial_rng(
-                    1,
-                    experiment_key("diagonal-ptft-gd"),
-                    (i * 100) as u64 + (a * 10.0) as u64,
-                );
-                let run = model.run(&mut rng, 0)?;
-                run.metric("test_mse_gd")
-                    .ok_or_else(|| "no GD metric".to_string())
-            })();
+            let p = DiagonalParams {
+                lr: 0.1,
+                ..params_of(&specs[i], if ctx.quick { 150 } else { 300 }, a)
+            };
+            let id = (i * 100) as u64 + (a * 10.0) as u64;
+            let out = match Diagonal::new(p) {
+                Ok(model) => measure(
+                    &Probe::new("diagonal-ptft-gd", "mse_gd", |rng| {
+                        model
+                            .run(rng, 0)?
+                            .metric("test_mse_gd")
+                            .ok_or_else(|| "no GD metric".to_string())
+                    }),
+                    id..id + 1,
+                    &bar,
+                )
+                .remove(0),
+                Err(e) => Err(e.to_string()),
+            };
             (i, a, out)
         })
         .collect();
+    bar.finish();
     let mut gcsv = String::from("panel,side,curve,alpha,mse_gd,mse_db\n");
     for (i, a, m) in &gd {
         if let Ok(m) = m {

@@ -10,6 +10,7 @@ use pretrainlab_experiment::{Experiment, Outcome, RunOptions};
 
 use crate::presets::PresetContext;
 use crate::progress::ExperimentProgress;
+use crate::{ExperimentSettings, input_error};
 
 /// Set by Ctrl-C; the run stops after the unit in flight.
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -44,10 +45,47 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// `pretrainlab run FILE`.
+pub fn run_file(file: &Path, settings: &ExperimentSettings) -> Result<()> {
+    let origin = file.display().to_string();
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| input_error(format!("cannot read {origin}: {e}")))?;
+    let ctx = context(settings, PathBuf::new())?;
+    let mut hint = format!("pretrainlab run {origin}");
+    if ctx.quick {
+        hint.push_str(" --quick");
+    }
+    if let Some(dir) = &settings.output {
+        hint.push_str(&format!(" --output {}", dir.display()));
+    }
+    run_text(&text, &origin, settings.output.as_deref(), &ctx, &hint)
+}
+
+/// `pretrainlab validate FILE`.
+pub fn validate(file: &Path, quick: bool) -> Result<()> {
+    let origin = file.display().to_string();
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| input_error(format!("cannot read {origin}: {e}")))?;
+    let exp = parse(&text, &origin, quick)?;
+    print!("{origin}: {}", describe(&exp));
+    Ok(())
+}
+
+/// The preset context of `run`/`reproduce`; also sets up the thread pool.
+pub fn context(settings: &ExperimentSettings, output: PathBuf) -> Result<PresetContext> {
+    crate::set_threads(settings.threads)?;
+    Ok(PresetContext {
+        output,
+        quick: settings.quick,
+        threads: settings.threads,
+        quiet: settings.quiet,
+        fresh: settings.fresh,
+    })
+}
+
 /// Parses experiment text, with errors prefixed by `origin` (a file path or preset name).
 pub fn parse(text: &str, origin: &str, quick: bool) -> Result<Experiment> {
-    pretrainlab_experiment::parse(text, quick)
-        .map_err(|e| crate::input_error(format!("{origin}: {e}")))
+    pretrainlab_experiment::parse(text, quick).map_err(|e| input_error(format!("{origin}: {e}")))
 }
 
 /// Runs experiment text end to end. `resume_hint` is the command that resumes it.
@@ -75,7 +113,7 @@ pub fn run_text(
         },
     )
     .map_err(|e| match e {
-        pretrainlab_experiment::StoreError::Changed { .. } => crate::input_error(e),
+        pretrainlab_experiment::StoreError::Changed { .. } => input_error(e),
         other => anyhow::Error::new(other),
     })
     .with_context(|| format!("running {origin}"))?;
@@ -135,7 +173,6 @@ pub fn describe(exp: &Experiment) -> String {
     } else {
         0
     };
-    let trials = if exp.dynamics { "seed(s)" } else { "trial(s)" };
     let mut actions = Vec::new();
     if exp.actions.predict {
         actions.push("predict");
@@ -147,7 +184,7 @@ pub fn describe(exp: &Experiment) -> String {
         actions.push("check");
     }
     format!(
-        "valid: `{}` on model {}, actions {}\n  {} point(s){}\n  {} {trials} per point, seed {}, {} unit(s) of up to {} {trials}\n  output {}\n",
+        "valid: `{}` on model {}, actions {}\n  {} point(s){}\n  {} trial(s) per point, seed {}, {} unit(s) of up to {} trial(s)\n  output {}\n",
         exp.name,
         exp.model,
         actions.join(", "),

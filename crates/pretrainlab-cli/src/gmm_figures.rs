@@ -13,12 +13,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use pretrainlab::engine::{RunSpec, run};
 use pretrainlab::fit::{self, Fit};
 use pretrainlab::linalg::Sampler;
-use pretrainlab::models::TwoStageModel;
 use pretrainlab::models::gmm::{GmmModel, GmmParams, theory};
-use pretrainlab::rng::experiment_key;
+use pretrainlab::models::two_stage::TwoStage;
+use pretrainlab::models::{Sizes, TwoStageModel};
+use pretrainlab::runner::{self, Trials};
 use pretrainlab::stats::Summary;
 use pretrainlab::theory::weighted_chisq::ks_statistic;
 use pretrainlab_report::{Figure, Series, Style, write_panels};
@@ -461,6 +461,11 @@ fn table_row(
     );
 }
 
+/// The values of `metric` over the completed trials.
+fn column(trials: &Trials, metric: &str) -> Vec<f64> {
+    trials.column(metric).unwrap_or_default()
+}
+
 /// Figs. 3–4: `K = 4`, `d = 20`, `β = 2`, `α = 2`, `σ² = 0.25`, norm-10 `θ⋆`;
 /// `n = round(geomspace(100, 1e5, 10))`, `m = 2n`.
 pub fn fig3(opts: &FigureOptions) -> Result<()> {
@@ -508,32 +513,27 @@ pub fn fig3(opts: &FigureOptions) -> Result<()> {
     );
     for &n in grid {
         let m = (alpha * n as f64) as usize;
-        let spec = RunSpec {
-            m,
-            n,
-            trials: reps,
-            seed: opts.seed,
-            experiment: experiment_key("gmm/fig3"),
-            sampler: Sampler::Raw,
-        };
+        let sized = TwoStage::new(
+            model.clone(),
+            Sizes {
+                m,
+                n,
+                sampler: Sampler::Raw,
+            },
+        )?;
         let t = std::time::Instant::now();
-        let result = run(&model, &spec, 0..reps, &|_| {});
+        let result = runner::run(&sized, opts.seed, 0..reps, &|_| {});
         let secs = t.elapsed().as_secs_f64();
-        for (t, r) in &result.records {
-            let _ = writeln!(
-                trials_csv,
-                "{n},{m},{t},{},{},{},{},{},{}",
-                r.scaled_excess,
-                r.n_var,
-                r.n_leak,
-                r.n_rep,
-                r.m_rep,
-                r.extra.unwrap_or(f64::NAN)
-            );
+        for (i, t) in result.ids.iter().enumerate() {
+            let _ = write!(trials_csv, "{n},{m},{t}");
+            for v in result.row(i) {
+                let _ = write!(trials_csv, ",{v}");
+            }
+            trials_csv.push('\n');
         }
-        let total = result.column(|r| r.scaled_excess);
-        let pre = result.column(|r| r.n_rep);
-        let var = result.column(|r| r.n_var);
+        let total = column(&result, "scaled_excess");
+        let pre = column(&result, "n_rep");
+        let var = column(&result, "n_var");
         let ks_tot = ks_statistic(&total, |x| th.limit_cdf(alpha, x));
         let ks_pre = ks_statistic(&pre, |x| th.law.cdf(alpha * x));
         let p_var = var
@@ -556,7 +556,7 @@ pub fn fig3(opts: &FigureOptions) -> Result<()> {
             sp.map_or(f64::NAN, |s| s.mean),
             sp.map_or(f64::NAN, |s| s.se),
             mean_of(&var),
-            mean_of(&result.column(|r| r.n_leak)),
+            mean_of(&column(&result, "n_leak")),
             var_limit + th.law.mean() / alpha,
             th.law.mean() / alpha,
         );

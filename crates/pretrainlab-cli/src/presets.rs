@@ -7,6 +7,9 @@
 
 use std::path::PathBuf;
 
+use crate::experiments;
+use crate::{ExperimentSettings, input_error};
+
 /// Settings a preset runs with, from the command line.
 #[derive(Clone, Debug)]
 pub struct PresetContext {
@@ -59,22 +62,22 @@ pub fn all() -> Vec<Preset> {
         },
         Preset {
             name: "tinati-tu-fig2",
-            summary: "Gaussian mixture: E‖L(Z)‖² along K, d and β (Tinati & Tu Fig. 2), fits and the paper's digitised values",
+            summary: "Gaussian mixture: E‖L(Z)‖² along K, d and β (Tinati & Tu, arXiv 2603.27631, Fig. 2), fits and the paper's digitised values",
             kind: PresetKind::Custom(crate::gmm_figures::fig2_preset),
         },
         Preset {
             name: "tinati-tu-fig3",
-            summary: "Gaussian mixture: CDFs of n(R − σ²) and its parts against the limit, KS distances along n (Tinati & Tu Figs. 3–4)",
+            summary: "Gaussian mixture: CDFs of n(R − σ²) and its parts against the limit, KS distances along n (Tinati & Tu, arXiv 2603.27631, Figs. 3–4)",
             kind: PresetKind::Custom(crate::gmm_figures::fig3_preset),
         },
         Preset {
             name: "factorization-cascade",
-            summary: "matrix factorization flow (spec §1): ‖S‖, ‖H‖, ‖P₁₁ − Λ₁‖, f − f⋆ vs t (log–log), r = 4 and r = r₁ = 2, with the check",
+            summary: "matrix factorization flow (Mohammadi et al., arXiv 2411.15972): ‖S‖, ‖H‖, ‖P₁₁ − Λ₁‖, f − f⋆ vs t (log–log), r = 4 and r = r₁ = 2, with the check",
             kind: PresetKind::Custom(crate::dynamics_figures::factorization_cascade),
         },
         Preset {
             name: "diagonal-ptft",
-            summary: "diagonal networks PT → FT (spec §2): three-panel replica figure with Σq_k-interpolator and GD markers, four regimes",
+            summary: "diagonal networks PT → FT (Anguita et al., arXiv 2602.20062): three-panel replica figure with Σq_k-interpolator and GD markers, four regimes",
             kind: PresetKind::Custom(crate::dynamics_figures::diagonal_panels),
         },
         Preset {
@@ -94,7 +97,7 @@ pub fn all() -> Vec<Preset> {
         },
         Preset {
             name: "yang-ssl",
-            summary: "nonlinear SSL vs SL (Yang et al., AAAI-23): 20 seeds, spec §6 check, learning curves, final W, projection histograms",
+            summary: "nonlinear SSL vs SL (Yang et al., AAAI-23, arXiv 2401.03214): 20 seeds, the paper's claims checked, learning curves, final W, projection histograms",
             kind: PresetKind::Custom(crate::ssl_figures::preset),
         },
     ]
@@ -103,6 +106,38 @@ pub fn all() -> Vec<Preset> {
 /// The preset called `name`.
 pub fn find(name: &str) -> Option<Preset> {
     all().into_iter().find(|p| p.name == name)
+}
+
+/// `pretrainlab reproduce NAME`.
+pub fn reproduce(name: &str, settings: &ExperimentSettings) -> anyhow::Result<()> {
+    let preset = find(name).ok_or_else(|| {
+        input_error(format!(
+            "unknown preset `{name}`; `pretrainlab reproduce --list` lists them"
+        ))
+    })?;
+    let output = settings.output.clone().unwrap_or_else(|| {
+        experiments::quick_folder(&PathBuf::from("results").join(preset.name), settings.quick)
+    });
+    let ctx = experiments::context(settings, output.clone())?;
+    match preset.kind {
+        PresetKind::Experiment(text) => {
+            let mut hint = format!("pretrainlab reproduce {}", preset.name);
+            if ctx.quick {
+                hint.push_str(" --quick");
+            }
+            if settings.output.is_some() {
+                hint.push_str(&format!(" --output {}", output.display()));
+            }
+            experiments::run_text(
+                text,
+                &format!("preset {}", preset.name),
+                Some(&ctx.output),
+                &ctx,
+                &hint,
+            )
+        }
+        PresetKind::Custom(f) => f(&ctx),
+    }
 }
 
 /// The `reproduce --list` text: one line per preset.

@@ -1,11 +1,12 @@
-//! Human-readable tables.
+//! Human-readable tables of any model's catalogue entry, prediction, simulation and check.
 
 use std::fmt::Write;
 
-use pretrainlab::compare::{Check, Simulation};
+use pretrainlab::criteria::{Check, Simulation};
+use pretrainlab::model::Prediction;
 use pretrainlab::params::ModelInfo;
-use pretrainlab::stats::Summary;
-use pretrainlab::theory::Prediction;
+use pretrainlab::stats::{LEVELS, Summary};
+use serde_json::Value;
 
 pub fn catalogue(models: &[ModelInfo]) -> String {
     let mut s = String::new();
@@ -23,161 +24,226 @@ pub fn catalogue(models: &[ModelInfo]) -> String {
     s
 }
 
-fn opt(x: Option<f64>) -> String {
-    x.map_or("—".to_string(), |v| format!("{v:.6}"))
+/// A number in at most 12 characters: integers as such, moderate values with 6
+/// decimals, very small or large ones in scientific notation.
+fn num(x: f64) -> String {
+    let a = x.abs();
+    if x.fract() == 0.0 && a < 1e9 {
+        format!("{x:.0}")
+    } else if (1e-3..1e6).contains(&a) {
+        format!("{x:.6}")
+    } else {
+        format!("{x:.5e}")
+    }
 }
 
-pub fn prediction(p: &Prediction) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "model {}   m = {}, n = {}, α = m/n = {:.4}",
-        p.model, p.m, p.n, p.alpha
-    );
-    let _ = writeln!(s, "  σ²                         {:.6}", p.sigma2);
-    let _ = writeln!(s, "  d_eff                      {}", p.d_eff);
-    let _ = writeln!(
-        s,
-        "  σ² d_eff                   {:.6}",
-        p.sigma2 * p.d_eff as f64
-    );
-    let se = if p.interaction_mean_se > 0.0 {
-        format!(" ± {:.2e}", p.interaction_mean_se)
+/// A standard error: two significant digits, or `0` for an exact value.
+fn se(x: f64) -> String {
+    if x == 0.0 {
+        "0".to_string()
     } else {
-        String::new()
-    };
-    let _ = writeln!(
-        s,
-        "  E‖L(Z)‖² (generic)         {:.6}{se}",
-        p.interaction_mean
-    );
-    let _ = writeln!(
-        s,
-        "  E‖L(Z)‖² (paper's closed form) {}",
-        opt(p.paper_interaction_mean)
-    );
-    for r in &p.references {
-        let _ = writeln!(s, "  {}: {:.6}", r.label, r.value);
+        format!("{x:.2e}")
     }
-    if let Some(x) = &p.extra_limit {
-        let _ = writeln!(s, "  limit mean of {:<15} {:.6}", x.label, x.value);
-    }
-    let _ = writeln!(
-        s,
-        "  sd ‖L(Z)‖²                 {:.6}",
-        p.interaction_var.sqrt()
-    );
-    let q = p.interaction_quantiles;
-    let _ = writeln!(
-        s,
-        "  ‖L(Z)‖² quantiles 5/25/50/75/95%: {:.4} {:.4} {:.4} {:.4} {:.4}",
-        q[0], q[1], q[2], q[3], q[4]
-    );
-    let w: Vec<String> = p
-        .interaction_weights
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map_or("—".to_string(), num)
+}
+
+/// `k = v, …` of a model's labels (e.g. `m = 20000, n = 10000, sampler = wishart`).
+fn labels(labels: &[(impl AsRef<str>, Value)]) -> String {
+    labels
         .iter()
-        .take(8)
-        .map(|w| format!("{w:.5}"))
-        .collect();
-    let more = if p.interaction_weights.len() > 8 {
-        format!(" … ({} in all)", p.interaction_weights.len())
-    } else {
-        String::new()
-    };
-    let _ = writeln!(s, "  χ² weights                 [{}]{more}", w.join(", "));
-    let _ = writeln!(
-        s,
-        "  α0 (crossover vs downstream-only, d_base = {}) {}",
-        p.d_base,
-        opt(p.alpha0)
-    );
-    let _ = writeln!(
-        s,
-        "  limit mean σ² d_eff + E‖L(Z)‖²/α = {:.6}",
-        p.limit_mean
-    );
+        .map(|(k, v)| {
+            let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            format!("{} = {v}", k.as_ref())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The prediction: quantities (± s.e.), predicted means, limit laws, references and curves.
+pub fn prediction(p: &Prediction, model_labels: &[(&str, Value)]) -> String {
+    let mut s = format!("model {} (prediction)", p.model);
+    if !model_labels.is_empty() {
+        let _ = write!(s, "   {}", labels(model_labels));
+    }
+    s.push('\n');
+    let width = p
+        .quantities
+        .iter()
+        .map(|q| q.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(24);
+    for q in &p.quantities {
+        let err = q.se.map_or(String::new(), |x| format!(" ± {}", se(x)));
+        let _ = writeln!(s, "  {:<width$} {}{err}", q.name, num(q.value));
+    }
+    if !p.means.is_empty() {
+        let _ = writeln!(
+            s,
+            "predicted means:\n  {:<24} {:>14} {:>10}  judged",
+            "metric", "mean", "s.e."
+        );
+        for m in &p.means {
+            let _ = writeln!(
+                s,
+                "  {:<24} {:>14} {:>10}  {}",
+                m.metric,
+                num(m.value),
+                se(m.se),
+                if m.decisive { "yes" } else { "no" }
+            );
+        }
+    }
+    if !p.laws.is_empty() {
+        let _ = writeln!(s, "limit laws:");
+    }
+    for l in &p.laws {
+        let q: Vec<String> = LEVELS.iter().map(|&lv| num(l.law.quantile(lv))).collect();
+        let _ = writeln!(
+            s,
+            "  {}{}: {}\n    mean {}, sd {}, quantiles 5/25/50/75/95%: {}",
+            l.metric,
+            if l.decisive { " (judged)" } else { "" },
+            l.law.describe(),
+            num(l.law.mean()),
+            num(l.law.variance().sqrt()),
+            q.join(" ")
+        );
+    }
+    if !p.references.is_empty() {
+        let _ = writeln!(s, "references:");
+    }
+    for r in &p.references {
+        let of =
+            r.of.as_ref()
+                .map_or(String::new(), |m| format!(" (of {m})"));
+        let _ = writeln!(s, "  {}{of}: {}", r.label, num(r.value));
+    }
+    if !p.curves.is_empty() {
+        let names: Vec<String> = p
+            .curves
+            .iter()
+            .map(|c| format!("{} ({} points)", c.name, c.t.len()))
+            .collect();
+        let _ = writeln!(s, "curves: {}: {}", p.curves.len(), names.join(", "));
+    }
     s
 }
 
-fn summary_row(s: &mut String, name: &str, x: &Summary) {
-    let _ = writeln!(
-        s,
-        "  {:<14} {:>12.5} {:>10.5} {:>11.5} {:>11.5} {:>11.5} {:>11.5} {:>11.5}",
-        name, x.mean, x.se, x.q05, x.q25, x.q50, x.q75, x.q95
-    );
+fn summary_row(s: &mut String, width: usize, name: &str, x: &Summary) {
+    let _ = write!(s, "  {name:<width$} {:>14} {:>10}", num(x.mean), se(x.se));
+    for q in x.quantiles() {
+        let _ = write!(s, " {:>13}", num(q));
+    }
+    s.push('\n');
 }
 
+/// The simulation: counts, failures and one row of summaries per metric.
 pub fn simulation(sim: &Simulation) -> String {
-    let mut s = String::new();
+    let mut s = format!("model {}", sim.model);
+    if !sim.labels.is_empty() {
+        let _ = write!(s, "   {}", labels(&sim.labels));
+    }
     let _ = writeln!(
         s,
-        "model {}   m = {}, n = {}, {} trials ({} completed, {} failed), seed {}",
-        sim.model, sim.m, sim.n, sim.trials, sim.completed, sim.failed, sim.seed
+        "\n  {} trials ({} completed, {} failed), seed {}",
+        sim.trials, sim.completed, sim.failed, sim.seed
     );
     for e in &sim.failure_examples {
         let _ = writeln!(s, "  failed: {e}");
     }
-    let _ = writeln!(
-        s,
-        "  {:<14} {:>12} {:>10} {:>11} {:>11} {:>11} {:>11} {:>11}",
-        "quantity", "mean", "s.e.", "q05", "q25", "q50", "q75", "q95"
-    );
-    summary_row(&mut s, "n(R−σ²)", &sim.scaled_excess);
-    summary_row(&mut s, "n·Var", &sim.n_var);
-    summary_row(&mut s, "n·Leak", &sim.n_leak);
-    summary_row(&mut s, "n·Rep", &sim.n_rep);
-    summary_row(&mut s, "m·Rep", &sim.m_rep);
-    if let (Some(name), Some(x)) = (&sim.extra_name, &sim.extra) {
-        summary_row(&mut s, name, x);
+    let width = sim
+        .metrics
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(14);
+    let _ = write!(s, "  {:<width$} {:>14} {:>10}", "metric", "mean", "s.e.");
+    for h in ["q05", "q25", "q50", "q75", "q95"] {
+        let _ = write!(s, " {h:>13}");
+    }
+    s.push('\n');
+    for (k, x) in &sim.metrics {
+        summary_row(&mut s, width, k, x);
     }
     s
 }
 
+/// The check: prediction and simulation, means against predictions (z), each law's KS
+/// distance and quantile table, the criteria and the verdict.
 pub fn check(c: &Check) -> String {
-    let mut s = prediction(&c.prediction);
+    let mut s = prediction(&c.prediction, &[]);
     s.push('\n');
     s.push_str(&simulation(&c.simulation));
-    let _ = writeln!(
-        s,
-        "\n  {:<14} {:>12} {:>10} {:>12} {:>8}  judged",
-        "mean of", "simulated", "s.e.", "limit", "z"
-    );
+    if !c.means.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n  {:<24} {:>14} {:>10} {:>14} {:>8}  judged",
+            "mean of", "simulated", "s.e.", "predicted", "z"
+        );
+    }
     for m in &c.means {
         let _ = writeln!(
             s,
-            "  {:<14} {:>12.5} {:>10.5} {:>12.5} {:>+8.2}  {}",
+            "  {:<24} {:>14} {:>10} {:>14} {:>+8.2}  {}",
             m.quantity,
-            m.simulated,
-            m.se,
-            m.limit,
+            num(m.simulated),
+            se(m.se),
+            num(m.limit),
             m.z,
             if m.decisive { "yes" } else { "no" }
         );
     }
-    let _ = writeln!(
-        s,
-        "\n  {:<6} {:>12} {:>12} {:>14} {:>14}",
-        "level", "m·Rep sim", "‖L(Z)‖²", "n(R−σ²) sim", "limit law"
-    );
-    for q in &c.quantiles {
+    for l in &c.laws {
         let _ = writeln!(
             s,
-            "  {:<6.2} {:>12.5} {:>12.5} {:>14.5} {:>14.5}",
-            q.level,
-            q.m_rep_simulated,
-            q.m_rep_predicted,
-            q.scaled_excess_simulated,
-            q.scaled_excess_predicted
+            "\n  {}: KS = {:.4} against its limit law over {} trials (p = {:.3}){}",
+            l.metric,
+            l.ks,
+            l.samples,
+            l.p_value,
+            if l.decisive { "" } else { ", not judged" }
+        );
+        let _ = writeln!(
+            s,
+            "  {:<6} {:>14} {:>14}",
+            "level", "simulated", "limit law"
+        );
+        for (level, sim, pred) in &l.quantiles {
+            let _ = writeln!(s, "  {level:<6.2} {:>14} {:>14}", num(*sim), num(*pred));
+        }
+    }
+    let _ = writeln!(s, "\ncriteria:");
+    for cr in &c.criteria {
+        let err = cr.se.map_or(String::new(), |v| format!(" ± {}", se(v)));
+        let _ = writeln!(
+            s,
+            "  [{}] {:<24} predicted {:>14}  measured {}{err}\n         {}",
+            if cr.pass { "pass" } else { "FAIL" },
+            cr.name,
+            opt(cr.predicted),
+            num(cr.measured),
+            cr.statement
         );
     }
-    let _ = writeln!(
-        s,
-        "\n  KS(m·Rep vs ‖L(Z)‖² law) = {:.4} (p = {:.3}); KS(n(R−σ²) vs limit) = {:.4}",
-        c.ks, c.ks_p_value, c.ks_scaled_excess
-    );
-    for r in &c.reasons {
-        let _ = writeln!(s, "  - {r}");
-    }
-    let _ = writeln!(s, "verdict: {}", c.verdict);
+    let _ = writeln!(s, "verdict: {}", c.verdict());
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::num;
+
+    #[test]
+    fn numbers_are_compact() {
+        assert_eq!(num(2.0), "2");
+        assert_eq!(num(9.75), "9.750000");
+        assert_eq!(num(2.5e-4), "2.50000e-4");
+        assert_eq!(num(-0.5), "-0.500000");
+        assert_eq!(num(f64::NAN), "NaN");
+    }
 }

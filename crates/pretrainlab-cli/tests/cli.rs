@@ -24,6 +24,11 @@ fn bad_input_gets_code_2_and_names_the_field() {
         (&["predict", "factor", "--set", "colour=3"], "`colour`"),
         (&["predict", "factor", "--set", "k=[1,"], "`k`"),
         (&["simulate", "factor", "--trials", "0"], "`trials`"),
+        (&["simulate", "factor", "--set", "m=0"], "`m`"),
+        (
+            &["simulate", "factor", "--set", "sampler=\"fast\""],
+            "`sampler`",
+        ),
         (&["predict", "nosuchmodel"], "`model`"),
     ];
     for (args, field) in cases {
@@ -83,7 +88,16 @@ fn predict_json_contract_and_value() {
     let got = v["interaction_mean"].as_f64().unwrap();
     assert!((got - expect).abs() < 1e-6 * expect, "{got}");
     assert!((v["paper_interaction_mean"].as_f64().unwrap() - 3.0).abs() < 1e-9);
-    assert_eq!(v["d_eff"], 2);
+    // `d_eff` is a number (an integer before the one-model API; `2.0` now).
+    assert_eq!(v["d_eff"].as_f64(), Some(2.0));
+    assert_eq!(v["m"], 20000);
+    assert_eq!(v["n"], 10000);
+    // The generic parts of every prediction.
+    for key in ["means", "laws", "references", "curves"] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["laws"][0]["metric"], "m_rep");
+    assert_eq!(v["references"][0]["key"], "paper_interaction_mean");
     let sigma2 = 1.0 + 1.0 / 5.0 + 1.0 / 1.25;
     assert!((v["limit_mean"].as_f64().unwrap() - (2.0 * sigma2 + expect / 2.0)).abs() < 1e-9);
     assert!((v["alpha0"].as_f64().unwrap() - expect / (sigma2 * 3.0)).abs() < 1e-9);
@@ -98,10 +112,39 @@ fn check_passes_at_the_acceptance_configuration() {
         "--format", "json", "--quiet",
     ]);
     assert_eq!(v["verdict"], "pass", "{:#}", v["reasons"]);
-    for key in ["prediction", "simulation", "ks", "verdict"] {
+    for key in [
+        "prediction",
+        "simulation",
+        "means",
+        "quantiles",
+        "ks",
+        "ks_p_value",
+        "verdict",
+        "reasons",
+        "criteria",
+    ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
+    // One reason per criterion; the quantile rows name both laws' metrics.
+    let criteria = v["criteria"].as_array().unwrap();
+    assert_eq!(v["reasons"].as_array().unwrap().len(), criteria.len());
+    assert!(criteria.iter().all(|c| c["pass"] == true), "{criteria:?}");
+    for key in [
+        "level",
+        "m_rep_simulated",
+        "m_rep_predicted",
+        "scaled_excess_simulated",
+        "scaled_excess_predicted",
+    ] {
+        assert!(v["quantiles"][2][key].is_number(), "quantiles: {key}");
+    }
+    assert_eq!(v["quantiles"].as_array().unwrap().len(), 5);
     let sim = &v["simulation"];
+    assert_eq!(
+        (sim["m"].as_u64(), sim["n"].as_u64()),
+        (Some(20000), Some(10000))
+    );
+    assert_eq!(sim["trials"], 2000);
     for part in ["scaled_excess", "n_var", "n_leak", "m_rep"] {
         for stat in ["mean", "se", "q05", "q25", "q50", "q75", "q95"] {
             assert!(sim[part][stat].is_number(), "{part}.{stat}");
@@ -150,10 +193,73 @@ fn output_folder_has_trials_csv_and_json() {
     assert!(out.status.success());
     let csv = std::fs::read_to_string(dir.join("trials.csv")).unwrap();
     assert_eq!(csv.lines().count(), 51);
-    assert!(csv.starts_with("trial,scaled_excess,n_var,n_leak,n_rep,m_rep"));
+    assert!(csv.starts_with("trial,scaled_excess,n_var,n_leak,n_rep,m_rep\n0,"));
+    assert!(csv.lines().last().unwrap().starts_with("49,"));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap()).unwrap();
     assert_eq!(json["trials"], 50);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--m`, `--n` and `--sampler` are shorthands for the parameters `m`, `n`, `sampler`:
+/// the flag and `--set` give the same run.
+#[test]
+fn size_flags_are_parameters() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate", "factor", "--trials", "20", "--format", "json", "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        json(&args)
+    };
+    let flags = run(&["--m", "3000", "--n", "1000", "--sampler", "raw"]);
+    let sets = run(&[
+        "--set",
+        "m=3000",
+        "--set",
+        "n=1000",
+        "--set",
+        "sampler=\"raw\"",
+    ]);
+    assert_eq!(flags, sets);
+    assert_eq!(flags["m"], 3000);
+    assert_eq!(flags["sampler"], "raw");
+}
+
+/// The tables of `predict`, `simulate` and `check` show every part of the result.
+#[test]
+fn tables_show_every_part() {
+    let text = |args: &[&str]| {
+        let out = pretrainlab(args);
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let p = text(&["predict", "factor"]);
+    for part in [
+        "interaction_mean",
+        "predicted means:",
+        "limit laws:",
+        "quantiles 5/25/50/75/95%",
+        "references:",
+        "m = 20000",
+    ] {
+        assert!(p.contains(part), "predict lacks {part}:\n{p}");
+    }
+    let s = text(&["simulate", "factor", "--trials", "50", "--quiet"]);
+    for part in ["50 trials (50 completed, 0 failed)", "m_rep", "q95"] {
+        assert!(s.contains(part), "simulate lacks {part}:\n{s}");
+    }
+    let c = text(&["check", "factor", "--trials", "200", "--quiet"]);
+    for part in [
+        "mean of",
+        "KS = ",
+        "limit law",
+        "criteria:",
+        "[pass] mean_m_rep",
+        "verdict: pass",
+    ] {
+        assert!(c.contains(part), "check lacks {part}:\n{c}");
+    }
 }
 
 #[test]

@@ -25,8 +25,12 @@ fn bad_dynamics_input_gets_code_2_and_names_the_field() {
             &["predict", "factorization", "--set", "colour=1"],
             "`colour`",
         ),
+        // `--m`, `--n`, `--sampler` are shorthands for parameters: a model without the
+        // parameter rejects it; the factorization's own `n` (its size) takes `--n`.
         (&["simulate", "factorization", "--m", "100"], "`m`"),
-        (&["check", "factorization", "--n", "100"], "`n`"),
+        (&["check", "diagonal", "--n", "100"], "`n`"),
+        (&["check", "factorization", "--n", "100"], "`spectrum`"),
+        (&["simulate", "yang-ssl", "--sampler", "raw"], "`sampler`"),
         (&["simulate", "factorization", "--trials", "0"], "`trials`"),
         (&["predict", "diagonal", "--set", "lr=0"], "`lr`"),
         (&["predict", "diagonal", "--set", "lr=-0.1"], "`lr`"),
@@ -106,10 +110,49 @@ fn json_shapes_of_predict_simulate_check() {
         assert!(s["t2_excess_loss"][key].is_number(), "{key}: {s}");
     }
 
+    assert_eq!(s["completed"], 3);
+    assert_eq!(s["failure_examples"].as_array().unwrap().len(), 0);
+
     let c = json(&["check", "factorization", "--format", "json", "--quiet"]);
     assert_eq!(c["verdict"], "pass", "{c}");
-    assert!(c["criteria"].as_array().unwrap().len() >= 5);
+    let criteria = c["criteria"].as_array().unwrap();
+    assert!(criteria.len() >= 5);
+    assert_eq!(c["reasons"].as_array().unwrap().len(), criteria.len());
+    assert!(
+        criteria.iter().any(|c| c["name"] == "runs_completed"),
+        "{criteria:?}"
+    );
     assert!(c["prediction"]["model"].is_string() && c["simulation"]["trials"].is_number());
+}
+
+/// `--output` writes `trials.csv` (the trial id, then one column per metric) and
+/// `result.json`, as for every model.
+#[test]
+fn dynamics_output_folder_has_trials_csv_and_json() {
+    let dir = std::env::temp_dir().join(format!("pretrainlab-dyn-out-{}", std::process::id()));
+    let mut args = vec!["simulate", "factorization", "--quiet", "--trials", "3"];
+    args.extend(SHORT);
+    args.extend(["--output", dir.to_str().unwrap()]);
+    let out = pretrainlab(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(dir.join("trials.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(lines[0].starts_with("trial,t_lambda_s1,"), "{csv}");
+    assert!(lines[0].contains(",t2_excess_loss,"), "{csv}");
+    let ids: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(ids, ["0", "1", "2"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap()).unwrap();
+    assert_eq!(json["trials"], 3);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Seeds run in parallel; the JSON is byte-identical on 1 and 2 threads.

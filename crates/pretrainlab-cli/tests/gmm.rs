@@ -27,7 +27,7 @@ fn json(args: &[&str]) -> serde_json::Value {
 fn predict_simulate_check_follow_the_json_contract() {
     let p = json(&["predict", "gmm"]);
     assert_eq!(p["model"], "gmm");
-    assert_eq!(p["d_eff"], 9, "K(r⋆+1) with K = 3, r⋆ = 2");
+    assert_eq!(p["d_eff"].as_f64(), Some(9.0), "K(r⋆+1) with K = 3, r⋆ = 2");
     assert!(p["interaction_mean"].as_f64().unwrap() > 0.0);
     assert!(p["interaction_mean_se"].as_f64().unwrap() > 0.0);
     assert!(p["paper_interaction_mean"].is_null());
@@ -36,9 +36,11 @@ fn predict_simulate_check_follow_the_json_contract() {
         assert!(s[key]["mean"].as_f64().unwrap().is_finite(), "{key}");
     }
     assert_eq!(s["completed"], 8);
-    assert_eq!(s["extra_name"], "em_iterations");
+    assert!(s["em_iterations"]["mean"].as_f64().unwrap() >= 1.0, "{s}");
+    assert!(s.get("sampler").is_none(), "gmm takes no sampler: {s}");
     let c = json(&["check", "gmm", "--trials", "8"]);
     assert!(c["verdict"] == "pass" || c["verdict"] == "fail");
+    assert!(c["simulation"]["em_iterations"]["mean"].is_number());
 }
 
 /// Bad input exits with code 2 and one line naming the field.
@@ -77,6 +79,7 @@ fn bad_gmm_input_names_the_field() {
         (&["predict", "gmm", "--set", "init=\"best\""], "`init`"),
         (&["simulate", "gmm", "--m", "10"], "`m`"),
         (&["simulate", "gmm", "--n", "10"], "`n`"),
+        (&["simulate", "gmm", "--sampler", "raw"], "`sampler`"),
     ];
     for (args, field) in cases {
         let out = pretrainlab(args);

@@ -907,9 +907,9 @@ t_end = { list = [20, 30] }
         let e = error(&DYNAMICS.replace("trials = 3", "trials = 3\nalpha = 2.0"));
         assert_eq!((e.line, e.key.as_str()), (Some(4), "alpha"));
         assert!(e.message.contains("has no m and n"), "{e}");
-        let e = error(&DYNAMICS.replace("trials = 3", "trials = 3\nn = 100"));
-        assert_eq!((e.line, e.key.as_str()), (Some(4), "n"));
-        assert!(e.message.contains("has no parameter `n`"), "{e}");
+        let e = error(&DYNAMICS.replace("trials = 3", "trials = 3\nsampler = \"raw\""));
+        assert_eq!((e.line, e.key.as_str()), (Some(4), "sampler"));
+        assert!(e.message.contains("has no parameter `sampler`"), "{e}");
         let e = error(&DYNAMICS.replace("[20, 30]", "[20, -1]"));
         assert_eq!((e.line, e.key.as_str()), (Some(7), "t_end"));
     }

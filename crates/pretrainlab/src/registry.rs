@@ -19,6 +19,8 @@ pub struct Entry {
     pub info: fn() -> ModelInfo,
     /// Builds the model from its parameters; errors name the offending parameter.
     pub build: fn(toml::Table) -> Result<Box<dyn DynModel>>,
+    /// Parameters (TOML) of a small, fast instance: what the conformance suite runs.
+    pub small: &'static str,
 }
 
 /// Every model, in the order `pretrainlab models` lists them.
@@ -27,31 +29,37 @@ pub const ENTRIES: &[Entry] = &[
         name: "factor",
         info: TwoStage::<FactorModel>::info,
         build: |t| Ok(Box::new(TwoStage::<FactorModel>::build(t)?)),
+        small: "d = 5\nk = 2\nm = 400\nn = 200",
     },
     Entry {
         name: "spectral",
         info: TwoStage::<SpectralModel>::info,
         build: |t| Ok(Box::new(TwoStage::<SpectralModel>::build(t)?)),
+        small: "m = 2000\nn = 500",
     },
     Entry {
         name: "gmm",
         info: TwoStage::<GmmModel>::info,
         build: |t| Ok(Box::new(TwoStage::<GmmModel>::build(t)?)),
+        small: "K = 2\nd = 3\nbeta = 3.0\nm = 600\nn = 300\nrisk_samples = 2000\nfisher_samples = 4000\nproj_samples = 4000\neval_samples = 4000",
     },
     Entry {
         name: "yang-ssl",
         info: Trajectory::<YangSsl>::info,
         build: |t| Ok(Box::new(Trajectory::<YangSsl>::build(t)?)),
+        small: "d = 4\nsteps_ssl = 150\nsteps_sl = 150\nsteps_long = 300\nrecord_every = 7",
     },
     Entry {
         name: "factorization",
         info: Trajectory::<Factorization>::info,
         build: |t| Ok(Box::new(Trajectory::<Factorization>::build(t)?)),
+        small: "t_end = 20.0\nt_fast = 5.0",
     },
     Entry {
         name: "diagonal",
         info: Trajectory::<Diagonal>::info,
         build: |t| Ok(Box::new(Trajectory::<Diagonal>::build(t)?)),
+        small: "d = 40\nmax_steps = 20000",
     },
 ];
 

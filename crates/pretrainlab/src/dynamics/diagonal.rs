@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Criterion, Curve, DynPrediction, Dynamics, RunOutcome};
 use crate::model::MetricSpec;
-use crate::params::{ModelInfo, ParamSpec};
+use crate::params::{ModelInfo, describe};
 use crate::{Error, Result};
 
 // ---------------------------------------------------------------------------------------
@@ -538,130 +538,60 @@ pub enum StepRule {
     Fixed,
 }
 
-/// Parameters of the diagonal-network PT → FT model.
+/// Parameters of the diagonal-network PT → FT model. Missing fields take [`Default`]'s
+/// values.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DiagonalParams {
     /// Input dimension `d`.
-    #[serde(default = "d_d")]
     pub d: usize,
     /// FT sample ratio `α = n/d`.
-    #[serde(default = "d_alpha")]
     pub alpha: f64,
-    #[serde(default = "d_rho_pt")]
     pub rho_pt: f64,
-    #[serde(default = "d_rho_ft")]
     pub rho_ft: f64,
-    #[serde(default = "d_omega")]
     pub omega: f64,
-    #[serde(default = "one")]
     pub a_pt: f64,
-    #[serde(default = "d_c_pt")]
     pub c_pt: f64,
-    #[serde(default)]
     pub lambda_pt: f64,
     /// FT readout scale `γ_FT ≥ 0`.
-    #[serde(default)]
     pub gamma: f64,
-    #[serde(default = "d_pretrain")]
     pub pretrain: Pretrain,
     /// PT sample ratio `n_PT/d` (with `pretrain = "gd"`).
-    #[serde(default = "d_alpha_pt")]
     pub alpha_pt: f64,
-    #[serde(default = "d_lr")]
     pub lr: f64,
-    #[serde(default = "d_step_rule")]
     pub step_rule: StepRule,
     /// Most GD steps per stage.
-    #[serde(default = "d_max_steps")]
     pub max_steps: usize,
     /// GD stops when the train MSE `(1/n)‖Xβ − y‖²` falls below this.
-    #[serde(default = "d_threshold")]
     pub threshold: f64,
-    #[serde(default = "d_gamma_ext")]
     pub gamma_ext: f64,
-    #[serde(default = "d_damping")]
     pub damping: f64,
     /// Points of the predicted replica curve over α ∈ [0.02, 0.95] (0: no curve).
-    #[serde(default = "d_curve_points")]
     pub curve_points: usize,
-}
-
-fn d_d() -> usize {
-    200
-}
-fn d_alpha() -> f64 {
-    0.5
-}
-fn d_rho_pt() -> f64 {
-    0.2
-}
-fn d_rho_ft() -> f64 {
-    0.1
-}
-fn d_omega() -> f64 {
-    1.0
-}
-fn one() -> f64 {
-    1.0
-}
-fn d_c_pt() -> f64 {
-    0.5
-}
-fn d_pretrain() -> Pretrain {
-    Pretrain::Gd
-}
-fn d_alpha_pt() -> f64 {
-    2.0
-}
-fn d_lr() -> f64 {
-    0.05
-}
-fn d_step_rule() -> StepRule {
-    StepRule::Normalized
-}
-fn d_max_steps() -> usize {
-    200_000
-}
-fn d_threshold() -> f64 {
-    1e-12
-}
-fn d_gamma_ext() -> f64 {
-    1e-6
-}
-fn d_damping() -> f64 {
-    0.25
-}
-fn d_curve_points() -> usize {
-    0
 }
 
 impl Default for DiagonalParams {
     fn default() -> Self {
-        serde_json_free_default()
-    }
-}
-
-fn serde_json_free_default() -> DiagonalParams {
-    DiagonalParams {
-        d: d_d(),
-        alpha: d_alpha(),
-        rho_pt: d_rho_pt(),
-        rho_ft: d_rho_ft(),
-        omega: d_omega(),
-        a_pt: one(),
-        c_pt: d_c_pt(),
-        lambda_pt: 0.0,
-        gamma: 0.0,
-        pretrain: d_pretrain(),
-        alpha_pt: d_alpha_pt(),
-        lr: d_lr(),
-        step_rule: d_step_rule(),
-        max_steps: d_max_steps(),
-        threshold: d_threshold(),
-        gamma_ext: d_gamma_ext(),
-        damping: d_damping(),
-        curve_points: d_curve_points(),
+        DiagonalParams {
+            d: 200,
+            alpha: 0.5,
+            rho_pt: 0.2,
+            rho_ft: 0.1,
+            omega: 1.0,
+            a_pt: 1.0,
+            c_pt: 0.5,
+            lambda_pt: 0.0,
+            gamma: 0.0,
+            pretrain: Pretrain::Gd,
+            alpha_pt: 2.0,
+            lr: 0.05,
+            step_rule: StepRule::Normalized,
+            max_steps: 200_000,
+            threshold: 1e-12,
+            gamma_ext: 1e-6,
+            damping: 0.25,
+            curve_points: 0,
+        }
     }
 }
 
@@ -784,83 +714,57 @@ impl Diagonal {
     }
 
     pub fn info() -> ModelInfo {
-        let p = |name, default: &str, meaning| ParamSpec {
-            name,
-            default: default.to_string(),
-            meaning,
-        };
         ModelInfo {
             name: "diagonal",
             summary: "two-pathway diagonal linear network: PT then FT by full-batch GD; implicit bias Σq_k and replica test error",
             source: "Anguita, Locatello, Saxe, Mondelli, Mancini, Lippl, Dominé, arXiv 2602.20062 (spec §2)",
-            params: vec![
-                p("d", "200", "input dimension, 10 ≤ d ≤ 5000"),
-                p(
-                    "alpha",
-                    "0.5",
-                    "FT samples per dimension α = n/d, in (0, 4]",
-                ),
-                p("rho_pt", "0.2", "PT teacher support fraction ρ_PT"),
-                p(
-                    "rho_ft",
-                    "0.1",
-                    "FT teacher support fraction ρ_FT (values N(0, 1/ρ_FT))",
-                ),
-                p(
-                    "omega",
-                    "1.0",
-                    "fraction ω of the FT support inside the PT support; need ωρ_FT ≤ ρ_PT, ρ_PT + (1−ω)ρ_FT ≤ 1",
-                ),
-                p("a_pt", "1.0", "PT teacher amplitude on its support"),
-                p("c_pt", "0.5", "PT init scale c_PT = w² + v² (> 0)"),
-                p(
-                    "lambda_pt",
-                    "0.0",
-                    "PT relative layer scale λ_PT = (w² − v²)/c_PT ∈ [−1, 1]",
-                ),
-                p("gamma", "0.0", "FT readout re-initialisation scale γ ≥ 0"),
-                p(
-                    "pretrain",
-                    "\"gd\"",
-                    "\"gd\": train PT by GD; \"oracle\": PT closed form at the teacher",
-                ),
-                p(
-                    "alpha_pt",
-                    "2.0",
-                    "PT samples per dimension (pretrain = \"gd\")",
-                ),
-                p(
-                    "lr",
-                    "0.05",
-                    "GD step (> 0; < 2 for the normalized rule); GD ≈ gradient flow needs it small",
-                ),
-                p(
-                    "step_rule",
-                    "\"normalized\"",
-                    "\"normalized\": η = lr/(‖X‖²·max(w²+v²)) on ½‖Xβ−y‖²; \"fixed\": η = lr on the mean MSE (authors')",
-                ),
-                p("max_steps", "200000", "most GD steps per stage"),
-                p(
-                    "threshold",
-                    "1e-12",
-                    "stop when the train MSE is below this",
-                ),
-                p(
-                    "gamma_ext",
-                    "1e-6",
-                    "replica: vanishing explicit regularisation",
-                ),
-                p(
-                    "damping",
-                    "0.25",
-                    "replica: weight of the old iterate, in [0, 0.99]",
-                ),
-                p(
-                    "curve_points",
-                    "0",
-                    "replica curve points over α ∈ [0.02, 1] in predict",
-                ),
-            ],
+            params: describe::<DiagonalParams>(
+                &[
+                    ("d", "input dimension, 10 ≤ d ≤ 5000"),
+                    ("alpha", "FT samples per dimension α = n/d, in (0, 4]"),
+                    ("rho_pt", "PT teacher support fraction ρ_PT"),
+                    (
+                        "rho_ft",
+                        "FT teacher support fraction ρ_FT (values N(0, 1/ρ_FT))",
+                    ),
+                    (
+                        "omega",
+                        "fraction ω of the FT support inside the PT support; need ωρ_FT ≤ ρ_PT, ρ_PT + (1−ω)ρ_FT ≤ 1",
+                    ),
+                    ("a_pt", "PT teacher amplitude on its support"),
+                    ("c_pt", "PT init scale c_PT = w² + v² (> 0)"),
+                    (
+                        "lambda_pt",
+                        "PT relative layer scale λ_PT = (w² − v²)/c_PT ∈ [−1, 1]",
+                    ),
+                    ("gamma", "FT readout re-initialisation scale γ ≥ 0"),
+                    (
+                        "pretrain",
+                        "\"gd\": train PT by GD; \"oracle\": PT closed form at the teacher",
+                    ),
+                    ("alpha_pt", "PT samples per dimension (pretrain = \"gd\")"),
+                    (
+                        "lr",
+                        "GD step (> 0; < 2 for the normalized rule); GD ≈ gradient flow needs it small",
+                    ),
+                    (
+                        "step_rule",
+                        "\"normalized\": η = lr/(‖X‖²·max(w²+v²)) on ½‖Xβ−y‖²; \"fixed\": η = lr on the mean MSE (authors')",
+                    ),
+                    ("max_steps", "most GD steps per stage"),
+                    ("threshold", "stop when the train MSE is below this"),
+                    ("gamma_ext", "replica: vanishing explicit regularisation"),
+                    (
+                        "damping",
+                        "replica: weight of the old iterate, in [0, 0.99]",
+                    ),
+                    (
+                        "curve_points",
+                        "replica curve points over α ∈ [0.02, 1] in predict",
+                    ),
+                ],
+                &[],
+            ),
         }
     }
 
@@ -1226,6 +1130,164 @@ fn norm(a: &[f64]) -> f64 {
     a.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
+/// `‖a − b‖/‖scale‖`.
+fn rel_dist(a: &[f64], b: &[f64], scale: &[f64]) -> f64 {
+    norm(&a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>()) / norm(scale)
+}
+
+impl Diagonal {
+    /// Whether runs compare GD with the Σq_k interpolator: it needs `n < d` (at `n ≥ d`
+    /// the interpolator is `β_FT`).
+    fn compares_implicit_bias(&self) -> bool {
+        self.n < self.p.d
+    }
+
+    /// Whether runs check the PT implicit bias: PT by GD on `n_PT < d` samples.
+    fn checks_pt_implicit_bias(&self) -> bool {
+        self.p.pretrain == Pretrain::Gd && self.n_pt_samples < self.p.d
+    }
+
+    /// The end-state metrics of one run on `inst`, named, in the order a run reports them.
+    /// This is the one place their names are written: with `inst = None` nothing is
+    /// computed, every value is NaN, and the names are the schema
+    /// ([`Dynamics::metric_specs`]).
+    fn end_metrics(
+        &self,
+        inst: Option<&Instance>,
+    ) -> std::result::Result<Vec<(MetricSpec, f64)>, String> {
+        let p = &self.p;
+        let d = p.d;
+        let mut out = Vec::new();
+        let mut put = |name: &str, unit: &str, meaning: &str, value: Option<f64>| {
+            out.push((
+                MetricSpec::new(name, unit, meaning),
+                value.unwrap_or(f64::NAN),
+            ));
+        };
+        put(
+            "test_mse_gd",
+            "1",
+            "(1/d)‖β_GD − β_FT‖², the test MSE of the fine-tuned network",
+            inst.map(|i| mean_sq_diff(&i.beta_gd, &i.beta_ft)),
+        );
+        if self.compares_implicit_bias() {
+            // The Σq_k interpolator β_q with √k_d = 2c_FT,d, its KKT residual, and the
+            // stationarity residual of β_GD for the same problem.
+            let fit = match inst {
+                Some(i) => {
+                    let k: Vec<f64> = i.c_ft.iter().map(|c| (2.0 * c).powi(2)).collect();
+                    let sol = min_q_interpolator(&i.x_ft, &i.y_ft, &k, 1e-11)
+                        .map_err(|e| format!("implicit-bias solver: {e}"))?;
+                    let (feas, stat) = kkt_residuals(&i.x_ft, &i.y_ft, &k, &sol.beta)
+                        .map_err(|e| e.to_string())?;
+                    let (_, gd_stat) = kkt_residuals(&i.x_ft, &i.y_ft, &k, &i.beta_gd)
+                        .map_err(|e| e.to_string())?;
+                    Some((i, sol.beta, feas.max(stat), gd_stat))
+                }
+                None => None,
+            };
+            put(
+                "test_mse_implicit",
+                "1",
+                "(1/d)‖β_q − β_FT‖², the test MSE of the Σq_k interpolator (Thm 4.1)",
+                fit.as_ref()
+                    .map(|(i, beta, ..)| mean_sq_diff(beta, &i.beta_ft)),
+            );
+            put(
+                "gd_vs_implicit_rel_dist",
+                "1",
+                "‖β_GD − β_q‖/‖β_FT‖: GD against its predicted implicit bias",
+                fit.as_ref()
+                    .map(|(i, beta, ..)| rel_dist(&i.beta_gd, beta, &i.beta_ft)),
+            );
+            put(
+                "implicit_kkt",
+                "1",
+                "the interpolator's worse KKT residual: ‖Xβ_q − y‖/‖y‖ or q'(β_q) off row(X)",
+                fit.as_ref().map(|f| f.2),
+            );
+            put(
+                "gd_kkt_stationarity",
+                "1",
+                "relative residual of q'(β_GD) off row(X_FT): GD's KKT stationarity",
+                fit.as_ref().map(|f| f.3),
+            );
+        }
+        put(
+            "ft_train_mse",
+            "1",
+            "FT train MSE (1/n)‖Xβ − y‖² when GD stopped",
+            inst.map(|i| i.ft.train_mse),
+        );
+        put(
+            "ft_steps",
+            "steps",
+            "FT GD steps taken",
+            inst.map(|i| i.ft.steps as f64),
+        );
+        if p.pretrain == Pretrain::Gd {
+            let pt = inst.and_then(|i| Some((i, i.pt?, i.x_pt.as_ref()?)));
+            put(
+                "pt_train_mse",
+                "1",
+                "PT train MSE (1/n_PT)‖X_PT β̂_PT − y_PT‖² when GD stopped",
+                pt.map(|(_, r, _)| r.train_mse),
+            );
+            put(
+                "pt_steps",
+                "steps",
+                "PT GD steps taken",
+                pt.map(|(_, r, _)| r.steps as f64),
+            );
+            put(
+                "pt_recovery_rel_err",
+                "1",
+                "‖β̂_PT − β_PT‖/‖β_PT‖, how well PT learned its teacher",
+                pt.map(|(i, ..)| rel_dist(&i.beta_pt_hat, &i.beta_pt, &i.beta_pt)),
+            );
+            // (w₊ + w₋)² against the PT closed form at the learned β̂_PT (spec [DER] 2).
+            put(
+                "c_ft_formula_rel_err",
+                "1",
+                "max over coordinates of the relative error of (w₊ + w₋)² after PT against c_PT(1 + λ_PT)(1 + √(1 + (β̂_PT/c_PT)²))",
+                pt.map(|(i, ..)| {
+                    (0..d)
+                        .map(|j| {
+                            let formula = c_ft(i.beta_pt_hat[j], p.c_pt, p.lambda_pt, 0.0);
+                            let a_sq = i.c_ft[j] - 0.5 * p.gamma * p.gamma;
+                            ((a_sq - formula) / formula).abs()
+                        })
+                        .fold(0.0, f64::max)
+                }),
+            );
+            // PT implicit bias: q_k with √k = 2c_PT whatever λ_PT (spec [DER] 1).
+            if self.checks_pt_implicit_bias() {
+                let stat = match pt {
+                    Some((i, _, xpt)) => {
+                        let rows = self.n_pt_samples;
+                        let xm = Mat::from_fn(rows, d, |r, j| xpt[r * d + j]);
+                        let y: Vec<f64> = (0..rows)
+                            .map(|r| (0..d).map(|j| xpt[r * d + j] * i.beta_pt[j]).sum())
+                            .collect();
+                        let kpt = vec![4.0 * p.c_pt * p.c_pt; d];
+                        let (_, stat) = kkt_residuals(&xm, &y, &kpt, &i.beta_pt_hat)
+                            .map_err(|e| e.to_string())?;
+                        Some(stat)
+                    }
+                    None => None,
+                };
+                put(
+                    "pt_kkt_stationarity",
+                    "1",
+                    "relative residual of arcsinh(β̂_PT/c_PT) off row(X_PT): the PT implicit bias q_k, √k = 2c_PT",
+                    stat,
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl Dynamics for Diagonal {
     type Params = DiagonalParams;
 
@@ -1238,7 +1300,11 @@ impl Dynamics for Diagonal {
     }
 
     fn metric_specs(&self) -> Vec<MetricSpec> {
-        todo!("metric schema")
+        self.end_metrics(None)
+            .expect("the schema computes nothing, so it cannot fail")
+            .into_iter()
+            .map(|(spec, _)| spec)
+            .collect()
     }
 
     fn name(&self) -> &'static str {
@@ -1250,78 +1316,12 @@ impl Dynamics for Diagonal {
     }
 
     fn run(&self, rng: &mut ChaCha8Rng, _trial: u64) -> std::result::Result<RunOutcome, String> {
-        let p = &self.p;
         let inst = self.instance(rng)?;
-        let d = p.d;
-        let k: Vec<f64> = inst.c_ft.iter().map(|c| (2.0 * c).powi(2)).collect();
-        let mut metrics: Vec<(String, f64)> = vec![(
-            "test_mse_gd".into(),
-            mean_sq_diff(&inst.beta_gd, &inst.beta_ft),
-        )];
-        // The implicit-bias interpolator needs n ≤ d (n > d: the interpolator is β_FT).
-        if self.n < d {
-            let sol = min_q_interpolator(&inst.x_ft, &inst.y_ft, &k, 1e-11)
-                .map_err(|e| format!("implicit-bias solver: {e}"))?;
-            let (feas, stat) =
-                kkt_residuals(&inst.x_ft, &inst.y_ft, &k, &sol.beta).map_err(|e| e.to_string())?;
-            metrics.push((
-                "test_mse_implicit".into(),
-                mean_sq_diff(&sol.beta, &inst.beta_ft),
-            ));
-            metrics.push((
-                "gd_vs_implicit_rel_dist".into(),
-                norm(
-                    &inst
-                        .beta_gd
-                        .iter()
-                        .zip(&sol.beta)
-                        .map(|(a, b)| a - b)
-                        .collect::<Vec<_>>(),
-                ) / norm(&inst.beta_ft),
-            ));
-            metrics.push(("implicit_kkt".into(), feas.max(stat)));
-            let (_, gd_stat) = kkt_residuals(&inst.x_ft, &inst.y_ft, &k, &inst.beta_gd)
-                .map_err(|e| e.to_string())?;
-            metrics.push(("gd_kkt_stationarity".into(), gd_stat));
-        }
-        metrics.push(("ft_train_mse".into(), inst.ft.train_mse));
-        metrics.push(("ft_steps".into(), inst.ft.steps as f64));
-        if let (Some(pt), Some(xpt)) = (inst.pt, &inst.x_pt) {
-            metrics.push(("pt_train_mse".into(), pt.train_mse));
-            metrics.push(("pt_steps".into(), pt.steps as f64));
-            metrics.push((
-                "pt_recovery_rel_err".into(),
-                norm(
-                    &inst
-                        .beta_pt_hat
-                        .iter()
-                        .zip(&inst.beta_pt)
-                        .map(|(a, b)| a - b)
-                        .collect::<Vec<_>>(),
-                ) / norm(&inst.beta_pt),
-            ));
-            // (w₊ + w₋)² against the PT closed form at the learned β̂_PT (spec [DER] 2).
-            let worst = (0..d)
-                .map(|j| {
-                    let formula = c_ft(inst.beta_pt_hat[j], p.c_pt, p.lambda_pt, 0.0);
-                    let a_sq = inst.c_ft[j] - 0.5 * p.gamma * p.gamma;
-                    ((a_sq - formula) / formula).abs()
-                })
-                .fold(0.0, f64::max);
-            metrics.push(("c_ft_formula_rel_err".into(), worst));
-            // PT implicit bias: q_k with √k = 2c_PT whatever λ_PT (spec [DER] 1).
-            if self.n_pt_samples < d {
-                let rows = self.n_pt_samples;
-                let xm = Mat::from_fn(rows, d, |i, j| xpt[i * d + j]);
-                let y: Vec<f64> = (0..rows)
-                    .map(|i| (0..d).map(|j| xpt[i * d + j] * inst.beta_pt[j]).sum())
-                    .collect();
-                let kpt = vec![4.0 * p.c_pt * p.c_pt; d];
-                let (_, stat) =
-                    kkt_residuals(&xm, &y, &kpt, &inst.beta_pt_hat).map_err(|e| e.to_string())?;
-                metrics.push(("pt_kkt_stationarity".into(), stat));
-            }
-        }
+        let metrics = self
+            .end_metrics(Some(&inst))?
+            .into_iter()
+            .map(|(spec, value)| (spec.name, value))
+            .collect();
         Ok(RunOutcome {
             metrics,
             curves: vec![],
@@ -1674,6 +1674,88 @@ mod tests {
             );
         }
         assert_eq!(curve[3].unwrap().mse, 0.0);
+    }
+
+    /// The schema lists exactly the metrics a run reports, in order, at the default-style
+    /// configuration (n < d, PT by GD on n_PT ≥ d samples) and with each condition flipped:
+    /// n ≥ d (no interpolator), the oracle PT (no PT metrics), n_PT < d (PT implicit bias).
+    #[test]
+    fn metric_specs_match_the_run() {
+        let small = DiagonalParams {
+            d: 40,
+            max_steps: 5_000,
+            ..Default::default()
+        };
+        let cases = [
+            ("default", small.clone(), 11),
+            (
+                "n ≥ d",
+                DiagonalParams {
+                    alpha: 1.5,
+                    ..small.clone()
+                },
+                7,
+            ),
+            (
+                "oracle",
+                DiagonalParams {
+                    pretrain: Pretrain::Oracle,
+                    ..small.clone()
+                },
+                7,
+            ),
+            (
+                "n_PT < d",
+                DiagonalParams {
+                    alpha_pt: 0.5,
+                    ..small.clone()
+                },
+                12,
+            ),
+        ];
+        for (label, p, count) in cases {
+            let m = Diagonal::new(p).unwrap();
+            let run = m.run(&mut trial_rng(4, 0, 0), 0).unwrap();
+            let ran: Vec<&str> = run.metrics.iter().map(|(k, _)| k.as_str()).collect();
+            let specs = m.metric_specs();
+            let named: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+            assert_eq!(ran, named, "{label}");
+            assert_eq!(named.len(), count, "{label}: {named:?}");
+            assert!(
+                run.metrics.iter().all(|(_, v)| v.is_finite()),
+                "{label}: {run:?}"
+            );
+            assert!(
+                specs
+                    .iter()
+                    .all(|s| !s.unit.is_empty() && !s.meaning.is_empty())
+            );
+        }
+    }
+
+    /// `info()` shows every field of the parameters, and its defaults parse back to
+    /// `DiagonalParams::default()`; a missing field takes its default.
+    #[test]
+    fn info_params_match_the_parameter_type() {
+        let shown = Diagonal::info().params;
+        let mut table = toml::Table::new();
+        for spec in &shown {
+            let line: toml::Table = format!("v = {}", spec.default).parse().unwrap();
+            table.insert(spec.name.to_string(), line["v"].clone());
+        }
+        assert_eq!(table.len(), 18);
+        let parsed: DiagonalParams = toml::Value::Table(table).try_into().unwrap();
+        let default = format!("{:?}", DiagonalParams::default());
+        assert_eq!(format!("{parsed:?}"), default);
+        let empty: DiagonalParams = toml::Value::Table(toml::Table::new()).try_into().unwrap();
+        assert_eq!(format!("{empty:?}"), default);
+        let mut bad = toml::Table::new();
+        bad.insert("nope".into(), toml::Value::Integer(1));
+        assert!(
+            toml::Value::Table(bad)
+                .try_into::<DiagonalParams>()
+                .is_err()
+        );
     }
 
     #[test]

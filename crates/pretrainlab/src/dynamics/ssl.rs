@@ -68,7 +68,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Criterion, Curve, DynPrediction, Dynamics, RunOutcome};
 use crate::model::MetricSpec;
-use crate::params::{ModelInfo, ParamSpec, check_nonnegative};
+use crate::params::{ModelInfo, check_nonnegative, describe};
 use crate::rng::{experiment_key, trial_rng};
 use crate::{Error, Result};
 
@@ -115,113 +115,63 @@ pub enum E2InitBox {
     Optimum,
 }
 
-/// Parameters of the nonlinear SSL vs SL model. Missing fields take the code's defaults.
+/// Parameters of the nonlinear SSL vs SL model. Missing fields take the code's defaults,
+/// [`Default`]'s values.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct YangSslParams {
     /// Ambient dimension `d ≥ 2`.
-    #[serde(default = "default_d")]
     pub d: usize,
     /// Sample size; default `d²`.
-    #[serde(default)]
     pub n: Option<usize>,
     /// Data and augmentation noise level; default `d^{-3/2}`.
-    #[serde(default)]
     pub rho: Option<f64>,
     /// Hidden-feature strength `τ > 0`.
-    #[serde(default = "default_tau")]
     pub tau: f64,
     /// SSL L2 weight `α > 0`.
-    #[serde(default = "default_reg")]
     pub alpha: f64,
     /// SL hidden-layer L2 weight `β ≥ 0`.
-    #[serde(default = "default_reg")]
     pub beta: f64,
     /// SL output-layer L2 weight `γ ≥ 0`.
-    #[serde(default = "default_reg")]
     pub gamma: f64,
     /// Step size `η > 0` (see `lr_convention`).
-    #[serde(default = "default_lr")]
     pub lr: f64,
-    #[serde(default = "default_lr_convention")]
     pub lr_convention: LrConvention,
     /// SSL steps at which the paper's figures are taken (both conditions).
-    #[serde(default = "default_steps_ssl")]
     pub steps_ssl: usize,
     /// SL steps.
-    #[serde(default = "default_steps_sl")]
     pub steps_sl: usize,
     /// The condition-0 SSL run continues to this step for the long-run limit (§6, prediction 4);
     /// `0` skips it, otherwise it must be ≥ `steps_ssl`.
-    #[serde(default = "default_steps_long")]
     pub steps_long: usize,
     /// Learning curves are recorded every this many steps (and at the last step).
-    #[serde(default = "default_record_every")]
     pub record_every: usize,
-    #[serde(default = "default_data_noise")]
     pub data_noise: DataNoise,
-    #[serde(default = "default_sl_update")]
     pub sl_update: SlUpdate,
-    #[serde(default = "default_e2_init_box")]
     pub e2_init_box: E2InitBox,
-}
-
-fn default_d() -> usize {
-    10
-}
-fn default_tau() -> f64 {
-    7.0
-}
-fn default_reg() -> f64 {
-    1.0 / 800.0
-}
-fn default_lr() -> f64 {
-    1e-3
-}
-fn default_lr_convention() -> LrConvention {
-    LrConvention::Sum
-}
-fn default_steps_ssl() -> usize {
-    4000
-}
-fn default_steps_sl() -> usize {
-    8000
-}
-fn default_steps_long() -> usize {
-    20_000
-}
-fn default_record_every() -> usize {
-    20
-}
-fn default_data_noise() -> DataNoise {
-    DataNoise::Scalar
-}
-fn default_sl_update() -> SlUpdate {
-    SlUpdate::Alternating
-}
-fn default_e2_init_box() -> E2InitBox {
-    E2InitBox::Code
 }
 
 impl Default for YangSslParams {
     fn default() -> Self {
+        // The code's L2 weight, shared by α, β and γ.
+        let reg = 1.0 / 800.0;
         YangSslParams {
-            d: default_d(),
+            d: 10,
             n: None,
             rho: None,
-            tau: default_tau(),
-            alpha: default_reg(),
-            beta: default_reg(),
-            gamma: default_reg(),
-            lr: default_lr(),
-            lr_convention: default_lr_convention(),
-            steps_ssl: default_steps_ssl(),
-            steps_sl: default_steps_sl(),
-            steps_long: default_steps_long(),
-            record_every: default_record_every(),
-            data_noise: default_data_noise(),
-            sl_update: default_sl_update(),
-            e2_init_box: default_e2_init_box(),
+            tau: 7.0,
+            alpha: reg,
+            beta: reg,
+            gamma: reg,
+            lr: 1e-3,
+            lr_convention: LrConvention::Sum,
+            steps_ssl: 4000,
+            steps_sl: 8000,
+            steps_long: 20_000,
+            record_every: 20,
+            data_noise: DataNoise::Scalar,
+            sl_update: SlUpdate::Alternating,
+            e2_init_box: E2InitBox::Code,
         }
     }
 }
@@ -918,58 +868,47 @@ impl YangSsl {
     }
 
     pub fn info() -> ModelInfo {
-        let p = ParamSpec::new;
         ModelInfo {
             name: NAME,
             summary: "two-neuron sigmoid SSL (two-view alignment + L2) vs a sigmoid SL network on \
                       clusters ±e1, ±e1 + τe2: SSL learns the hidden feature e2, SL does not",
             source: "Yang, Li, Jiang, Li, AAAI-23 (arXiv 2401.03214), official code; spec nonlinear-ssl.md",
-            params: vec![
-                p("d", "10", "ambient dimension, ≥ 2"),
-                p("n", "d²", "sample size (drawn once per seed)"),
-                p("rho", "d^-1.5", "data and augmentation noise level ≥ 0"),
-                p("tau", "7.0", "hidden-feature strength τ > 0"),
-                p("alpha", "0.00125", "SSL L2 weight α > 0"),
-                p("beta", "0.00125", "SL hidden-layer L2 weight β ≥ 0"),
-                p("gamma", "0.00125", "SL output-layer L2 weight γ ≥ 0"),
-                p("lr", "0.001", "step size η > 0"),
-                p(
-                    "lr_convention",
-                    "\"sum\"",
-                    "\"sum\": lr multiplies the summed gradient (code); \"mean\": the mean gradient",
-                ),
-                p(
-                    "steps_ssl",
-                    "4000",
-                    "SSL steps (paper's T), both initialisations",
-                ),
-                p("steps_sl", "8000", "SL steps"),
-                p(
-                    "steps_long",
-                    "20000",
-                    "condition-0 SSL continues to this step (long-run limit); 0 skips",
-                ),
-                p(
-                    "record_every",
-                    "20",
-                    "learning-curve sampling interval (steps)",
-                ),
-                p(
-                    "data_noise",
-                    "\"scalar\"",
-                    "\"scalar\": x = c + ρz·1 (code); \"isotropic\": x = c + ρξ",
-                ),
-                p(
-                    "sl_update",
-                    "\"alternating\"",
-                    "\"alternating\": W̃ then F at the new W̃ (code); \"simultaneous\"",
-                ),
-                p(
-                    "e2_init_box",
-                    "\"code\"",
-                    "condition-0 box of τw^(2): \"code\" U[8.5, 9]; \"optimum\" τb* ± 0.25",
-                ),
-            ],
+            params: describe::<YangSslParams>(
+                &[
+                    ("d", "ambient dimension, ≥ 2"),
+                    ("n", "sample size (drawn once per seed)"),
+                    ("rho", "data and augmentation noise level ≥ 0"),
+                    ("tau", "hidden-feature strength τ > 0"),
+                    ("alpha", "SSL L2 weight α > 0"),
+                    ("beta", "SL hidden-layer L2 weight β ≥ 0"),
+                    ("gamma", "SL output-layer L2 weight γ ≥ 0"),
+                    ("lr", "step size η > 0"),
+                    (
+                        "lr_convention",
+                        "\"sum\": lr multiplies the summed gradient (code); \"mean\": the mean gradient",
+                    ),
+                    ("steps_ssl", "SSL steps (paper's T), both initialisations"),
+                    ("steps_sl", "SL steps"),
+                    (
+                        "steps_long",
+                        "condition-0 SSL continues to this step (long-run limit); 0 skips",
+                    ),
+                    ("record_every", "learning-curve sampling interval (steps)"),
+                    (
+                        "data_noise",
+                        "\"scalar\": x = c + ρz·1 (code); \"isotropic\": x = c + ρξ",
+                    ),
+                    (
+                        "sl_update",
+                        "\"alternating\": W̃ then F at the new W̃ (code); \"simultaneous\"",
+                    ),
+                    (
+                        "e2_init_box",
+                        "condition-0 box of τw^(2): \"code\" U[8.5, 9]; \"optimum\" τb* ± 0.25",
+                    ),
+                ],
+                &[("n", "d²"), ("rho", "d^-1.5")],
+            ),
         }
     }
 
@@ -1146,32 +1085,32 @@ impl YangSsl {
         let mut trace = Trace::with_capacity(cap(t_end));
         self.train_ssl(&sample, &mut w, 0, self.p.steps_ssl, rng, &mut trace);
         let w_t = w.clone();
-        let w_long = if self.p.steps_long > self.p.steps_ssl {
-            // The trace already holds the point at steps_ssl; do not record it twice.
-            let mut tail = Trace::with_capacity(cap(t_end));
-            self.train_ssl(
-                &sample,
-                &mut w,
-                self.p.steps_ssl,
-                self.p.steps_long,
-                rng,
-                &mut tail,
-            );
-            let skip = usize::from(tail.t.first() == trace.t.last());
-            for (dst, src) in [
-                (&mut trace.t, &tail.t),
-                (&mut trace.w11, &tail.w11),
-                (&mut trace.w12, &tail.w12),
-                (&mut trace.w21, &tail.w21),
-                (&mut trace.w22, &tail.w22),
-                (&mut trace.proj_e1, &tail.proj_e1),
-                (&mut trace.proj_e2, &tail.proj_e2),
-                (&mut trace.objective, &tail.objective),
-            ] {
-                dst.extend_from_slice(&src[skip..]);
+        let w_long = if self.long_run() {
+            if self.p.steps_long > self.p.steps_ssl {
+                // The trace already holds the point at steps_ssl; do not record it twice.
+                let mut tail = Trace::with_capacity(cap(t_end));
+                self.train_ssl(
+                    &sample,
+                    &mut w,
+                    self.p.steps_ssl,
+                    self.p.steps_long,
+                    rng,
+                    &mut tail,
+                );
+                let skip = usize::from(tail.t.first() == trace.t.last());
+                for (dst, src) in [
+                    (&mut trace.t, &tail.t),
+                    (&mut trace.w11, &tail.w11),
+                    (&mut trace.w12, &tail.w12),
+                    (&mut trace.w21, &tail.w21),
+                    (&mut trace.w22, &tail.w22),
+                    (&mut trace.proj_e1, &tail.proj_e1),
+                    (&mut trace.proj_e2, &tail.proj_e2),
+                    (&mut trace.objective, &tail.objective),
+                ] {
+                    dst.extend_from_slice(&src[skip..]);
+                }
             }
-            Some(w.clone())
-        } else if self.p.steps_long == self.p.steps_ssl {
             Some(w.clone())
         } else {
             None
@@ -1274,34 +1213,106 @@ impl YangSsl {
         }
     }
 
-    /// The named end-state metrics and learning curves of one seed (the [`RunOutcome`]).
-    pub fn outcome(&self, r: &SeedRecord) -> RunOutcome {
+    /// Whether condition-0 SSL reports its long-run state `W(steps_long)` (the `long.*`
+    /// metrics): `steps_long ≥ steps_ssl`; `steps_long = 0` skips it.
+    pub fn long_run(&self) -> bool {
+        self.p.steps_long >= self.p.steps_ssl
+    }
+
+    /// A record of zeros shaped like this instance's seeds (with the long run iff
+    /// [`Self::long_run`]): the names of its metrics are the schema.
+    fn blank_record(&self) -> SeedRecord {
+        let w = vec![0.0; 2 * self.p.d];
+        let ssl = |w_long| SslRun {
+            init: Vec::new(),
+            w: w.clone(),
+            w_long,
+            trace: Trace::default(),
+        };
+        SeedRecord {
+            seed: 0,
+            counts: [0; 4],
+            ssl: ssl(self.long_run().then(|| w.clone())),
+            ssl_sign: ssl(None),
+            sl: SlRun {
+                init: Vec::new(),
+                w: w.clone(),
+                f: [0.0; 2],
+                bce: 0.0,
+                trace: Trace::default(),
+            },
+            empirical_maxima: [[0.0; 2]; 2],
+            sample_maxima: [None, None],
+        }
+    }
+
+    /// The named end-state metrics of one seed, in the order a run reports them. This is
+    /// the one place their names are written: the schema ([`Dynamics::metric_specs`]) is
+    /// this list on [`Self::blank_record`].
+    pub fn end_metrics(&self, r: &SeedRecord) -> Vec<(MetricSpec, f64)> {
         let d = self.p.d;
-        let mut m: Vec<(String, f64)> = Vec::new();
-        let mut put = |k: &str, v: f64| m.push((k.to_string(), v));
+        let mut m: Vec<(MetricSpec, f64)> = Vec::new();
+        let mut put = |name: &str, unit: &str, meaning: &str, v: f64| {
+            m.push((MetricSpec::new(name, unit, meaning), v));
+        };
         let e1 = unit(d, 0);
         let e2 = unit(d, 1);
-        for (prefix, run) in [("ssl", &r.ssl), ("sign", &r.ssl_sign)] {
+        for (prefix, run, label) in [
+            ("ssl", &r.ssl, "SSL condition 0 (box init)"),
+            ("sign", &r.ssl_sign, "SSL condition 1 (sign init)"),
+        ] {
             let w = &run.w;
-            put(&format!("{prefix}.w1_1"), w[0]);
-            put(&format!("{prefix}.w1_2"), w[1]);
-            put(&format!("{prefix}.w2_1"), w[d]);
-            put(&format!("{prefix}.w2_2"), w[d + 1]);
-            put(&format!("{prefix}.nuis1"), nuisance(w, d, 0));
-            put(&format!("{prefix}.nuis2"), nuisance(w, d, 1));
-            put(&format!("{prefix}.proj_e1"), projection(w, d, 0));
-            put(&format!("{prefix}.proj_e2"), projection(w, d, 1));
-            put(&format!("{prefix}.cos_w1w2"), cosine(&w[..d], &w[d..]));
+            let mut at = |suffix: &str, unit: &str, meaning: &str, v: f64| {
+                put(
+                    &format!("{prefix}.{suffix}"),
+                    unit,
+                    &format!("{meaning}, {label}, at steps_ssl"),
+                    v,
+                );
+            };
+            at("w1_1", "1", "weight W₁₁ = w₁·e₁", w[0]);
+            at("w1_2", "1", "weight W₁₂ = w₁·e₂", w[1]);
+            at("w2_1", "1", "weight W₂₁ = w₂·e₁", w[d]);
+            at("w2_2", "1", "weight W₂₂ = w₂·e₂", w[d + 1]);
+            at(
+                "nuis1",
+                "1",
+                "nuisance norm ‖(w₁)₃…d‖ of row 1",
+                nuisance(w, d, 0),
+            );
+            at(
+                "nuis2",
+                "1",
+                "nuisance norm ‖(w₂)₃…d‖ of row 2",
+                nuisance(w, d, 1),
+            );
+            at(
+                "proj_e1",
+                "1",
+                "‖P_W e₁‖, e₁ on the row space of W",
+                projection(w, d, 0),
+            );
+            at(
+                "proj_e2",
+                "1",
+                "‖P_W e₂‖, e₂ on the row space of W",
+                projection(w, d, 1),
+            );
+            at("cos_w1w2", "1", "cos(w₁, w₂)", cosine(&w[..d], &w[d..]));
             let ce1 = 0.5 * (cosine(&w[..d], &e1).abs() + cosine(&w[d..], &e1).abs());
             let ce2 = 0.5 * (cosine(&w[..d], &e2).abs() + cosine(&w[d..], &e2).abs());
-            put(&format!("{prefix}.cos_e1"), ce1);
-            put(&format!("{prefix}.cos_e2"), ce2);
-            put(
-                &format!("{prefix}.energy_e2"),
+            at("cos_e1", "1", "mean over rows of |cos(w_k, e₁)|", ce1);
+            at("cos_e2", "1", "mean over rows of |cos(w_k, e₂)|", ce2);
+            at(
+                "energy_e2",
+                "1",
+                "(W₁₂² + W₂₂²)/‖W‖²_F, the share of ‖W‖² on e₂",
                 (w[1] * w[1] + w[d + 1] * w[d + 1]) / dot(w, w),
             );
-            put(
-                &format!("{prefix}.objective"),
+            at(
+                "objective",
+                "1",
+                "objective J on the clean sample",
                 *run.trace
                     .objective
                     .get(
@@ -1316,21 +1327,43 @@ impl YangSsl {
         }
         put(
             "sign.collapsed",
+            "0/1",
+            "1 when both condition-1 rows end on the same side of e₁ (collapse)",
             f64::from(u8::from(
                 r.ssl_sign.w[0].signum() == r.ssl_sign.w[d].signum(),
             )),
         );
         if let Some(w) = &r.ssl.w_long {
-            put("long.proj_e1", projection(w, d, 0));
-            put("long.proj_e2", projection(w, d, 1));
-            put("long.nuis_max", nuisance(w, d, 0).max(nuisance(w, d, 1)));
+            put(
+                "long.proj_e1",
+                "1",
+                "‖P_W e₁‖ of condition-0 SSL at steps_long",
+                projection(w, d, 0),
+            );
+            put(
+                "long.proj_e2",
+                "1",
+                "‖P_W e₂‖ of condition-0 SSL at steps_long",
+                projection(w, d, 1),
+            );
+            put(
+                "long.nuis_max",
+                "1",
+                "larger nuisance norm of the two rows at steps_long",
+                nuisance(w, d, 0).max(nuisance(w, d, 1)),
+            );
             let mut dist: f64 = 0.0;
             for k in 0..2 {
                 let (a, b) = (w[k * d], w[k * d + 1]);
                 let opt = r.empirical_maxima[usize::from(a < 0.0)];
                 dist = dist.max((a - opt[0]).hypot(b - opt[1]));
             }
-            put("long.dist_opt", dist);
+            put(
+                "long.dist_opt",
+                "1",
+                "max over rows of the (e₁, e₂)-plane distance at steps_long to the noise-free maximiser of J̃ (empirical type frequencies) of its sign",
+                dist,
+            );
             // Distance of each full row to the noisy-sample maximiser of its sign, and the
             // nuisance norm that maximiser predicts.
             let mut dist_full: f64 = 0.0;
@@ -1352,55 +1385,164 @@ impl YangSsl {
                     }
                 }
             }
-            put("long.dist_sample_opt", dist_full);
-            put("long.nuis_pred_max", nuis_pred);
-            put("long.nuis_gap", nuis_gap);
-            put("long.w1_1", w[0]);
-            put("long.w1_2", w[1]);
-            put("long.w2_1", w[d]);
-            put("long.w2_2", w[d + 1]);
+            put(
+                "long.dist_sample_opt",
+                "1",
+                "max over rows of the distance in ℝᵈ at steps_long to the seed's noisy-sample maximiser of J_n of its sign (NaN where Newton failed)",
+                dist_full,
+            );
+            put(
+                "long.nuis_pred_max",
+                "1",
+                "larger nuisance norm of those noisy-sample maximisers (the stationary nuisance)",
+                nuis_pred,
+            );
+            put(
+                "long.nuis_gap",
+                "1",
+                "max over rows of |nuisance norm − that of its noisy-sample maximiser| at steps_long",
+                nuis_gap,
+            );
+            put(
+                "long.w1_1",
+                "1",
+                "weight W₁₁ of condition-0 SSL at steps_long",
+                w[0],
+            );
+            put(
+                "long.w1_2",
+                "1",
+                "weight W₁₂ of condition-0 SSL at steps_long",
+                w[1],
+            );
+            put(
+                "long.w2_1",
+                "1",
+                "weight W₂₁ of condition-0 SSL at steps_long",
+                w[d],
+            );
+            put(
+                "long.w2_2",
+                "1",
+                "weight W₂₂ of condition-0 SSL at steps_long",
+                w[d + 1],
+            );
         }
         let w = &r.sl.w;
-        put("sl.w1_1", w[0]);
-        put("sl.w1_2", w[1]);
-        put("sl.w2_1", w[d]);
-        put("sl.w2_2", w[d + 1]);
+        put("sl.w1_1", "1", "SL hidden weight W̃₁₁ at steps_sl", w[0]);
+        put("sl.w1_2", "1", "SL hidden weight W̃₁₂ at steps_sl", w[1]);
+        put("sl.w2_1", "1", "SL hidden weight W̃₂₁ at steps_sl", w[d]);
+        put("sl.w2_2", "1", "SL hidden weight W̃₂₂ at steps_sl", w[d + 1]);
         put(
             "sl.collapsed",
+            "0/1",
+            "1 when both SL hidden rows end on the same side of e₁",
             f64::from(u8::from(w[0].signum() == w[d].signum())),
         );
-        put("sl.abs_w_e1_min", w[0].abs().min(w[d].abs()));
-        put("sl.abs_w_e1_max", w[0].abs().max(w[d].abs()));
-        put("sl.abs_w_e2_max", w[1].abs().max(w[d + 1].abs()));
-        put("sl.nuis1", nuisance(w, d, 0));
-        put("sl.nuis2", nuisance(w, d, 1));
-        put("sl.proj_e1", projection(w, d, 0));
-        put("sl.proj_e2", projection(w, d, 1));
-        put("sl.cos_w1w2", cosine(&w[..d], &w[d..]));
+        put(
+            "sl.abs_w_e1_min",
+            "1",
+            "SL: smaller of |W̃₁₁|, |W̃₂₁|",
+            w[0].abs().min(w[d].abs()),
+        );
+        put(
+            "sl.abs_w_e1_max",
+            "1",
+            "SL: larger of |W̃₁₁|, |W̃₂₁|",
+            w[0].abs().max(w[d].abs()),
+        );
+        put(
+            "sl.abs_w_e2_max",
+            "1",
+            "SL: larger of |W̃₁₂|, |W̃₂₂|",
+            w[1].abs().max(w[d + 1].abs()),
+        );
+        put(
+            "sl.nuis1",
+            "1",
+            "SL: nuisance norm of row 1",
+            nuisance(w, d, 0),
+        );
+        put(
+            "sl.nuis2",
+            "1",
+            "SL: nuisance norm of row 2",
+            nuisance(w, d, 1),
+        );
+        put(
+            "sl.proj_e1",
+            "1",
+            "SL: ‖P_W̃ e₁‖, e₁ on the row space of W̃",
+            projection(w, d, 0),
+        );
+        put(
+            "sl.proj_e2",
+            "1",
+            "SL: ‖P_W̃ e₂‖, e₂ on the row space of W̃",
+            projection(w, d, 1),
+        );
+        put(
+            "sl.cos_w1w2",
+            "1",
+            "SL: cos(w̃₁, w̃₂)",
+            cosine(&w[..d], &w[d..]),
+        );
         put(
             "sl.cos_e1",
+            "1",
+            "SL: mean over rows of |cos(w̃_k, e₁)|",
             0.5 * (cosine(&w[..d], &e1).abs() + cosine(&w[d..], &e1).abs()),
         );
         put(
             "sl.cos_e2",
+            "1",
+            "SL: mean over rows of |cos(w̃_k, e₂)|",
             0.5 * (cosine(&w[..d], &e2).abs() + cosine(&w[d..], &e2).abs()),
         );
         put(
             "sl.cos_e2_max",
+            "1",
+            "SL: larger over rows of |cos(w̃_k, e₂)|",
             cosine(&w[..d], &e2).abs().max(cosine(&w[d..], &e2).abs()),
         );
         put(
             "sl.energy_e2",
+            "1",
+            "SL: (W̃₁₂² + W̃₂₂²)/‖W̃‖²_F, the share of ‖W̃‖² on e₂",
             (w[1] * w[1] + w[d + 1] * w[d + 1]) / dot(w, w),
         );
-        put("sl.F1", r.sl.f[0]);
-        put("sl.F2", r.sl.f[1]);
-        put("sl.abs_F_mean", 0.5 * (r.sl.f[0].abs() + r.sl.f[1].abs()));
-        put("sl.bce", r.sl.bce);
+        put("sl.F1", "1", "SL output weight F₁ at steps_sl", r.sl.f[0]);
+        put("sl.F2", "1", "SL output weight F₂ at steps_sl", r.sl.f[1]);
+        put(
+            "sl.abs_F_mean",
+            "1",
+            "SL: (|F₁| + |F₂|)/2",
+            0.5 * (r.sl.f[0].abs() + r.sl.f[1].abs()),
+        );
+        put(
+            "sl.bce",
+            "1",
+            "SL: final mean BCE on the sample, without the L2 terms",
+            r.sl.bce,
+        );
         for (k, c) in r.counts.iter().enumerate() {
-            put(&format!("count_type{}", k + 1), *c as f64);
+            put(
+                &format!("count_type{}", k + 1),
+                "points",
+                &format!("points of type {} in the seed's sample", k + 1),
+                *c as f64,
+            );
         }
+        m
+    }
 
+    /// The named end-state metrics and learning curves of one seed (the [`RunOutcome`]).
+    pub fn outcome(&self, r: &SeedRecord) -> RunOutcome {
+        let m = self
+            .end_metrics(r)
+            .into_iter()
+            .map(|(spec, v)| (spec.name, v))
+            .collect();
         let mut curves = Vec::new();
         for (prefix, tr) in [
             ("ssl", &r.ssl.trace),
@@ -2010,7 +2152,10 @@ impl Dynamics for YangSsl {
     }
 
     fn metric_specs(&self) -> Vec<MetricSpec> {
-        todo!("metric schema")
+        self.end_metrics(&self.blank_record())
+            .into_iter()
+            .map(|(spec, _)| spec)
+            .collect()
     }
 
     fn name(&self) -> &'static str {
@@ -2169,5 +2314,70 @@ impl YangSsl {
     /// `steps_ssl`, the paper's `T` for the SSL figures.
     pub fn steps_ssl(&self) -> usize {
         self.p.steps_ssl
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> YangSslParams {
+        YangSslParams {
+            steps_ssl: 150,
+            steps_sl: 150,
+            steps_long: 300,
+            record_every: 7,
+            ..Default::default()
+        }
+    }
+
+    /// The schema lists exactly the metrics a run reports, in order, with the long run
+    /// continued past `steps_ssl`, read at `steps_ssl` (`steps_long = steps_ssl`) and
+    /// skipped (`steps_long = 0`).
+    #[test]
+    fn metric_specs_match_the_run() {
+        for (steps_long, long) in [(300, true), (150, true), (0, false)] {
+            let m = YangSsl::new(YangSslParams {
+                steps_long,
+                ..small()
+            })
+            .unwrap();
+            assert_eq!(m.long_run(), long);
+            let run = m.run(&mut trial_rng(2, 0, 0), 0).unwrap();
+            let ran: Vec<&str> = run.metrics.iter().map(|(k, _)| k.as_str()).collect();
+            let specs = m.metric_specs();
+            let named: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+            assert_eq!(ran, named, "steps_long = {steps_long}");
+            let long_count = named.iter().filter(|k| k.starts_with("long.")).count();
+            assert_eq!(long_count, if long { 11 } else { 0 });
+            assert_eq!(named.len(), 2 * 13 + 1 + long_count + 21 + 4);
+            assert!(
+                specs
+                    .iter()
+                    .all(|s| !s.unit.is_empty() && !s.meaning.is_empty())
+            );
+        }
+    }
+
+    /// `info()` shows every field of the parameters, and its non-computed defaults parse
+    /// back to `YangSslParams::default()`; a missing field takes its default.
+    #[test]
+    fn info_params_match_the_parameter_type() {
+        let shown = YangSsl::info().params;
+        let computed = ["n", "rho"];
+        let mut table = toml::Table::new();
+        for spec in shown.iter().filter(|s| !computed.contains(&s.name)) {
+            let line: toml::Table = format!("v = {}", spec.default).parse().unwrap();
+            table.insert(spec.name.to_string(), line["v"].clone());
+        }
+        assert_eq!(shown.len(), 16);
+        let parsed: YangSslParams = toml::Value::Table(table).try_into().unwrap();
+        let default = format!("{:?}", YangSslParams::default());
+        assert_eq!(format!("{parsed:?}"), default);
+        let empty: YangSslParams = toml::Value::Table(toml::Table::new()).try_into().unwrap();
+        assert_eq!(format!("{empty:?}"), default);
+        let mut bad = toml::Table::new();
+        bad.insert("nope".into(), toml::Value::Integer(1));
+        assert!(toml::Value::Table(bad).try_into::<YangSslParams>().is_err());
     }
 }

@@ -1,0 +1,141 @@
+//! `models`, `predict`, `simulate` and `check`: one path for every model, whatever its
+//! family. Parameters (`--config`, `--set`, and `--m`, `--n`, `--sampler` as shorthands)
+//! make one table; the registry builds the model from it and rejects what the model does
+//! not take; the runner runs its trials; `pretrainlab::criteria` summarises and checks them.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use pretrainlab::criteria::{self, Simulation};
+use pretrainlab::model::DynModel;
+use pretrainlab::registry;
+use pretrainlab::runner::{self, Trials};
+use serde_json::Value;
+
+use crate::{Format, RunArgs, SamplerArg, atomic_write, input_error, params, progress, render};
+
+/// `pretrainlab models`: the registry's catalogue.
+pub fn models(format: Format) -> Result<()> {
+    let cat = registry::catalogue();
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&cat)?),
+        Format::Table => print!("{}", render::catalogue(&cat)),
+    }
+    Ok(())
+}
+
+/// The parameter table of a run: `--config`, then `--set`, then the shorthands.
+fn table(args: &RunArgs) -> Result<toml::Table> {
+    let mut table = params::collect(args.config.as_deref(), &args.set).map_err(input_error)?;
+    for (key, value) in [("m", args.m), ("n", args.n)] {
+        if let Some(v) = value {
+            let v = i64::try_from(v)
+                .map_err(|_| input_error(format!("invalid `{key}`: {v} is too large")))?;
+            table.insert(key.into(), toml::Value::Integer(v));
+        }
+    }
+    if let Some(s) = args.sampler {
+        let name = match s {
+            SamplerArg::Wishart => "wishart",
+            SamplerArg::Raw => "raw",
+        };
+        table.insert("sampler".into(), toml::Value::String(name.into()));
+    }
+    Ok(table)
+}
+
+/// Sets the thread pool and builds the model from its parameters.
+fn build(args: &RunArgs) -> Result<Box<dyn DynModel>> {
+    let table = table(args)?;
+    crate::set_threads(args.threads)?;
+    Ok(registry::build(&args.model, table)?)
+}
+
+/// Runs the trials of `model` (`--trials`, else the model's default) with a progress bar.
+fn run_trials(args: &RunArgs, model: &dyn DynModel) -> Result<Trials> {
+    let count = args.trials.unwrap_or_else(|| model.default_trials());
+    if count == 0 {
+        return Err(input_error("invalid `trials`: must be ≥ 1, got 0"));
+    }
+    let bar = progress::Progress::new(count, "trials", args.quiet);
+    let trials = runner::run(model, args.seed, 0..count, &|k| bar.inc(k));
+    bar.finish();
+    Ok(trials)
+}
+
+/// `pretrainlab predict`.
+pub fn predict(args: &RunArgs) -> Result<()> {
+    let model = build(args)?;
+    let p = model.predict()?;
+    let json = criteria::prediction_json(&p);
+    write_outputs(args, None, &json)?;
+    emit(args, &json, || render::prediction(&p, &model.labels()))
+}
+
+/// `pretrainlab simulate`.
+pub fn simulate(args: &RunArgs) -> Result<()> {
+    let model = build(args)?;
+    let trials = run_trials(args, model.as_ref())?;
+    if trials.completed() == 0 {
+        anyhow::bail!(
+            "all {} trials failed; first reason: {}",
+            trials.attempted(),
+            trials
+                .failures
+                .first()
+                .map_or("unknown", |(_, e)| e.as_str())
+        );
+    }
+    let sim = Simulation::of(model.as_ref(), args.seed, &trials);
+    let json = sim.to_json();
+    write_outputs(args, Some(&trials), &json)?;
+    emit(args, &json, || render::simulation(&sim))
+}
+
+/// `pretrainlab check`.
+pub fn check(args: &RunArgs) -> Result<()> {
+    let model = build(args)?;
+    let prediction = model.predict()?;
+    let trials = run_trials(args, model.as_ref())?;
+    let report = criteria::assess(model.as_ref(), prediction, args.seed, &trials);
+    let json = report.to_json();
+    write_outputs(args, Some(&trials), &json)?;
+    emit(args, &json, || render::check(&report))
+}
+
+fn emit(args: &RunArgs, json: &Value, table: impl FnOnce() -> String) -> Result<()> {
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(json)?),
+        Format::Table => print!("{}", table()),
+    }
+    Ok(())
+}
+
+/// Under `--output DIR`: `trials.csv` (when there are trials) and `result.json`.
+fn write_outputs(args: &RunArgs, trials: Option<&Trials>, json: &Value) -> Result<()> {
+    let Some(dir) = &args.output else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if let Some(t) = trials {
+        atomic_write(&dir.join("trials.csv"), trials_csv(t).as_bytes())?;
+    }
+    atomic_write(
+        &Path::new(dir).join("result.json"),
+        serde_json::to_string_pretty(json)?.as_bytes(),
+    )
+}
+
+/// One row per completed trial: its id, then its metrics in schema order.
+fn trials_csv(t: &Trials) -> String {
+    let mut csv = format!("trial,{}\n", t.metrics.join(","));
+    for (i, id) in t.ids.iter().enumerate() {
+        let _ = write!(csv, "{id}");
+        for v in t.row(i) {
+            let _ = write!(csv, ",{v}");
+        }
+        csv.push('\n');
+    }
+    csv
+}

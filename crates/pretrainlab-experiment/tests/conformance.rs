@@ -1,0 +1,213 @@
+//! The model contract, checked for every registry entry (in the spirit of
+//! scikit-learn's `check_estimator`). A model added to the registry gets all of this
+//! without writing a test. Each check runs the entry's `small` instance.
+
+use pretrainlab::criteria::{Simulation, assess};
+use pretrainlab::model::{DynModel, MetricSpec, Model, Prediction};
+use pretrainlab::registry::{ENTRIES, Entry};
+use pretrainlab::runner::{Trials, run};
+use pretrainlab_experiment::store::{Expected, Unit, read_unit, unit_text};
+use rand::rngs::ChaCha8Rng;
+
+fn small(e: &Entry) -> toml::Table {
+    e.small.parse().unwrap_or_else(|err| panic!("{}: small: {err}", e.name))
+}
+
+fn build(e: &Entry, table: toml::Table) -> Box<dyn DynModel> {
+    (e.build)(table).unwrap_or_else(|err| panic!("{}: {err}", e.name))
+}
+
+fn bits(t: &Trials) -> (Vec<u64>, Vec<u64>, Vec<(u64, String)>) {
+    (
+        t.ids.clone(),
+        t.values.iter().map(|x| x.to_bits()).collect(),
+        t.failures.clone(),
+    )
+}
+
+fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+/// Trials to run per check: enough for two chunks, few enough to stay fast.
+const TRIALS: u64 = 4;
+
+#[test]
+fn schema_is_named_and_unique() {
+    for e in ENTRIES {
+        let m = build(e, small(e));
+        assert_eq!(m.name(), e.name);
+        let names: Vec<&str> = m.metrics().iter().map(|x| x.name.as_str()).collect();
+        assert!(!names.is_empty(), "{}: no metrics", e.name);
+        for (i, x) in m.metrics().iter().enumerate() {
+            assert!(!names[..i].contains(&x.name.as_str()), "{}: duplicate {}", e.name, x.name);
+            assert!(!x.meaning.is_empty() && !x.unit.is_empty(), "{}: {} undocumented", e.name, x.name);
+        }
+        assert!(m.default_trials() >= 1);
+    }
+}
+
+/// The same seed gives the same bits at 1 and 2 threads and however the trials are
+/// chunked; a different seed gives different bits.
+#[test]
+fn trials_are_bitwise_reproducible() {
+    for e in ENTRIES {
+        let m = build(e, small(e));
+        let m = m.as_ref();
+        let one = in_pool(1, || run(m, 3, 0..TRIALS, &|_| {}));
+        let two = in_pool(2, || run(m, 3, 0..TRIALS, &|_| {}));
+        assert_eq!(bits(&one), bits(&two), "{}: 1 vs 2 threads", e.name);
+        let mut chunked = in_pool(2, || run(m, 3, 0..1, &|_| {}));
+        chunked.extend(in_pool(1, || run(m, 3, 1..TRIALS, &|_| {})));
+        assert_eq!(bits(&one), bits(&chunked), "{}: chunks", e.name);
+        assert_eq!(one.attempted() as u64, TRIALS);
+        let other = run(m, 4, 0..1, &|_| {});
+        assert_ne!(bits(&one).1[..m.metrics().len()], bits(&other).1[..], "{}: seeds", e.name);
+    }
+}
+
+/// Every documented default is the default: giving it explicitly changes nothing.
+#[test]
+fn registry_defaults_are_the_defaults() {
+    for e in ENTRIES {
+        assert!((e.build)(toml::Table::new()).is_ok(), "{}: bare build", e.name);
+        let base = small(e);
+        let reference = bits(&run(build(e, base.clone()).as_ref(), 5, 0..2, &|_| {}));
+        for p in (e.info)().params {
+            if base.contains_key(p.name) {
+                continue;
+            }
+            let Ok(value) = format!("v = {}", p.default).parse::<toml::Table>() else {
+                continue; // a default computed from other parameters, given in words
+            };
+            let mut table = base.clone();
+            table.insert(p.name.to_string(), value["v"].clone());
+            let with = bits(&run(build(e, table).as_ref(), 5, 0..2, &|_| {}));
+            assert_eq!(reference, with, "{}: `{}` = {} is not the default", e.name, p.name, p.default);
+        }
+    }
+}
+
+/// A value of the wrong type, a negative value and an unknown name are errors naming the
+/// parameter (a value a model accepts is fine; one it rejects must be named).
+#[test]
+fn bad_parameters_are_named() {
+    for e in ENTRIES {
+        let base = small(e);
+        let named = |table: toml::Table, field: &str, what: &str| match (e.build)(table) {
+            Ok(_) => false,
+            Err(pretrainlab::Error::InvalidParameter { field: f, .. }) => {
+                assert_eq!(f, field, "{}: {what} of `{field}` named `{f}`", e.name);
+                true
+            }
+            Err(other) => panic!("{}: {what} of `{field}`: {other}", e.name),
+        };
+        for p in (e.info)().params {
+            let mut wrong = base.clone();
+            let is_text = p.default.starts_with('"');
+            let bad = if is_text { toml::Value::Integer(7) } else { toml::Value::String("x".into()) };
+            wrong.insert(p.name.into(), bad);
+            assert!(named(wrong, p.name, "a wrong type"), "{}: `{}` took a wrong type", e.name, p.name);
+            if !is_text {
+                let mut negative = base.clone();
+                negative.insert(p.name.into(), toml::Value::Integer(-1));
+                named(negative, p.name, "-1");
+            }
+        }
+        let mut unknown = base.clone();
+        unknown.insert("no_such_parameter".into(), toml::Value::Integer(1));
+        assert!(named(unknown, "no_such_parameter", "an unknown name"));
+    }
+}
+
+/// The prediction is finite and names only metrics of the schema.
+#[test]
+fn predict_is_finite() {
+    for e in ENTRIES {
+        let m = build(e, small(e));
+        let p: Prediction = m.predict().unwrap_or_else(|err| panic!("{}: {err}", e.name));
+        assert!(p.is_finite(), "{}: non-finite prediction", e.name);
+        let names: Vec<&str> = m.metrics().iter().map(|x| x.name.as_str()).collect();
+        for metric in p.means.iter().map(|x| &x.metric).chain(p.laws.iter().map(|x| &x.metric)) {
+            assert!(names.contains(&metric.as_str()), "{}: predicts unknown {metric}", e.name);
+        }
+        for law in &p.laws {
+            let (a, b) = (law.law.quantile(0.25), law.law.quantile(0.75));
+            assert!(a.is_finite() && a <= b, "{}: quantiles of {}", e.name, law.metric);
+            assert!((law.law.cdf(b) - 0.75).abs() < 1e-6, "{}: cdf∘quantile", e.name);
+        }
+    }
+}
+
+/// A unit written by the store reads back bit for bit, and a check of the read-back
+/// trials equals the check of the computed ones.
+#[test]
+fn the_store_round_trips() {
+    let dir = std::env::temp_dir().join(format!("plab-conformance-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in ENTRIES {
+        let m = build(e, small(e));
+        let trials = run(m.as_ref(), 9, 0..TRIALS, &|_| {});
+        let path = dir.join(format!("{}.txt", e.name));
+        std::fs::write(&path, unit_text("0123456789abcdef", &trials)).unwrap();
+        let unit = Unit {
+            point: 0,
+            chunk: 0,
+            lo: 0,
+            hi: TRIALS,
+        };
+        let back = read_unit(
+            &path,
+            &Expected {
+                fingerprint: "0123456789abcdef",
+                metrics: &trials.metrics,
+                unit: &unit,
+            },
+        )
+        .unwrap_or_else(|err| panic!("{}: {err}", e.name));
+        assert_eq!(bits(&trials), bits(&back), "{}", e.name);
+        let sim = Simulation::of(m.as_ref(), 9, &back);
+        assert_eq!(sim.completed + sim.failed, TRIALS as usize);
+    }
+}
+
+/// A model whose odd trials fail: they are counted, listed and never averaged.
+struct OddFails(Vec<MetricSpec>);
+
+impl Model for OddFails {
+    type Workspace = ();
+    fn name(&self) -> &'static str {
+        "odd-fails"
+    }
+    fn metrics(&self) -> &[MetricSpec] {
+        &self.0
+    }
+    fn workspace(&self) {}
+    fn trial(&self, _: &mut ChaCha8Rng, t: u64, _: &mut (), out: &mut [f64]) -> Result<(), String> {
+        out[0] = t as f64;
+        if t % 2 == 1 { Err(format!("odd {t}")) } else { Ok(()) }
+    }
+    fn predict(&self) -> pretrainlab::Result<Prediction> {
+        Ok(Prediction::default())
+    }
+    fn default_trials(&self) -> u64 {
+        10
+    }
+}
+
+#[test]
+fn failed_trials_are_counted_never_averaged() {
+    let m = OddFails(vec![MetricSpec::new("t", "1", "the trial id")]);
+    let trials = run(&m, 1, 0..10, &|_| {});
+    assert_eq!(trials.ids, vec![0, 2, 4, 6, 8]);
+    assert_eq!(trials.failures.len(), 5);
+    let check = assess(&m, Prediction::default(), 1, &trials);
+    let s = check.simulation.metric("t").unwrap();
+    assert_eq!(s.mean, 4.0);
+    assert_eq!((check.simulation.completed, check.simulation.failed), (5, 5));
+    assert!(!check.pass, "half the trials failed: {:?}", check.reasons());
+}
