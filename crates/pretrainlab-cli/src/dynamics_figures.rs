@@ -332,6 +332,12 @@ fn figure_specs() -> Vec<CurveSpec> {
     out
 }
 
+/// The trials of marker `k` (a running index over (curve, marker α)): `k·seeds ..
+/// (k+1)·seeds`, so that every (curve, marker, seed) draws from its own stream.
+fn marker_trials(k: usize, seeds: u64) -> std::ops::Range<u64> {
+    k as u64 * seeds..(k as u64 + 1) * seeds
+}
+
 fn db(x: f64) -> f64 {
     10.0 * x.log10()
 }
@@ -418,7 +424,7 @@ pub fn diagonal_panels(ctx: &PresetContext) -> Result<()> {
         .par_iter()
         .enumerate()
         .flat_map_iter(|(k, &(i, a))| {
-            let range = k as u64 * seeds..(k as u64 + 1) * seeds;
+            let range = marker_trials(k, seeds);
             let results = match Diagonal::new(params_of(&specs[i], d_marker, a)) {
                 Ok(model) => measure(
                     &Probe::new("diagonal-ptft-markers", "mse_interpolator", |rng| {
@@ -688,4 +694,19 @@ pub fn diagonal_panels(ctx: &PresetContext) -> Result<()> {
         ),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every (curve, marker, seed) of the full figure gets its own trial id.
+    #[test]
+    fn marker_trials_are_distinct() {
+        let (markers, seeds) = (figure_specs().len() * 6, 3);
+        let ids: std::collections::BTreeSet<u64> =
+            (0..markers).flat_map(|k| marker_trials(k, seeds)).collect();
+        assert_eq!(ids.len(), markers * seeds as usize);
+        assert_eq!(marker_trials(2, 3), 6..9);
+    }
 }

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pretrainlab::criteria::{Check, Simulation, assess, prediction_json};
-use pretrainlab::model::{DynModel, MetricSpec, Prediction};
+use pretrainlab::model::{DynModel, MetricSpec, Prediction, TraceSpec};
 use pretrainlab::runner::Trials;
 use serde_json::{Value, json};
 
@@ -162,6 +162,8 @@ pub struct PointResult {
     pub coords: Vec<(String, toml::Value)>,
     /// The model's metric schema at this point.
     pub metrics: Vec<MetricSpec>,
+    /// The model's per-trial curves at this point.
+    pub traces: Vec<TraceSpec>,
     /// The model's labels (e.g. `m`, `n`, `alpha`).
     pub labels: Vec<(String, Value)>,
     pub prediction: Option<Prediction>,
@@ -381,12 +383,12 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
     let finished_manifest = manifest(Some(finished_at.clone()));
     let mut results = Vec::with_capacity(e.points.len());
     for (point, model) in e.points.iter().zip(&models) {
-        let names: Vec<String> = model.metrics().iter().map(|m| m.name.clone()).collect();
-        let mut trials = Trials::empty(names.clone());
+        let columns = Trials::for_model(model.as_ref());
+        let mut trials = columns.clone();
         for u in units_of(e, point.index) {
             let want = Expected {
                 fingerprint: &fingerprint(e, point, &u),
-                metrics: &names,
+                columns: &columns,
                 unit: &u,
             };
             trials.extend(read_unit(&units_dir.join(u.file_name()), &want)?);
@@ -471,6 +473,7 @@ fn point_result(
         label: point.label(),
         coords: point.coords.clone(),
         metrics: model.metrics().to_vec(),
+        traces: model.traces().to_vec(),
         labels: model
             .labels()
             .into_iter()
@@ -546,6 +549,37 @@ fn axis_columns(e: &Experiment, results: &[PointResult], rows: &[(usize, usize)]
     }
 }
 
+/// The per-trial curves in long form: `point, trial, trace, t, y`, one row per value.
+fn traces_table(results: &[PointResult]) -> Table {
+    let (mut point, mut trial, mut name, mut t, mut y) = (vec![], vec![], vec![], vec![], vec![]);
+    for r in results {
+        let grids: Vec<(&str, &[f64])> = r
+            .traces
+            .iter()
+            .map(|s| (s.name.as_str(), s.t.as_slice()))
+            .collect();
+        for i in 0..r.trials.completed() {
+            for (trace, grid) in &grids {
+                let values = r.trials.trace(i, trace).unwrap_or_default();
+                for (&x, &v) in grid.iter().zip(values) {
+                    point.push(r.index as i64);
+                    trial.push(r.trials.ids[i] as i64);
+                    name.push(trace.to_string());
+                    t.push(x);
+                    y.push(finite(v));
+                }
+            }
+        }
+    }
+    let mut table = Table::default();
+    table.push("point", Column::Int(point));
+    table.push("trial", Column::Int(trial));
+    table.push("trace", Column::Text(name));
+    table.push("t", Column::Float(t));
+    table.push("y", Column::OptFloat(y));
+    table
+}
+
 /// Writes `trials.{csv,parquet}` and `points.{csv,parquet}`; returns the file names.
 fn write_tables(
     e: &Experiment,
@@ -578,6 +612,10 @@ fn write_tables(
         }
         t.write(dir, "trials")?;
         files.extend(["trials.csv".to_string(), "trials.parquet".to_string()]);
+        if results.iter().any(|r| !r.trials.traces.is_empty()) {
+            traces_table(results).write(dir, "traces")?;
+            files.extend(["traces.csv".to_string(), "traces.parquet".to_string()]);
+        }
     }
 
     let rows: Vec<(usize, usize)> = results.iter().map(|r| (r.index, 0)).collect();

@@ -7,6 +7,7 @@
 //! pretrainlab-unit v2
 //! fingerprint <16 hex digits>
 //! metrics <name>,<name>,…
+//! traces <name>:<points>,…             per-trial curves, after the metrics in each row
 //! ok,<trial>,<value>,<value>,…        one line per trial, in trial order
 //! fail,<trial>,<reason>
 //! checksum <16 hex digits>
@@ -108,9 +109,15 @@ pub fn unit_text(fingerprint: &str, trials: &Trials) -> String {
         lines.push((*t, format!("fail,{t},{reason}")));
     }
     lines.sort_by_key(|(t, _)| *t);
+    let traces: Vec<String> = trials
+        .traces
+        .iter()
+        .map(|(name, n)| format!("{name}:{n}"))
+        .collect();
     let mut out = format!(
-        "{UNIT_FORMAT}\nfingerprint {fingerprint}\nmetrics {}\n",
-        trials.metrics.join(",")
+        "{UNIT_FORMAT}\nfingerprint {fingerprint}\nmetrics {}\ntraces {}\n",
+        trials.metrics.join(","),
+        traces.join(",")
     );
     for (_, l) in lines {
         out.push_str(&l);
@@ -124,7 +131,8 @@ pub fn unit_text(fingerprint: &str, trials: &Trials) -> String {
 /// What a unit must hold to be accepted.
 pub struct Expected<'a> {
     pub fingerprint: &'a str,
-    pub metrics: &'a [String],
+    /// An empty outcome with the model's metric and trace columns.
+    pub columns: &'a Trials,
     pub unit: &'a Unit,
 }
 
@@ -192,17 +200,29 @@ pub fn read_unit(path: &Path, want: &Expected<'_>) -> Result<Trials, StoreError>
         Some(l) => l.split(',').map(str::to_string).collect(),
         None => return Err(corrupt(path, "no metrics line")),
     };
-    if names != want.metrics {
+    let traces: Vec<(String, usize)> = match lines.next().and_then(|l| l.strip_prefix("traces ")) {
+        Some("") => Vec::new(),
+        Some(l) => l
+            .split(',')
+            .map(|x| {
+                let (name, n) = x.rsplit_once(':')?;
+                Some((name.to_string(), n.parse().ok()?))
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| corrupt(path, "a malformed traces line"))?,
+        None => return Err(corrupt(path, "no traces line")),
+    };
+    if (&names, &traces) != (&want.columns.metrics, &want.columns.traces) {
         return Err(corrupt(
             path,
             format!(
-                "it holds metrics [{}] but the model reports [{}]",
+                "it holds metrics [{}] but the model reports [{}] (or its curves differ)",
                 names.join(", "),
-                want.metrics.join(", ")
+                want.columns.metrics.join(", ")
             ),
         ));
     }
-    let mut trials = Trials::empty(names);
+    let mut trials = want.columns.clone();
     let mut next = want.unit.lo;
     for line in lines {
         let mut parts = line.splitn(3, ',');
@@ -224,13 +244,13 @@ pub fn read_unit(path: &Path, want: &Expected<'_>) -> Result<Trials, StoreError>
                     .map(|v| v.parse::<f64>())
                     .collect::<Result<_, _>>()
                     .map_err(|_| corrupt(path, format!("trial {t}: a value is not a number")))?;
-                if values.len() != trials.metrics.len() {
+                if values.len() != trials.width() {
                     return Err(corrupt(
                         path,
                         format!(
-                            "trial {t} has {} values for {} metrics",
+                            "trial {t} has {} values for {} columns",
                             values.len(),
-                            trials.metrics.len()
+                            trials.width()
                         ),
                     ));
                 }
@@ -315,8 +335,9 @@ mod tests {
 
     fn sample() -> Trials {
         let mut t = Trials::empty(vec!["a".into(), "b".into()]);
+        t.traces = vec![("c".into(), 1)];
         t.ids = vec![3, 5];
-        t.values = vec![0.1 + 0.2, 1e-300, -0.0, f64::NAN];
+        t.values = vec![0.1 + 0.2, 1e-300, 2.5, -0.0, f64::NAN, -1.0];
         t.failures = vec![(4, "did not\nconverge".into())];
         t
     }
@@ -347,13 +368,18 @@ mod tests {
         let t = sample();
         let d = dir("rt");
         let p = write(&d, &unit_text("00ff", &t));
-        let names = t.metrics.clone();
+        let columns = Trials {
+            ids: vec![],
+            values: vec![],
+            failures: vec![],
+            ..t.clone()
+        };
         let u = unit();
         let back = read_unit(
             &p,
             &Expected {
                 fingerprint: "00ff",
-                metrics: &names,
+                columns: &columns,
                 unit: &u,
             },
         )
@@ -371,11 +397,16 @@ mod tests {
     fn every_damage_is_detected() {
         let t = sample();
         let good = unit_text("00ff", &t);
-        let names = t.metrics.clone();
+        let columns = Trials {
+            ids: vec![],
+            values: vec![],
+            failures: vec![],
+            ..t.clone()
+        };
         let u = unit();
         let want = Expected {
             fingerprint: "00ff",
-            metrics: &names,
+            columns: &columns,
             unit: &u,
         };
         let d = dir("damage");
@@ -386,8 +417,9 @@ mod tests {
             ("truncated", good[..good.len() - 30].to_string()),
             ("foreign row", resum(&body.replacen("ok,5,", "ok,9,", 1))),
             ("duplicated row", resum(&body.replacen("fail,4,", "ok,3,", 1))),
-            ("extra row", resum(&format!("{body}ok,6,1,2\n"))),
+            ("extra row", resum(&format!("{body}ok,6,1,2,3\n"))),
             ("missing value", resum(&body.replacen(",NaN", "", 1))),
+            ("traces", resum(&body.replacen("traces c:1", "traces c:2", 1))),
             ("fingerprint", resum(&body.replacen("00ff", "00fe", 1))),
             ("metrics", resum(&body.replacen("metrics a,b", "metrics a,c", 1))),
             ("old format", body.replacen("pretrainlab-unit v2\n", "", 1)),

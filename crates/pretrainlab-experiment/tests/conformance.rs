@@ -164,7 +164,7 @@ fn the_store_round_trips() {
             &path,
             &Expected {
                 fingerprint: "0123456789abcdef",
-                metrics: &trials.metrics,
+                columns: &Trials::for_model(m.as_ref()),
                 unit: &unit,
             },
         )

@@ -44,6 +44,27 @@ impl MetricSpec {
     }
 }
 
+/// A per-trial curve on a fixed grid: one value per point of `t` in every trial (a
+/// learning curve, a norm against time). Traces are stored with the trial, after its
+/// metrics, and are not summarised like metrics.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceSpec {
+    pub name: String,
+    /// The grid (time, step or another abscissa).
+    pub t: Vec<f64>,
+    pub meaning: String,
+}
+
+impl TraceSpec {
+    pub fn new(name: impl Into<String>, t: Vec<f64>, meaning: impl Into<String>) -> Self {
+        TraceSpec {
+            name: name.into(),
+            t,
+            meaning: meaning.into(),
+        }
+    }
+}
+
 /// A named number the theory predicts.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Quantity {
@@ -199,10 +220,14 @@ pub trait Model: Send + Sync {
     fn name(&self) -> &'static str;
     /// The fixed schema of per-trial metrics of this instance (at least one).
     fn metrics(&self) -> &[MetricSpec];
+    /// The per-trial curves of this instance (none by default).
+    fn traces(&self) -> &[TraceSpec] {
+        &[]
+    }
     fn workspace(&self) -> Self::Workspace;
     /// One trial (a Monte Carlo trial, or a seed's trajectory) from its own stream:
-    /// fills `out` (one slot per [`Model::metrics`] entry, in order). An `Err` is a failed
-    /// trial.
+    /// fills `out`: one slot per [`Model::metrics`] entry, in order, then the values of
+    /// each [`Model::traces`] entry on its grid. An `Err` is a failed trial.
     fn trial(
         &self,
         rng: &mut ChaCha8Rng,
@@ -232,6 +257,7 @@ pub trait Model: Send + Sync {
 pub trait DynModel: Send + Sync {
     fn name(&self) -> &'static str;
     fn metrics(&self) -> &[MetricSpec];
+    fn traces(&self) -> &[TraceSpec];
     fn predict(&self) -> crate::Result<Prediction>;
     fn criteria(&self, prediction: &Prediction, trials: &Trials) -> Vec<Criterion>;
     fn default_trials(&self) -> u64;
@@ -248,6 +274,9 @@ impl<M: Model> DynModel for M {
     }
     fn metrics(&self) -> &[MetricSpec] {
         Model::metrics(self)
+    }
+    fn traces(&self) -> &[TraceSpec] {
+        Model::traces(self)
     }
     fn predict(&self) -> crate::Result<Prediction> {
         Model::predict(self)

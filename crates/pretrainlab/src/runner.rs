@@ -14,27 +14,59 @@ use rayon::prelude::*;
 use crate::model::{DynModel, Model};
 use crate::rng::{experiment_key, trial_rng};
 
-/// The outcome of a range of trials: the metrics of the completed ones, in trial order,
-/// and the failed ones with their reasons.
+/// The outcome of a range of trials: the metrics (and traces) of the completed ones, in
+/// trial order, and the failed ones with their reasons.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trials {
-    /// Metric names, the columns of [`Trials::values`].
+    /// Metric names, the first columns of [`Trials::values`].
     pub metrics: Vec<String>,
+    /// Trace names and lengths; their values follow the metrics in each row.
+    pub traces: Vec<(String, usize)>,
     /// Ids of the completed trials, in order.
     pub ids: Vec<u64>,
-    /// Row-major `ids.len() × metrics.len()` metric values.
+    /// Row-major `ids.len() × width()` values: metrics, then traces.
     pub values: Vec<f64>,
     /// Failed trials, in order, with the reason.
     pub failures: Vec<(u64, String)>,
 }
 
 impl Trials {
-    /// An empty outcome with the given metric columns.
+    /// An empty outcome with the given metric columns (and no traces).
     pub fn empty(metrics: Vec<String>) -> Self {
         Trials {
             metrics,
             ..Default::default()
         }
+    }
+
+    /// An empty outcome with the columns of `model`.
+    pub fn for_model(model: &(impl DynModel + ?Sized)) -> Self {
+        Trials {
+            metrics: model.metrics().iter().map(|m| m.name.clone()).collect(),
+            traces: model
+                .traces()
+                .iter()
+                .map(|t| (t.name.clone(), t.t.len()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Values per row: the metrics and every trace point.
+    pub fn width(&self) -> usize {
+        self.metrics.len() + self.traces.iter().map(|(_, n)| n).sum::<usize>()
+    }
+
+    /// The values of trace `name` in the `i`-th completed trial.
+    pub fn trace(&self, i: usize, name: &str) -> Option<&[f64]> {
+        let mut at = self.metrics.len();
+        for (t, n) in &self.traces {
+            if t == name {
+                return Some(&self.row(i)[at..at + n]);
+            }
+            at += n;
+        }
+        None
     }
 
     /// Number of completed trials.
@@ -47,9 +79,9 @@ impl Trials {
         self.ids.len() + self.failures.len()
     }
 
-    /// The metrics of the `i`-th completed trial.
+    /// The metrics (then the traces) of the `i`-th completed trial.
     pub fn row(&self, i: usize) -> &[f64] {
-        let k = self.metrics.len();
+        let k = self.width();
         &self.values[i * k..(i + 1) * k]
     }
 
@@ -67,7 +99,7 @@ impl Trials {
     /// Appends the outcome of a later range (same metrics), keeping trial order when
     /// ranges are appended in order.
     pub fn extend(&mut self, other: Trials) {
-        debug_assert_eq!(self.metrics, other.metrics);
+        debug_assert_eq!((&self.metrics, &self.traces), (&other.metrics, &other.traces));
         self.ids.extend(other.ids);
         self.values.extend(other.values);
         self.failures.extend(other.failures);
@@ -86,14 +118,15 @@ pub fn run(
 }
 
 /// The typed loop behind [`run`], reached through [`DynModel::run_range`].
-pub(crate) fn execute<M: Model + ?Sized>(
+pub(crate) fn execute<M: Model>(
     model: &M,
     seed: u64,
     range: Range<u64>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Trials {
-    let names: Vec<String> = model.metrics().iter().map(|m| m.name.clone()).collect();
-    let k = names.len().max(1);
+    let mut trials = Trials::for_model(model);
+    let width = trials.width();
+    let k = width.max(1);
     let count = (range.end.saturating_sub(range.start)) as usize;
     let key = experiment_key(model.name());
     let mut values = vec![0.0; count * k];
@@ -107,14 +140,13 @@ pub(crate) fn execute<M: Model + ?Sized>(
             |ws, (i, (out, failed))| {
                 let t = range.start + i as u64;
                 let mut rng = trial_rng(seed, key, t);
-                if let Err(e) = model.trial(&mut rng, t, ws, &mut out[..names.len()]) {
+                if let Err(e) = model.trial(&mut rng, t, ws, &mut out[..width]) {
                     *failed = Some(e);
                 }
                 progress(1);
             },
         );
-    let mut trials = Trials::empty(names);
-    let kept = trials.metrics.len();
+    let kept = width;
     trials.values.reserve(count * kept);
     for (i, failed) in status.into_iter().enumerate() {
         let t = range.start + i as u64;

@@ -12,7 +12,7 @@ pub mod ssl;
 use rand::rngs::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::model::{MetricSpec, Model, Prediction, Quantity};
+use crate::model::{MetricSpec, Model, Prediction, Quantity, TraceSpec};
 pub use crate::model::{Criterion, Curve};
 use crate::params::ModelInfo;
 use crate::runner::Trials;
@@ -56,6 +56,11 @@ pub trait Dynamics: Send + Sync + Sized {
     /// The end-state metrics every run of this instance reports, in the order
     /// [`Dynamics::run`] reports them.
     fn metric_specs(&self) -> Vec<MetricSpec>;
+    /// The curves every run stores with its metrics: each names a [`RunOutcome::curves`]
+    /// entry and gives its grid, which the run's curve must match point for point.
+    fn trace_specs(&self) -> Vec<TraceSpec> {
+        Vec::new()
+    }
     /// One trajectory from its own random stream (`trial` is the seed index). An `Err` is
     /// a failed run (e.g. a diverged integrator): it is counted, never averaged.
     fn run(&self, rng: &mut ChaCha8Rng, trial: u64) -> std::result::Result<RunOutcome, String>;
@@ -74,12 +79,18 @@ pub trait Dynamics: Send + Sync + Sized {
 pub struct Trajectory<D: Dynamics> {
     model: D,
     metrics: Vec<MetricSpec>,
+    traces: Vec<TraceSpec>,
 }
 
 impl<D: Dynamics> Trajectory<D> {
     pub fn new(model: D) -> Self {
         let metrics = model.metric_specs();
-        Trajectory { model, metrics }
+        let traces = model.trace_specs();
+        Trajectory {
+            model,
+            metrics,
+            traces,
+        }
     }
 
     /// The dynamics model.
@@ -112,6 +123,10 @@ impl<D: Dynamics> Model for Trajectory<D> {
         &self.metrics
     }
 
+    fn traces(&self) -> &[TraceSpec] {
+        &self.traces
+    }
+
     fn workspace(&self) {}
 
     fn trial(
@@ -122,10 +137,21 @@ impl<D: Dynamics> Model for Trajectory<D> {
         out: &mut [f64],
     ) -> std::result::Result<(), String> {
         let run = self.model.run(rng, trial)?;
-        for (slot, spec) in out.iter_mut().zip(&self.metrics) {
+        let (head, mut rest) = out.split_at_mut(self.metrics.len());
+        for (slot, spec) in head.iter_mut().zip(&self.metrics) {
             *slot = run
                 .metric(&spec.name)
                 .ok_or_else(|| format!("the run did not report metric `{}`", spec.name))?;
+        }
+        for spec in &self.traces {
+            let curve = run
+                .curves
+                .iter()
+                .find(|c| c.name == spec.name && c.t == spec.t)
+                .ok_or_else(|| format!("the run did not report curve `{}` on its grid", spec.name))?;
+            let (slots, tail) = rest.split_at_mut(spec.t.len());
+            slots.copy_from_slice(&curve.y);
+            rest = tail;
         }
         Ok(())
     }
@@ -162,7 +188,17 @@ impl<D: Dynamics> Model for Trajectory<D> {
                     .cloned()
                     .zip(trials.row(i).iter().copied())
                     .collect(),
-                curves: Vec::new(),
+                curves: self
+                    .traces
+                    .iter()
+                    .filter_map(|spec| {
+                        Some(Curve {
+                            name: spec.name.clone(),
+                            t: spec.t.clone(),
+                            y: trials.trace(i, &spec.name)?.to_vec(),
+                        })
+                    })
+                    .collect(),
             })
             .collect();
         self.model.criteria(&p, &runs)
