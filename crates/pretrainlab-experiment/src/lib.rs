@@ -129,7 +129,7 @@ pub struct RunOptions<'a> {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Outcome {
     /// Everything ran and the results, figures and report are written.
     Finished(Finished),
@@ -141,7 +141,7 @@ pub enum Outcome {
 }
 
 /// What a finished run wrote.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Finished {
     pub dir: PathBuf,
     pub points: usize,
@@ -152,6 +152,8 @@ pub struct Finished {
     pub verdicts: Vec<(String, String)>,
     /// Files written, relative to `dir`.
     pub files: Vec<String>,
+    /// Every point's results, for post-processing (paper figures).
+    pub results: Vec<PointResult>,
 }
 
 /// The results of one grid point.
@@ -417,6 +419,7 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
         units_reused: reused,
         verdicts,
         files,
+        results,
     }))
 }
 

@@ -617,7 +617,7 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
         }
         let mut alpha = base_alpha;
         for (k, v) in &coords {
-            if k == "alpha" {
+            if has_sizes && k == "alpha" {
                 alpha = v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
             } else {
                 params.insert(k.clone(), v.clone());

@@ -1,0 +1,203 @@
+//! # pretrainlab-papers
+//!
+//! Paper reproductions. A preset is one or more experiments (TOML text, run by
+//! `pretrainlab_experiment::run` through the one runner and store, so it resumes after an
+//! interruption, shows progress, obeys `fresh` and `quick`, and writes a manifest) and,
+//! for a paper figure, a post-processing step that draws the paper's panels from the
+//! finished points, beside the paper's digitised values.
+//!
+//! Modules:
+//! - [`demos`]: presets that are experiment files only (factor, spectral, diagonal sweeps).
+//!
+//! Add a preset by adding its experiment files under `presets/`, its post-processing (if
+//! any) in a module of its own, and one entry in [`all`].
+
+pub mod demos;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use pretrainlab_experiment::{Finished, Outcome, PointResult, Progress, RunOptions, StoreError};
+
+/// Why a preset could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum PaperError {
+    /// One of the preset's experiment files does not parse (a bug of the preset).
+    #[error("preset `{preset}`, experiment `{part}`: {source}")]
+    Spec {
+        preset: &'static str,
+        part: &'static str,
+        source: pretrainlab_experiment::SpecError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The post-processing found results it cannot draw.
+    #[error("post-processing: {0}")]
+    Post(String),
+}
+
+/// One experiment of a preset.
+#[derive(Clone, Copy, Debug)]
+pub struct Part {
+    /// Its results folder inside the preset's folder (empty: the preset's folder itself).
+    pub folder: &'static str,
+    /// The experiment file.
+    pub text: &'static str,
+}
+
+/// What a post-processing step sees: the finished parts and where to write.
+pub struct Context<'a> {
+    /// The preset's results folder; post-processing writes under `paper/` in it.
+    pub dir: &'a Path,
+    pub quick: bool,
+    /// Each part's folder name and finished points, in the preset's order.
+    pub parts: Vec<(&'static str, &'a [PointResult])>,
+}
+
+impl Context<'_> {
+    /// The points of part `folder`.
+    pub fn part(&self, folder: &str) -> Result<&[PointResult], PaperError> {
+        self.parts
+            .iter()
+            .find(|(f, _)| *f == folder)
+            .map(|(_, r)| *r)
+            .ok_or_else(|| PaperError::Post(format!("no part `{folder}`")))
+    }
+}
+
+/// Draws a paper's panels; returns the files written, relative to the preset's folder.
+pub type PostFn = fn(&Context<'_>) -> Result<Vec<String>, PaperError>;
+
+/// A named preset with its one-line summary.
+#[derive(Clone, Copy)]
+pub struct Preset {
+    pub name: &'static str,
+    /// One line, citing the paper by title and arXiv id where there is one.
+    pub summary: &'static str,
+    pub parts: &'static [Part],
+    pub post: Option<PostFn>,
+}
+
+/// Every preset, in the order `reproduce --list` shows them.
+pub fn all() -> Vec<Preset> {
+    demos::presets()
+}
+
+/// The preset called `name`.
+pub fn find(name: &str) -> Option<Preset> {
+    all().into_iter().find(|p| p.name == name)
+}
+
+/// How to run a preset.
+pub struct Options<'a> {
+    /// The preset's results folder.
+    pub output: PathBuf,
+    pub fresh: bool,
+    pub quick: bool,
+    /// Checked between units: when set, the run stops after the unit in flight.
+    pub stop: &'a AtomicBool,
+    pub progress: &'a dyn Progress,
+}
+
+/// How a preset run ended.
+#[derive(Debug)]
+pub enum PresetOutcome {
+    /// Every part finished and the post-processing wrote its files.
+    Finished {
+        parts: Vec<Finished>,
+        /// Files written by the post-processing, relative to the preset's folder.
+        files: Vec<String>,
+    },
+    /// Stopped on request during part `part`; finished units are kept.
+    Interrupted {
+        part: &'static str,
+        units_done: usize,
+        units_total: usize,
+    },
+}
+
+/// Parses every part of a preset (with its `[quick]` overrides under `quick`).
+pub fn parse(preset: &Preset, quick: bool) -> Result<Vec<pretrainlab_experiment::Experiment>, PaperError> {
+    preset
+        .parts
+        .iter()
+        .map(|p| {
+            pretrainlab_experiment::parse(p.text, quick).map_err(|source| PaperError::Spec {
+                preset: preset.name,
+                part: p.folder,
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Runs (or resumes) every part of `preset`, then its post-processing.
+pub fn run(preset: &Preset, opts: &Options<'_>) -> Result<PresetOutcome, PaperError> {
+    let experiments = parse(preset, opts.quick)?;
+    let mut finished = Vec::with_capacity(experiments.len());
+    for (part, e) in preset.parts.iter().zip(&experiments) {
+        let output = if part.folder.is_empty() {
+            opts.output.clone()
+        } else {
+            opts.output.join(part.folder)
+        };
+        let outcome = pretrainlab_experiment::run(
+            e,
+            &RunOptions {
+                output,
+                fresh: opts.fresh,
+                stop: opts.stop,
+                progress: opts.progress,
+                source: part.text.to_string(),
+            },
+        )?;
+        match outcome {
+            Outcome::Finished(f) => finished.push(f),
+            Outcome::Interrupted {
+                units_done,
+                units_total,
+            } => {
+                return Ok(PresetOutcome::Interrupted {
+                    part: part.folder,
+                    units_done,
+                    units_total,
+                });
+            }
+        }
+    }
+    let files = match preset.post {
+        Some(post) => post(&Context {
+            dir: &opts.output,
+            quick: opts.quick,
+            parts: preset
+                .parts
+                .iter()
+                .zip(&finished)
+                .map(|(p, f)| (p.folder, f.results.as_slice()))
+                .collect(),
+        })?,
+        None => Vec::new(),
+    };
+    Ok(PresetOutcome::Finished {
+        parts: finished,
+        files,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every preset's experiment files parse, in full and in quick form.
+    #[test]
+    fn every_preset_parses() {
+        let presets = all();
+        for (i, p) in presets.iter().enumerate() {
+            assert!(!presets[..i].iter().any(|q| q.name == p.name), "duplicate {}", p.name);
+            assert!(!p.parts.is_empty(), "{}", p.name);
+            for quick in [false, true] {
+                parse(p, quick).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+}
