@@ -547,13 +547,13 @@ fn a_dynamics_experiment_writes_everything_and_resumes_bit_for_bit() {
     }
     let trials = std::fs::read_to_string(out_dir.join("trials.csv")).unwrap();
     assert!(
-        trials.starts_with("point,seed,alpha,test_mse_gd,"),
+        trials.starts_with("point,trial,alpha,test_mse_gd,"),
         "{trials}"
     );
     assert_eq!(trials.lines().count(), 1 + 2 * 4, "{trials}");
     let points = std::fs::read_to_string(out_dir.join("points.csv")).unwrap();
     assert!(
-        points.contains("predicted_replica_test_mse") && points.contains("test_mse_gd_se"),
+        points.contains("replica_test_mse") && points.contains("test_mse_gd_se"),
         "{points}"
     );
     let report = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
@@ -592,7 +592,7 @@ fn a_dynamics_file_rejects_sample_sizes_and_unknown_parameters() {
         (
             "seed = 2",
             "seed = 2\nm = 100",
-            "line 8, `m`: `m` means nothing",
+            "line 8, `m`: model `diagonal` has no parameter `m`",
         ),
         (
             "seed = 2",
