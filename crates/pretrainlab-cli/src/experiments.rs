@@ -8,12 +8,24 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use pretrainlab_experiment::{Experiment, Outcome, RunOptions};
 
-use crate::presets::PresetContext;
 use crate::progress::ExperimentProgress;
 use crate::{ExperimentSettings, input_error};
 
+/// Settings an experiment or preset runs with, from the command line.
+#[derive(Clone, Debug)]
+pub struct RunContext {
+    /// Smaller defaults (fewer trials): the experiment file's `[quick]` table.
+    pub quick: bool,
+    /// Worker threads (`None`: all cores). The pool is already set up when a run starts.
+    pub threads: Option<usize>,
+    /// No progress output on stderr.
+    pub quiet: bool,
+    /// Discard earlier results instead of resuming.
+    pub fresh: bool,
+}
+
 /// Set by Ctrl-C; the run stops after the unit in flight.
-static STOP: AtomicBool = AtomicBool::new(false);
+pub(crate) static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Installs the Ctrl-C handler once: the first Ctrl-C asks the run to stop after the
 /// unit in flight, a second one exits at once.
@@ -50,7 +62,7 @@ pub fn run_file(file: &Path, settings: &ExperimentSettings) -> Result<()> {
     let origin = file.display().to_string();
     let text = std::fs::read_to_string(file)
         .map_err(|e| input_error(format!("cannot read {origin}: {e}")))?;
-    let ctx = context(settings, PathBuf::new())?;
+    let ctx = context(settings)?;
     let mut hint = format!("pretrainlab run {origin}");
     if ctx.quick {
         hint.push_str(" --quick");
@@ -72,10 +84,9 @@ pub fn validate(file: &Path, quick: bool) -> Result<()> {
 }
 
 /// The preset context of `run`/`reproduce`; also sets up the thread pool.
-pub fn context(settings: &ExperimentSettings, output: PathBuf) -> Result<PresetContext> {
+pub fn context(settings: &ExperimentSettings) -> Result<RunContext> {
     crate::set_threads(settings.threads)?;
-    Ok(PresetContext {
-        output,
+    Ok(RunContext {
         quick: settings.quick,
         threads: settings.threads,
         quiet: settings.quiet,
@@ -93,7 +104,7 @@ pub fn run_text(
     text: &str,
     origin: &str,
     output: Option<&Path>,
-    ctx: &PresetContext,
+    ctx: &RunContext,
     resume_hint: &str,
 ) -> Result<()> {
     let exp = parse(text, origin, ctx.quick)?;
@@ -128,26 +139,34 @@ pub fn run_text(
         ))
         .into()),
         Outcome::Finished(f) => {
-            use std::io::Write;
-            let threads = ctx
-                .threads
-                .map_or("all cores".to_string(), |t| format!("{t} thread(s)"));
-            let mut text = format!(
-                "{}: {} point(s), {} unit(s) run, {} reused, {secs:.1} s on {threads}\n",
-                exp.name, f.points, f.units_run, f.units_reused
-            );
-            for (label, verdict) in &f.verdicts {
-                text.push_str(&format!("  {verdict:<4}  {label}\n"));
-            }
-            text.push_str(&format!("wrote {}:\n", f.dir.display()));
-            for file in &f.files {
-                text.push_str(&format!("  {file}\n"));
-            }
-            // A closed pipe (e.g. `| head`) is not an error of the run.
-            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            print_finished(&exp.name, &f, secs, ctx.threads);
             Ok(())
         }
     }
+}
+
+/// The closing summary of a finished experiment: counts, verdicts and files written.
+pub fn print_finished(
+    name: &str,
+    f: &pretrainlab_experiment::Finished,
+    secs: f64,
+    threads: Option<usize>,
+) {
+    use std::io::Write;
+    let threads = threads.map_or("all cores".to_string(), |t| format!("{t} thread(s)"));
+    let mut text = format!(
+        "{name}: {} point(s), {} unit(s) run, {} reused, {secs:.1} s on {threads}\n",
+        f.points, f.units_run, f.units_reused
+    );
+    for (label, verdict) in &f.verdicts {
+        text.push_str(&format!("  {verdict:<4}  {label}\n"));
+    }
+    text.push_str(&format!("wrote {}:\n", f.dir.display()));
+    for file in &f.files {
+        text.push_str(&format!("  {file}\n"));
+    }
+    // A closed pipe (e.g. `| head`) is not an error of the run.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 /// The default results folder: `--quick` runs go to `<folder>-quick`, so they never

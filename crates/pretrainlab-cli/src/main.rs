@@ -4,14 +4,11 @@
 //! the `pretrainlab` crate, experiments in `pretrainlab-experiment`.
 
 mod commands;
-mod dynamics_figures;
 mod experiments;
-mod gmm_figures;
 mod params;
 mod presets;
 mod progress;
 mod render;
-mod ssl_figures;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
