@@ -23,6 +23,10 @@
 //!
 //! [quick]                      # overrides under --quick
 //! trials = 100
+//! [quick.params]               # model parameters that change under --quick
+//! noise_var = 0.5
+//! [quick.axes]                 # sweep axes whose values change under --quick
+//! alpha = { list = [1, 4] }
 //! ```
 //!
 //! Every model takes the same file. The keys `m`, `n` and `sampler` are shorthands for
@@ -211,6 +215,10 @@ struct RawQuick {
     trials: Option<Spanned<i64>>,
     n: Option<Spanned<i64>>,
     chunk: Option<Spanned<i64>>,
+    #[serde(default)]
+    params: BTreeMap<Spanned<String>, toml::Value>,
+    #[serde(default)]
+    axes: BTreeMap<Spanned<String>, Spanned<RawAxis>>,
 }
 
 /// Maps byte offsets to 1-based line numbers.
@@ -418,11 +426,17 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
         return lines.err(m.span(), "m", "give either m or alpha (with n), not both");
     }
 
-    for key in raw.params.keys() {
+    let quick_params = raw.quick.as_ref().map(|q| &q.params);
+    let param_keys = raw
+        .params
+        .keys()
+        .map(|k| ("params", k))
+        .chain(quick_params.into_iter().flatten().map(|(k, _)| ("quick.params", k)));
+    for (table, key) in param_keys {
         if !param_names.contains(&key.get_ref().as_str()) {
             return lines.err(
                 key.span(),
-                &format!("params.{}", key.get_ref()),
+                &format!("{table}.{}", key.get_ref()),
                 format!(
                     "model `{model_name}` has no parameter `{}`; its parameters are {}",
                     key.get_ref(),
@@ -477,6 +491,21 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
             let axis =
                 resolve_axis(&name, spec.get_ref()).or_else(|m| lines.err(key.span(), &full, m))?;
             axes.push((axis, key.span()));
+        }
+    }
+    for (key, spec) in raw.quick.iter().flat_map(|q| &q.axes) {
+        let full = format!("quick.axes.{}", key.get_ref());
+        let Some((axis, _)) = axes.iter_mut().find(|(a, _)| a.name == *key.get_ref()) else {
+            return lines.err(
+                key.span(),
+                &full,
+                "a quick axis replaces the values of an axis of [sweep.axes]; there is none of that name",
+            );
+        };
+        let resolved = resolve_axis(key.get_ref(), spec.get_ref())
+            .or_else(|m| lines.err(key.span(), &full, m))?;
+        if quick {
+            *axis = resolved;
         }
     }
     let axis_named = |n: &str| axes.iter().find(|(a, _)| a.name == n);
@@ -579,11 +608,23 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
         }
     };
 
-    let fixed: toml::Table = raw
+    let mut fixed: toml::Table = raw
         .params
         .iter()
         .map(|(k, v)| (k.get_ref().clone(), v.clone()))
         .collect();
+    if quick {
+        for (k, v) in quick_params.into_iter().flatten() {
+            if let Some((_, span)) = axis_named(k.get_ref()) {
+                return lines.err(
+                    span.clone(),
+                    &format!("sweep.axes.{}", k.get_ref()),
+                    format!("`{}` is both a quick parameter and an axis; use [quick.axes]", k.get_ref()),
+                );
+            }
+            fixed.insert(k.get_ref().clone(), v.clone());
+        }
+    }
     let line_of_key = |key: &str| -> Option<usize> {
         axis_named(key).map(|(_, s)| lines.at(s.start)).or_else(|| {
             raw.params
@@ -885,6 +926,24 @@ noise_var = { list = [0.5, 1.0] }
 
         let e = error(&GOOD.replace("k = 2", "k = 7"));
         assert_eq!((e.line, e.key.as_str()), (Some(10), "k"));
+    }
+
+    #[test]
+    fn quick_tables_override_parameters_and_axes() {
+        let text = format!(
+            "{GOOD}[quick]\ntrials = 2\n[quick.params]\nk = 3\n[quick.axes]\nnoise_var = {{ list = [0.25] }}\n"
+        );
+        let full = parse(&text, false).unwrap();
+        assert_eq!(full.points.len(), 10);
+        assert_eq!(full.points[0].params["k"].as_integer(), Some(2));
+        let quick = parse(&text, true).unwrap();
+        assert_eq!((quick.points.len(), quick.trials), (5, 2));
+        assert_eq!(quick.points[0].params["k"].as_integer(), Some(3));
+        assert_eq!(quick.points[0].params["noise_var"].as_float(), Some(0.25));
+        let e = error(&text.replace("[quick.params]\nk = 3", "[quick.params]\nwidth = 3"));
+        assert_eq!(e.key, "quick.params.width");
+        let e = error(&text.replace("noise_var = { list = [0.25] }", "colour = { list = [1] }"));
+        assert_eq!(e.key, "quick.axes.colour");
     }
 
     const DYNAMICS: &str = r#"
