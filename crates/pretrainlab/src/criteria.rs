@@ -201,7 +201,7 @@ impl Check {
 }
 
 /// JSON of a prediction: the model's `detail` record flattened, `model`, one key per
-/// quantity (and `<name>_se` where it has a standard error), `means`, `laws`,
+/// quantity not already in the record (and `<name>_se` where it has a standard error), `means`, `laws`,
 /// `references` and `curves` (`{name: {t, y}}`).
 pub fn prediction_json(p: &Prediction) -> Value {
     let mut m = match &p.detail {
@@ -210,9 +210,9 @@ pub fn prediction_json(p: &Prediction) -> Value {
     };
     m.insert("model".into(), json!(p.model));
     for q in &p.quantities {
-        m.insert(q.name.clone(), json!(q.value));
+        m.entry(q.name.clone()).or_insert(json!(q.value));
         if let Some(se) = q.se {
-            m.insert(format!("{}_se", q.name), json!(se));
+            m.entry(format!("{}_se", q.name)).or_insert(json!(se));
         }
     }
     m.insert("means".into(), json!(p.means));
