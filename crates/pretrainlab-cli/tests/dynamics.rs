@@ -169,7 +169,8 @@ fn dynamics_results_do_not_depend_on_threads() {
     assert_eq!(run("1"), run("2"));
 }
 
-/// The factorization preset writes its CSVs, figure and summary (quick version).
+/// The factorization preset runs its experiments through the store (a `manifest.json` per
+/// part) and draws the paper's panels into `paper/` (quick version).
 #[test]
 fn factorization_preset_writes_csv_figure_and_summary() {
     let dir = std::env::temp_dir().join(format!("pretrainlab-fc-{}", std::process::id()));
@@ -186,6 +187,7 @@ fn factorization_preset_writes_csv_figure_and_summary() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let paper = dir.join("paper");
     for f in [
         "factorization_r4.csv",
         "factorization_r2.csv",
@@ -193,13 +195,16 @@ fn factorization_preset_writes_csv_figure_and_summary() {
         "factorization_cascade.png",
         "summary.json",
     ] {
-        assert!(dir.join(f).is_file(), "{f} missing");
+        assert!(paper.join(f).is_file(), "paper/{f} missing");
+    }
+    for part in ["r4", "r2"] {
+        assert!(dir.join(part).join("manifest.json").is_file(), "{part}");
     }
     let s: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(paper.join("summary.json")).unwrap()).unwrap();
     assert_eq!(s["r4"]["verdict"], "pass", "{s}");
     assert_eq!(s["r2"]["verdict"], "pass", "{s}");
-    let csv = std::fs::read_to_string(dir.join("factorization_r4.csv")).unwrap();
+    let csv = std::fs::read_to_string(paper.join("factorization_r4.csv")).unwrap();
     assert!(csv.starts_with("t,s_norm,h_norm,p11_err"));
     assert!(csv.lines().count() > 50);
     let _ = std::fs::remove_dir_all(&dir);

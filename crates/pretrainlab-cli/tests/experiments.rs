@@ -626,3 +626,79 @@ fn a_dynamics_file_rejects_sample_sizes_and_unknown_parameters() {
         "{out}"
     );
 }
+
+/// Every CSV file under `dir`, by path relative to it.
+fn csv_files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else if p.extension().is_some_and(|e| e == "csv") {
+                out.push(p.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Runs `reproduce NAME --quick` whole; runs it again, kills it (SIGKILL) once `ready`
+/// holds for its folder, and resumes it. Every CSV, the experiments' and the paper's,
+/// must be byte-identical to the uninterrupted run's.
+fn killed_preset_resumes_to_identical_csvs(name: &str, ready: &dyn Fn(&Path) -> bool) {
+    let dir = scratch(&format!("preset-{name}"));
+    let (whole, killed) = (dir.join("whole"), dir.join("killed"));
+    let args = |out: &Path| {
+        vec![
+            "reproduce".to_string(),
+            name.to_string(),
+            "--quick".into(),
+            "--quiet".into(),
+            "--output".into(),
+            s(out).to_string(),
+        ]
+    };
+    let run = |out: &Path| {
+        let a = args(out);
+        ok(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    run(&whole);
+    let mut child = bin()
+        .args(args(&killed))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !ready(&killed) && start.elapsed() < Duration::from_secs(300) {
+        assert!(child.try_wait().unwrap().is_none(), "{name} ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!killed.join("paper").exists(), "{name} finished before it was killed");
+    run(&killed);
+    let files = csv_files(&whole);
+    assert!(files.iter().any(|f| f.starts_with("paper")), "{name}: no paper CSVs: {files:?}");
+    assert_eq!(files, csv_files(&killed), "{name}: different CSV files");
+    for f in files {
+        let (a, b) = (
+            std::fs::read(whole.join(&f)).unwrap(),
+            std::fs::read(killed.join(&f)).unwrap(),
+        );
+        assert!(a == b, "{name}: {} differs after the kill and resume", f.display());
+    }
+}
+
+#[test]
+fn a_killed_paper_preset_resumes_to_identical_csvs() {
+    // Fig. 2 is three predict-only sweeps: killed once the first one is written.
+    killed_preset_resumes_to_identical_csvs("tinati-tu-fig2", &|d| {
+        d.join("K").join("points.csv").is_file()
+    });
+    // yang-ssl is one experiment over seeds: killed once a unit is stored.
+    killed_preset_resumes_to_identical_csvs("yang-ssl", &|d| units(d) >= 1);
+}

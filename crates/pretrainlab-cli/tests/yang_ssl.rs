@@ -1,5 +1,5 @@
 //! `pretrainlab reproduce yang-ssl --quick` end to end: exit code, the check's verdict,
-//! the CSVs and the figures.
+//! the store's manifest, and the paper's CSVs and figures under `paper/`.
 
 #[allow(dead_code)] // only `pretrainlab` is used here
 mod common;
@@ -22,9 +22,14 @@ fn quick_yang_ssl_preset_passes_and_writes_its_files() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("verdict pass"), "{stdout}");
+    assert!(stdout.contains("pass "), "{stdout}");
+    assert!(
+        dir.join("manifest.json").is_file(),
+        "the run goes through the store"
+    );
+    let paper = dir.join("paper");
     let check: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("check.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(paper.join("check.json")).unwrap()).unwrap();
     assert_eq!(check["verdict"], "pass");
     assert_eq!(check["seeds"], 20);
     for stem in [
@@ -35,7 +40,7 @@ fn quick_yang_ssl_preset_passes_and_writes_its_files() {
         "projection_e2",
     ] {
         for ext in ["svg", "png"] {
-            let p = dir.join(format!("{stem}.{ext}"));
+            let p = paper.join(format!("{stem}.{ext}"));
             assert!(
                 std::fs::metadata(&p).is_ok_and(|m| m.len() > 100),
                 "{}",
@@ -43,7 +48,7 @@ fn quick_yang_ssl_preset_passes_and_writes_its_files() {
             );
         }
     }
-    let proj = std::fs::read_to_string(dir.join("projections.csv")).unwrap();
+    let proj = std::fs::read_to_string(paper.join("projections.csv")).unwrap();
     assert_eq!(proj.lines().count(), 1 + 3 * 20);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -8,11 +8,18 @@
 //!
 //! Modules:
 //! - [`demos`]: presets that are experiment files only (factor, spectral, diagonal sweeps).
+//! - [`dynamics_papers`]: matrix factorization gradient flow (arXiv 2411.15972) and
+//!   diagonal networks PT → FT (arXiv 2602.20062), the papers' panels over seeds.
+//! - [`tinati_tu`]: Tinati & Tu (arXiv 2603.27631), Figs. 2–4 of the Gaussian mixture.
+//! - [`yang_ssl`]: nonlinear SSL vs SL (arXiv 2401.03214): 20 seeds checked, the paper's figures.
 //!
 //! Add a preset by adding its experiment files under `presets/`, its post-processing (if
 //! any) in a module of its own, and one entry in [`all`].
 
 pub mod demos;
+pub mod dynamics_papers;
+pub mod tinati_tu;
+pub mod yang_ssl;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -80,7 +87,11 @@ pub struct Preset {
 
 /// Every preset, in the order `reproduce --list` shows them.
 pub fn all() -> Vec<Preset> {
-    demos::presets()
+    let mut all = demos::presets();
+    all.extend(tinati_tu::presets());
+    all.push(yang_ssl::preset());
+    all.extend(dynamics_papers::presets());
+    all
 }
 
 /// The preset called `name`.

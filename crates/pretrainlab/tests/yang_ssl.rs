@@ -7,8 +7,10 @@ use pretrainlab::dynamics::ssl::{
     DataNoise, LrConvention, SlUpdate, YangSsl, YangSslParams, maximise_reduced, projection,
     sl_accumulate, ssl_accumulate,
 };
-use pretrainlab::dynamics::{self, Dynamics};
+use pretrainlab::dynamics::{Dynamics, Trajectory};
+use pretrainlab::model::DynModel;
 use pretrainlab::rng::{experiment_key, trial_rng};
+use pretrainlab::runner::{self, Trials};
 use rand_distr::{Distribution, StandardNormal};
 
 fn normal(rng: &mut rand::rngs::ChaCha8Rng) -> f64 {
@@ -288,62 +290,45 @@ fn build_by_name_parses_and_rejects_parameters() {
     }
 }
 
-fn bits(v: &[Result<dynamics::RunOutcome, String>]) -> Vec<u64> {
-    v.iter()
-        .flat_map(|r| {
-            let r = r.as_ref().unwrap();
-            r.metrics
-                .iter()
-                .map(|(_, x)| x.to_bits())
-                .chain(
-                    r.curves
-                        .iter()
-                        .flat_map(|c| c.y.iter().map(|x| x.to_bits())),
-                )
-                .collect::<Vec<_>>()
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The runner's seeds of `small()` under master seed `seed` on a pool of `threads`.
+fn run_seeds(seed: u64, seeds: u64, threads: usize) -> Trials {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(|| {
+            let t = Trajectory::new(YangSsl::new(small()).unwrap());
+            runner::run(&t, seed, 0..seeds, &|_| {})
         })
-        .collect()
 }
 
 #[test]
 fn results_are_bitwise_identical_at_any_thread_count() {
+    let one = run_seeds(5, 6, 1);
+    let three = run_seeds(5, 6, 3);
+    assert_eq!(one.completed(), 6);
+    assert!(!one.traces.is_empty());
+    assert_eq!(bits(&one.values), bits(&three.values));
+    assert_eq!(one.ids, three.ids);
+    // Seed t is reproducible on its own from its stream: its metrics, then its curves.
     let m = YangSsl::new(small()).unwrap();
-    let one = m.simulate(5, 6, Some(1)).unwrap();
-    let three = m.simulate(5, 6, Some(3)).unwrap();
-    let o1: Vec<_> = one
-        .iter()
-        .map(|r| Ok(m.outcome(r.as_ref().unwrap())))
-        .collect();
-    let o3: Vec<_> = three
-        .iter()
-        .map(|r| Ok(m.outcome(r.as_ref().unwrap())))
-        .collect();
-    assert_eq!(bits(&o1), bits(&o3));
-    // The runner gives the same seeds' metrics in the same order.
-    let generic = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap()
-        .install(|| {
-            let t = dynamics::Trajectory::new(YangSsl::new(small()).unwrap());
-            pretrainlab::runner::run(&t, 5, 0..6, &|_| {})
-        });
-    let metric_bits: Vec<u64> = o1
-        .iter()
-        .flat_map(|r| r.as_ref().unwrap().metrics.iter().map(|(_, x)| x.to_bits()))
-        .collect();
-    assert_eq!(metric_bits, generic.values.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
-    // Seed t is reproducible on its own from its stream.
     let alone = m
         .run(&mut trial_rng(5, experiment_key("yang-ssl"), 4), 4)
         .unwrap();
-    assert_eq!(bits(&[Ok(alone)]), bits(&o1[4..5]));
+    let row: Vec<f64> = alone
+        .metrics
+        .iter()
+        .map(|(_, x)| *x)
+        .chain(alone.curves.iter().flat_map(|c| c.y.iter().copied()))
+        .collect();
+    assert_eq!(bits(&row), bits(one.row(4)));
     // A different master seed gives different results.
-    let other = m.simulate(6, 1, Some(1)).unwrap();
-    assert_ne!(
-        other[0].as_ref().unwrap().ssl.w,
-        one[0].as_ref().unwrap().ssl.w
-    );
+    let other = run_seeds(6, 1, 1);
+    assert_ne!(other.trace(0, "ssl.weights"), one.trace(0, "ssl.weights"));
 }
 
 #[test]
@@ -443,15 +428,11 @@ fn extreme_inputs_give_finite_results_or_errors() {
 /// with master seed 1. Every criterion of spec §6 (1–7, 9) must pass.
 #[test]
 fn check_passes_at_the_paper_configuration() {
-    let m = YangSsl::new(YangSslParams::default()).unwrap();
-    let pred = m.predict().unwrap();
-    let runs: Vec<_> = m
-        .simulate(1, 20, None)
-        .unwrap()
-        .into_iter()
-        .map(|r| m.outcome(&r.unwrap()))
-        .collect();
-    let crit = m.criteria(&pred, &runs);
+    let t = Trajectory::new(YangSsl::new(YangSslParams::default()).unwrap());
+    let trials = runner::run(&t, 1, 0..20, &|_| {});
+    assert!(trials.failures.is_empty(), "{:?}", trials.failures);
+    let pred = DynModel::predict(&t).unwrap();
+    let crit = DynModel::criteria(&t, &pred, &trials);
     assert!(crit.len() >= 25);
     let failed: Vec<_> = crit.iter().filter(|c| !c.pass).collect();
     assert!(failed.is_empty(), "failed criteria: {failed:#?}");

@@ -26,6 +26,13 @@
 //! `z = x + sZ`, `x̂ = prox(z)` solving `x̂ − z + (γ/2) arcsinh(2x̂/√k) = 0`,
 //! `s² ← σ₀² + B·E[(x − x̂)²]`, `γ ← γ_ext + B·E[1/(1/γ + 1/√(k + 4x̂²))]`, and test
 //! MSE `E[(x − x̂)²]`.
+//!
+//! **Runs.** With `fine_tune = "gd"` a run trains FT (and PT, with `pretrain = "gd"`) by
+//! full-batch GD and compares the end point with the Σq_k interpolator. With
+//! `fine_tune = "interpolator"` (and the oracle PT) it skips GD and reports only the
+//! interpolator's test MSE on the sampled instance ([`Diagonal::interpolator_mse`]): GD's
+//! predicted limit, cheap where GD needs ~1e5 steps (small `c_FT`), the markers of the
+//! paper's figures.
 
 use faer::prelude::Solve;
 use faer::{Mat, Side};
@@ -474,7 +481,8 @@ fn lower(a: Option<ReplicaPoint>, b: Option<ReplicaPoint>) -> Option<ReplicaPoin
 /// The replica curve over increasing `alphas`, by the authors' continuation: a forward
 /// sweep (small to large α) and a backward sweep, each warm-started from the previous
 /// α's fixed point (cold at the first α), keeping the lower-MSE branch at each α. An α
-/// where neither sweep converged gives `None`.
+/// where neither sweep converged gives `None`. The two sweeps are independent and run
+/// in parallel; each is sequential, so the result does not depend on the threads.
 pub fn replica_curve(
     groups: &[Group],
     alphas: &[f64],
@@ -485,7 +493,7 @@ pub fn replica_curve(
     }
     let quad = EvenGauss::new(set.nodes);
     let ex2: f64 = groups.iter().map(|g| g.prob * g.x_var).sum();
-    let sweep = |order: &mut dyn Iterator<Item = usize>| -> Vec<(usize, Option<ReplicaPoint>)> {
+    let sweep = |order: Vec<usize>| -> Vec<(usize, Option<ReplicaPoint>)> {
         let mut state: Option<(f64, f64)> = None;
         let mut out = vec![];
         for i in order {
@@ -503,8 +511,10 @@ pub fn replica_curve(
         }
         out
     };
-    let mut fwd = sweep(&mut (0..alphas.len()));
-    let mut bwd = sweep(&mut (0..alphas.len()).rev());
+    let (mut fwd, mut bwd) = rayon::join(
+        || sweep((0..alphas.len()).collect()),
+        || sweep((0..alphas.len()).rev().collect()),
+    );
     fwd.sort_by_key(|x| x.0);
     bwd.sort_by_key(|x| x.0);
     Ok(fwd
@@ -538,6 +548,17 @@ pub enum StepRule {
     Fixed,
 }
 
+/// What a run does at fine-tuning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FineTune {
+    /// Full-batch GD from the PT-derived initialisation, compared with its implicit bias.
+    Gd,
+    /// No GD: the exact Σq_k interpolator (Thm 4.1) at the oracle `k_d`, GD's predicted
+    /// limit; needs `pretrain = "oracle"`.
+    Interpolator,
+}
+
 /// Parameters of the diagonal-network PT → FT model. Missing fields take [`Default`]'s
 /// values.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -556,6 +577,8 @@ pub struct DiagonalParams {
     /// FT readout scale `γ_FT ≥ 0`.
     pub gamma: f64,
     pub pretrain: Pretrain,
+    /// What a run does at fine-tuning.
+    pub fine_tune: FineTune,
     /// PT sample ratio `n_PT/d` (with `pretrain = "gd"`).
     pub alpha_pt: f64,
     pub lr: f64,
@@ -566,6 +589,8 @@ pub struct DiagonalParams {
     pub threshold: f64,
     pub gamma_ext: f64,
     pub damping: f64,
+    /// Simpson intervals of each Gaussian expectation of the replica solver.
+    pub replica_nodes: usize,
     /// Points of the predicted replica curve over α ∈ [0.02, 0.95] (0: no curve).
     pub curve_points: usize,
 }
@@ -583,6 +608,7 @@ impl Default for DiagonalParams {
             lambda_pt: 0.0,
             gamma: 0.0,
             pretrain: Pretrain::Gd,
+            fine_tune: FineTune::Gd,
             alpha_pt: 2.0,
             lr: 0.05,
             step_rule: StepRule::Normalized,
@@ -590,6 +616,7 @@ impl Default for DiagonalParams {
             threshold: 1e-12,
             gamma_ext: 1e-6,
             damping: 0.25,
+            replica_nodes: ReplicaSettings::default().nodes,
             curve_points: 0,
         }
     }
@@ -660,6 +687,18 @@ impl Diagonal {
         }
         if p.curve_points > 400 {
             return Err(Error::invalid("curve_points", "must be ≤ 400"));
+        }
+        if !(50..=20_000).contains(&p.replica_nodes) {
+            return Err(Error::invalid(
+                "replica_nodes",
+                format!("must be in 50..=20000, got {}", p.replica_nodes),
+            ));
+        }
+        if p.fine_tune == FineTune::Interpolator && p.pretrain != Pretrain::Oracle {
+            return Err(Error::invalid(
+                "fine_tune",
+                "\"interpolator\" uses the oracle k_d: set pretrain = \"oracle\"",
+            ));
         }
         // Feasibility of the teacher tasks.
         if p.omega * p.rho_ft > p.rho_pt + 1e-12
@@ -742,6 +781,10 @@ impl Diagonal {
                         "pretrain",
                         "\"gd\": train PT by GD; \"oracle\": PT closed form at the teacher",
                     ),
+                    (
+                        "fine_tune",
+                        "\"gd\": train FT by GD; \"interpolator\": only the Σq_k interpolator's test MSE (needs pretrain = \"oracle\")",
+                    ),
                     ("alpha_pt", "PT samples per dimension (pretrain = \"gd\")"),
                     (
                         "lr",
@@ -759,8 +802,12 @@ impl Diagonal {
                         "replica: weight of the old iterate, in [0, 0.99]",
                     ),
                     (
+                        "replica_nodes",
+                        "replica: Simpson intervals per Gaussian expectation, 50..=20000",
+                    ),
+                    (
                         "curve_points",
-                        "replica curve points over α ∈ [0.02, 1] in predict",
+                        "replica curve points over α ∈ [0.02, 0.95] in predict",
                     ),
                 ],
                 &[],
@@ -818,6 +865,7 @@ impl Diagonal {
         ReplicaSettings {
             gamma_ext: self.p.gamma_ext,
             damping: self.p.damping,
+            nodes: self.p.replica_nodes,
             ..Default::default()
         }
     }
@@ -1135,6 +1183,17 @@ fn rel_dist(a: &[f64], b: &[f64], scale: &[f64]) -> f64 {
     norm(&a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>()) / norm(scale)
 }
 
+/// What one run measured, before [`Diagonal::end_metrics`] names it.
+enum Measured {
+    /// `fine_tune = "gd"`: the instance, trained by GD.
+    Trained(Instance),
+    /// `fine_tune = "interpolator"`: the Σq_k interpolator's test MSE on the instance.
+    Interpolated(f64),
+}
+
+/// The meaning of the metric `test_mse_implicit`, in both fine-tuning modes.
+const IMPLICIT_MSE: &str = "(1/d)‖β_q − β_FT‖², the test MSE of the Σq_k interpolator (Thm 4.1)";
+
 impl Diagonal {
     /// Whether runs compare GD with the Σq_k interpolator: it needs `n < d` (at `n ≥ d`
     /// the interpolator is `β_FT`).
@@ -1147,13 +1206,13 @@ impl Diagonal {
         self.p.pretrain == Pretrain::Gd && self.n_pt_samples < self.p.d
     }
 
-    /// The end-state metrics of one run on `inst`, named, in the order a run reports them.
-    /// This is the one place their names are written: with `inst = None` nothing is
+    /// The end-state metrics of one run, named, in the order a run reports them. This is
+    /// the one place their names are written: with `measured = None` nothing is
     /// computed, every value is NaN, and the names are the schema
     /// ([`Dynamics::metric_specs`]).
     fn end_metrics(
         &self,
-        inst: Option<&Instance>,
+        measured: Option<&Measured>,
     ) -> std::result::Result<Vec<(MetricSpec, f64)>, String> {
         let p = &self.p;
         let d = p.d;
@@ -1164,6 +1223,18 @@ impl Diagonal {
                 value.unwrap_or(f64::NAN),
             ));
         };
+        let inst = match measured {
+            Some(Measured::Trained(i)) => Some(i),
+            _ => None,
+        };
+        if p.fine_tune == FineTune::Interpolator {
+            let mse = match measured {
+                Some(Measured::Interpolated(mse)) => Some(*mse),
+                _ => None,
+            };
+            put("test_mse_implicit", "1", IMPLICIT_MSE, mse);
+            return Ok(out);
+        }
         put(
             "test_mse_gd",
             "1",
@@ -1189,7 +1260,7 @@ impl Diagonal {
             put(
                 "test_mse_implicit",
                 "1",
-                "(1/d)‖β_q − β_FT‖², the test MSE of the Σq_k interpolator (Thm 4.1)",
+                IMPLICIT_MSE,
                 fit.as_ref()
                     .map(|(i, beta, ..)| mean_sq_diff(beta, &i.beta_ft)),
             );
@@ -1316,9 +1387,12 @@ impl Dynamics for Diagonal {
     }
 
     fn run(&self, rng: &mut ChaCha8Rng, _trial: u64) -> std::result::Result<RunOutcome, String> {
-        let inst = self.instance(rng)?;
+        let measured = match self.p.fine_tune {
+            FineTune::Gd => Measured::Trained(self.instance(rng)?),
+            FineTune::Interpolator => Measured::Interpolated(self.interpolator_mse(rng)?),
+        };
         let metrics = self
-            .end_metrics(Some(&inst))?
+            .end_metrics(Some(&measured))?
             .into_iter()
             .map(|(spec, value)| (spec.name, value))
             .collect();
@@ -1351,6 +1425,9 @@ impl Dynamics for Diagonal {
         // Spec §2 check 3 ("reuse"): the same task with the FT support inside (ω = 1) or
         // outside (ω = 0) the PT support, where both are feasible.
         let at_omega = |omega: f64| -> Option<f64> {
+            if omega == self.p.omega {
+                return Some(point.mse);
+            }
             let m = Diagonal::new(DiagonalParams {
                 omega,
                 ..self.p.clone()
@@ -1399,25 +1476,29 @@ impl Dynamics for Diagonal {
         let summary = |v: &[f64]| crate::stats::Summary::of(v);
         let mut out = vec![];
         let worst = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+        // Without GD (`fine_tune = "interpolator"`) only the replica is checked.
+        let trained = self.p.fine_tune == FineTune::Gd;
         if self.n < self.p.d {
-            let v = vals("gd_vs_implicit_rel_dist");
-            out.push(Criterion {
-                name: "gd_vs_implicit_bias".into(),
-                statement: "GD converges to the Σq_k interpolator (Thm 4.1, √k_d = 2c_FT,d): ‖β_GD − β_q‖/‖β_FT‖ ≤ 0.05 in every seed (measured: worst)".into(),
-                predicted: Some(0.0),
-                measured: worst(&v),
-                se: None,
-                pass: !v.is_empty() && worst(&v) <= 0.05,
-            });
-            let v = vals("implicit_kkt");
-            out.push(Criterion {
-                name: "implicit_bias_kkt".into(),
-                statement: "the convex solver's output satisfies the KKT conditions (Xβ = y, q'(β) ∈ row X) to ≤ 1e-8 in every seed (worst)".into(),
-                predicted: Some(0.0),
-                measured: worst(&v),
-                se: None,
-                pass: !v.is_empty() && worst(&v) <= 1e-8,
-            });
+            if trained {
+                let v = vals("gd_vs_implicit_rel_dist");
+                out.push(Criterion {
+                    name: "gd_vs_implicit_bias".into(),
+                    statement: "GD converges to the Σq_k interpolator (Thm 4.1, √k_d = 2c_FT,d): ‖β_GD − β_q‖/‖β_FT‖ ≤ 0.05 in every seed (measured: worst)".into(),
+                    predicted: Some(0.0),
+                    measured: worst(&v),
+                    se: None,
+                    pass: !v.is_empty() && worst(&v) <= 0.05,
+                });
+                let v = vals("implicit_kkt");
+                out.push(Criterion {
+                    name: "implicit_bias_kkt".into(),
+                    statement: "the convex solver's output satisfies the KKT conditions (Xβ = y, q'(β) ∈ row X) to ≤ 1e-8 in every seed (worst)".into(),
+                    predicted: Some(0.0),
+                    measured: worst(&v),
+                    se: None,
+                    pass: !v.is_empty() && worst(&v) <= 1e-8,
+                });
+            }
             let pred = q("replica_test_mse");
             let v = vals("test_mse_implicit");
             if let Some(s) = summary(&v) {
@@ -1448,18 +1529,20 @@ impl Dynamics for Diagonal {
                 });
             }
         }
-        let v = vals("ft_train_mse");
-        out.push(Criterion {
-            name: "ft_interpolates".into(),
-            statement: format!(
-                "FT GD interpolates: train MSE < threshold = {:e} in every seed (worst)",
-                self.p.threshold
-            ),
-            predicted: Some(0.0),
-            measured: worst(&v),
-            se: None,
-            pass: !v.is_empty() && worst(&v) < self.p.threshold,
-        });
+        if trained {
+            let v = vals("ft_train_mse");
+            out.push(Criterion {
+                name: "ft_interpolates".into(),
+                statement: format!(
+                    "FT GD interpolates: train MSE < threshold = {:e} in every seed (worst)",
+                    self.p.threshold
+                ),
+                predicted: Some(0.0),
+                measured: worst(&v),
+                se: None,
+                pass: !v.is_empty() && worst(&v) < self.p.threshold,
+            });
+        }
         if self.p.pretrain == Pretrain::Gd {
             let v = vals("c_ft_formula_rel_err");
             out.push(Criterion {
@@ -1712,6 +1795,15 @@ mod tests {
                 },
                 12,
             ),
+            (
+                "interpolator",
+                DiagonalParams {
+                    pretrain: Pretrain::Oracle,
+                    fine_tune: FineTune::Interpolator,
+                    ..small.clone()
+                },
+                1,
+            ),
         ];
         for (label, p, count) in cases {
             let m = Diagonal::new(p).unwrap();
@@ -1733,6 +1825,30 @@ mod tests {
         }
     }
 
+    /// With `fine_tune = "interpolator"` a run reports the interpolator's test MSE on the
+    /// instance its stream draws ([`Diagonal::interpolator_mse`]), and the check is the
+    /// replica's alone.
+    #[test]
+    fn interpolator_runs_measure_the_interpolator() {
+        let m = Diagonal::new(DiagonalParams {
+            d: 60,
+            alpha: 0.3,
+            pretrain: Pretrain::Oracle,
+            fine_tune: FineTune::Interpolator,
+            ..Default::default()
+        })
+        .unwrap();
+        let run = m.run(&mut trial_rng(5, 0, 1), 1).unwrap();
+        let direct = m.interpolator_mse(&mut trial_rng(5, 0, 1)).unwrap();
+        assert_eq!(run.metric("test_mse_implicit"), Some(direct));
+        let names: Vec<String> = m
+            .criteria(&m.predict().unwrap(), &[run])
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["replica_vs_implicit"]);
+    }
+
     /// `info()` shows every field of the parameters, and its defaults parse back to
     /// `DiagonalParams::default()`; a missing field takes its default.
     #[test]
@@ -1743,7 +1859,7 @@ mod tests {
             let line: toml::Table = format!("v = {}", spec.default).parse().unwrap();
             table.insert(spec.name.to_string(), line["v"].clone());
         }
-        assert_eq!(table.len(), 18);
+        assert_eq!(table.len(), 20);
         let parsed: DiagonalParams = toml::Value::Table(table).try_into().unwrap();
         let default = format!("{:?}", DiagonalParams::default());
         assert_eq!(format!("{parsed:?}"), default);
@@ -1812,6 +1928,20 @@ mod tests {
             "alpha",
         );
         bad(DiagonalParams { gamma: -0.1, ..d() }, "gamma");
+        bad(
+            DiagonalParams {
+                fine_tune: FineTune::Interpolator,
+                ..d()
+            },
+            "fine_tune",
+        );
+        bad(
+            DiagonalParams {
+                replica_nodes: 10,
+                ..d()
+            },
+            "replica_nodes",
+        );
         let e = min_q_interpolator(&gaussian(3, 5, 0), &[1.0, 2.0], &[1.0; 5], 1e-9).unwrap_err();
         assert!(matches!(e, Error::InvalidParameter { ref field, .. } if field == "dimensions"));
     }

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Criterion, Curve, DynPrediction, Dynamics, RunOutcome};
 use crate::linalg::{sqrt_psd, sym_eigen_desc};
-use crate::model::MetricSpec;
+use crate::model::{MetricSpec, TraceSpec};
 use crate::ode::{Dopri5, OdeSystem};
 use crate::params::{ModelInfo, describe};
 use crate::{Error, Result};
@@ -473,6 +473,67 @@ struct Readings {
     ode_steps: u64,
 }
 
+/// The curves one trajectory records on the output grid, before they are named by
+/// [`Factorization::end_curves`]: one value per grid time each.
+#[derive(Clone, Debug, Default)]
+struct CurveReadings {
+    /// `‖S(t)‖_F`, `‖H(t)‖_F`, `‖P₁₁(t) − Λ₁‖_F` and `f(X(t)) − f⋆`.
+    s: Vec<f64>,
+    h: Vec<f64>,
+    p11: Vec<f64>,
+    excess: Vec<f64>,
+    /// `t·λ₁(S(t))`, the largest eigenvalue of `S` (0 when `r₁ = n`).
+    t_lambda: Vec<f64>,
+    /// `‖S(t)‖_F` from the closed form of eq. (1).
+    s_closed_form: Vec<f64>,
+}
+
+impl CurveReadings {
+    fn with_capacity(len: usize) -> Self {
+        let v = || Vec::with_capacity(len);
+        CurveReadings {
+            s: v(),
+            h: v(),
+            p11: v(),
+            excess: v(),
+            t_lambda: v(),
+            s_closed_form: v(),
+        }
+    }
+}
+
+impl Factorization {
+    /// The curves of one trajectory on the output grid, named, in the order a run
+    /// reports them. This is the one place their names are written: the schema
+    /// ([`Dynamics::trace_specs`]) is this list on blank readings.
+    fn end_curves(&self, c: CurveReadings) -> Vec<(TraceSpec, Vec<f64>)> {
+        let grid = &self.grid;
+        let trace = |name: &str, meaning: &str, y: Vec<f64>| {
+            (TraceSpec::new(name, grid.clone(), meaning), y)
+        };
+        vec![
+            trace(
+                "s_norm",
+                "‖S(t)‖_F, S the Schur complement of P₁₁ in P",
+                c.s,
+            ),
+            trace("h_norm", "‖H(t)‖_F, H = P₁₁⁻¹P₁₂", c.h),
+            trace("p11_err", "‖P₁₁(t) − Λ₁‖_F", c.p11),
+            trace("excess_loss", "f(X(t)) − f⋆", c.excess),
+            trace(
+                "t_lambda_s1",
+                "t·λ₁(S(t)), the largest eigenvalue of S times t",
+                c.t_lambda,
+            ),
+            trace(
+                "s_closed_form_norm",
+                "‖S(t)‖_F from the closed form of eq. (1) at the seed's S₀",
+                c.s_closed_form,
+            ),
+        ]
+    }
+}
+
 impl Factorization {
     /// The end-state metrics of one trajectory from its readings, named, in the order a
     /// run reports them. This is the one place their names are written: the schema
@@ -591,6 +652,13 @@ impl Dynamics for Factorization {
             .collect()
     }
 
+    fn trace_specs(&self) -> Vec<TraceSpec> {
+        self.end_curves(CurveReadings::default())
+            .into_iter()
+            .map(|(spec, _)| spec)
+            .collect()
+    }
+
     fn name(&self) -> &'static str {
         "factorization"
     }
@@ -625,13 +693,7 @@ impl Dynamics for Factorization {
         };
         let mut s_vec: Vec<f64> = (0..k * k).map(|q| s0[(q % k, q / k)]).collect();
         let (mut t, mut ts) = (0.0, 0.0);
-        let len = self.grid.len();
-        let mut c_s = Vec::with_capacity(len);
-        let mut c_h = Vec::with_capacity(len);
-        let mut c_p11 = Vec::with_capacity(len);
-        let mut c_exc = Vec::with_capacity(len);
-        let mut c_tl = Vec::with_capacity(len);
-        let mut c_scf = Vec::with_capacity(len);
+        let mut curves = CurveReadings::with_capacity(self.grid.len());
         let (mut err_cf, mut err_ric, mut s_rel_max) = (0.0f64, 0.0f64, 0.0f64);
         let mut fast = (f64::NAN, f64::NAN, f64::NAN);
         let mut half = (f64::NAN, f64::NAN);
@@ -680,12 +742,14 @@ impl Dynamics for Factorization {
                 (vec![], Mat::zeros(0, 0))
             };
             let h_norm = fro(h.as_ref());
-            c_s.push(s_norm);
-            c_h.push(h_norm);
-            c_p11.push(p11_err);
-            c_exc.push(excess);
-            c_tl.push(t1 * eigs.first().copied().unwrap_or(0.0));
-            c_scf.push(fro(scf.as_ref()));
+            curves.s.push(s_norm);
+            curves.h.push(h_norm);
+            curves.p11.push(p11_err);
+            curves.excess.push(excess);
+            curves
+                .t_lambda
+                .push(t1 * eigs.first().copied().unwrap_or(0.0));
+            curves.s_closed_form.push(fro(scf.as_ref()));
             if t1 == self.p.t_fast / 2.0 {
                 half = (h_norm, p11_err);
             }
@@ -717,22 +781,17 @@ impl Dynamics for Factorization {
             .into_iter()
             .map(|(spec, value)| (spec.name, value))
             .collect();
-        let g = self.grid.clone();
-        let curve = |name: &str, y: Vec<f64>| Curve {
-            name: name.into(),
-            t: g.clone(),
-            y,
-        };
         Ok(RunOutcome {
             metrics,
-            curves: vec![
-                curve("s_norm", c_s),
-                curve("h_norm", c_h),
-                curve("p11_err", c_p11),
-                curve("excess_loss", c_exc),
-                curve("t_lambda_s1", c_tl),
-                curve("s_closed_form_norm", c_scf),
-            ],
+            curves: self
+                .end_curves(curves)
+                .into_iter()
+                .map(|(spec, y)| Curve {
+                    name: spec.name,
+                    t: spec.t,
+                    y,
+                })
+                .collect(),
         })
     }
 
@@ -1079,6 +1138,64 @@ mod tests {
                     .iter()
                     .all(|s| !s.unit.is_empty() && !s.meaning.is_empty())
             );
+        }
+    }
+
+    /// A run reports exactly the curves of the schema, in order, each on the output grid
+    /// with one value per grid time, and the trajectory adapter stores them with the
+    /// trial (over-parameterised and exact r).
+    #[test]
+    fn trace_specs_match_the_run() {
+        use crate::dynamics::Trajectory;
+        use crate::model::Model;
+        for r in [4, 2] {
+            let f = Factorization::new(FactorizationParams {
+                r,
+                t_end: 20.0,
+                t_fast: 5.0,
+                ..Default::default()
+            })
+            .unwrap();
+            let run = f.run(&mut crate::rng::trial_rng(3, 0, 0), 0).unwrap();
+            let specs = f.trace_specs();
+            let ran: Vec<(&str, &[f64])> = run
+                .curves
+                .iter()
+                .map(|c| (c.name.as_str(), c.t.as_slice()))
+                .collect();
+            let named: Vec<(&str, &[f64])> = specs
+                .iter()
+                .map(|s| (s.name.as_str(), s.t.as_slice()))
+                .collect();
+            assert_eq!(ran, named, "r = {r}");
+            let names: Vec<&str> = named.iter().map(|(n, _)| *n).collect();
+            assert_eq!(
+                names,
+                [
+                    "s_norm",
+                    "h_norm",
+                    "p11_err",
+                    "excess_loss",
+                    "t_lambda_s1",
+                    "s_closed_form_norm"
+                ]
+            );
+            for (c, s) in run.curves.iter().zip(&specs) {
+                assert_eq!(c.t, f.grid, "{}", s.name);
+                assert_eq!(c.y.len(), f.grid.len(), "{}", s.name);
+                assert!(c.y.iter().all(|y| y.is_finite()), "{}", s.name);
+                assert!(!s.meaning.is_empty());
+            }
+            // Through the runner: trial 0 under seed 3 draws the runner's stream of trial 0.
+            let model = Trajectory::new(f.clone());
+            let trials = crate::runner::run(&model, 3, 0..1, &|_| {});
+            assert_eq!(trials.completed(), 1, "{:?}", trials.failures);
+            assert_eq!(model.traces().len(), 6);
+            let key = crate::rng::experiment_key("factorization");
+            let direct = f.run(&mut crate::rng::trial_rng(3, key, 0), 0).unwrap();
+            for c in &direct.curves {
+                assert_eq!(trials.trace(0, &c.name), Some(c.y.as_slice()), "{}", c.name);
+            }
         }
     }
 

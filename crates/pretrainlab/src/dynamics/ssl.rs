@@ -59,15 +59,19 @@
 //!   (a local optimum the spec's 20 seeds did not hit). SL per-seed and shape rules are
 //!   applied to the two-sided seeds, and the SL collapse rate is its own criterion (≤ 0.15,
 //!   the rule-of-three bound on the spec's 0 of 20).
+//!
+//! **What a seed stores.** The end-state metrics of [`YangSsl::end_metrics`] and the
+//! curves of [`YangSsl::end_curves`] on fixed grids: the learning curves of the three
+//! trajectories (about [`CURVE_POINTS`] points each) and their final weights. The paper's
+//! figures are drawn from these alone.
 
 use rand::Rng;
 use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Criterion, Curve, DynPrediction, Dynamics, RunOutcome};
-use crate::model::MetricSpec;
+use crate::model::{MetricSpec, TraceSpec};
 use crate::params::{ModelInfo, check_nonnegative, describe};
 use crate::rng::{experiment_key, trial_rng};
 use crate::{Error, Result};
@@ -705,18 +709,58 @@ impl Trace {
         self.proj_e2.push(projection(w, d, 1));
         self.objective.push(objective);
     }
-    /// The curves `(name, values)` in a fixed order.
-    pub fn columns(&self) -> [(&'static str, &Vec<f64>); 7] {
+    /// A trace recorded at steps `t`, every value 0 (the shape of a run, for the schema).
+    fn zeros(t: Vec<f64>) -> Self {
+        let z = vec![0.0; t.len()];
+        Trace {
+            w11: z.clone(),
+            w12: z.clone(),
+            w21: z.clone(),
+            w22: z.clone(),
+            proj_e1: z.clone(),
+            proj_e2: z.clone(),
+            objective: z,
+            t,
+        }
+    }
+    /// The curves `(name, meaning, values)` in a fixed order.
+    pub fn columns(&self) -> [(&'static str, &'static str, &[f64]); 7] {
         [
-            ("w1_1", &self.w11),
-            ("w1_2", &self.w12),
-            ("w2_1", &self.w21),
-            ("w2_2", &self.w22),
-            ("proj_e1", &self.proj_e1),
-            ("proj_e2", &self.proj_e2),
-            ("objective", &self.objective),
+            ("w1_1", "weight W₁₁ = w₁·e₁", &self.w11),
+            ("w1_2", "weight W₁₂ = w₁·e₂", &self.w12),
+            ("w2_1", "weight W₂₁ = w₂·e₁", &self.w21),
+            ("w2_2", "weight W₂₂ = w₂·e₂", &self.w22),
+            (
+                "proj_e1",
+                "‖P_W e₁‖, e₁ on the row space of W",
+                &self.proj_e1,
+            ),
+            (
+                "proj_e2",
+                "‖P_W e₂‖, e₂ on the row space of W",
+                &self.proj_e2,
+            ),
+            (
+                "objective",
+                "objective: J on the clean sample (SSL), mean BCE without the L2 terms (SL)",
+                &self.objective,
+            ),
         ]
     }
+}
+
+/// About this many points of each learning curve are stored with a run (every k-th
+/// recorded step, plus the last one and the one at `steps_ssl`); the full-resolution trace
+/// stays in the [`SeedRecord`].
+pub const CURVE_POINTS: usize = 200;
+
+/// Indices of the points kept from a curve recorded at steps `t`: every k-th with
+/// `k = ⌈len / CURVE_POINTS⌉`, the last, and the one at step `mark`.
+fn thin(t: &[f64], mark: f64) -> Vec<usize> {
+    let stride = t.len().div_ceil(CURVE_POINTS).max(1);
+    (0..t.len())
+        .filter(|&i| i % stride == 0 || i + 1 == t.len() || t[i] == mark)
+        .collect()
 }
 
 /// One SSL trajectory.
@@ -1186,64 +1230,118 @@ impl YangSsl {
         })
     }
 
-    /// Runs seeds `0..seeds` in parallel (rayon; `threads = None` uses the current pool),
-    /// seed `t` from `trial_rng(seed, experiment_key("yang-ssl"), t)`. The result is in seed
-    /// order and bitwise identical whatever the thread count.
-    pub fn simulate(
-        &self,
-        seed: u64,
-        seeds: u64,
-        threads: Option<usize>,
-    ) -> Result<Vec<std::result::Result<SeedRecord, String>>> {
-        let key = experiment_key(NAME);
-        let go = || {
-            (0..seeds)
-                .into_par_iter()
-                .map(|t| self.run_seed(&mut trial_rng(seed, key, t), t))
-                .collect::<Vec<_>>()
-        };
-        match threads {
-            None => Ok(go()),
-            Some(0) => Err(Error::invalid("threads", "must be ≥ 1, got 0")),
-            Some(k) => rayon::ThreadPoolBuilder::new()
-                .num_threads(k)
-                .build()
-                .map_err(|e| Error::Numerical(format!("thread pool: {e}")))
-                .map(|pool| pool.install(go)),
-        }
-    }
-
     /// Whether condition-0 SSL reports its long-run state `W(steps_long)` (the `long.*`
     /// metrics): `steps_long ≥ steps_ssl`; `steps_long = 0` skips it.
     pub fn long_run(&self) -> bool {
         self.p.steps_long >= self.p.steps_ssl
     }
 
+    /// Appends to `t` the steps at which [`Self::train_ssl`] and [`Self::train_sl`] record
+    /// from step `from` to step `to`: the multiples of `record_every`, then `to`, each once.
+    fn recorded_steps(&self, from: usize, to: usize, t: &mut Vec<f64>) {
+        let every = self.p.record_every;
+        for step in (from..to).filter(|s| s % every == 0).chain([to]) {
+            if t.last() != Some(&(step as f64)) {
+                t.push(step as f64);
+            }
+        }
+    }
+
     /// A record of zeros shaped like this instance's seeds (with the long run iff
-    /// [`Self::long_run`]): the names of its metrics are the schema.
+    /// [`Self::long_run`], and traces recorded at the steps [`Self::run_seed`] records):
+    /// the names of its metrics and the names and grids of its curves are the schema.
     fn blank_record(&self) -> SeedRecord {
         let w = vec![0.0; 2 * self.p.d];
-        let ssl = |w_long| SslRun {
+        let (ts, tl) = (self.p.steps_ssl, self.p.steps_long);
+        let trace = |segments: &[(usize, usize)]| {
+            let mut t = Vec::new();
+            for &(from, to) in segments {
+                self.recorded_steps(from, to, &mut t);
+            }
+            Trace::zeros(t)
+        };
+        let ssl = |w_long, segments: &[(usize, usize)]| SslRun {
             init: Vec::new(),
             w: w.clone(),
             w_long,
-            trace: Trace::default(),
+            trace: trace(segments),
+        };
+        let cond0: &[(usize, usize)] = if self.long_run() && tl > ts {
+            &[(0, ts), (ts, tl)]
+        } else {
+            &[(0, ts)]
         };
         SeedRecord {
             seed: 0,
             counts: [0; 4],
-            ssl: ssl(self.long_run().then(|| w.clone())),
-            ssl_sign: ssl(None),
+            ssl: ssl(self.long_run().then(|| w.clone()), cond0),
+            ssl_sign: ssl(None, &[(0, ts)]),
             sl: SlRun {
                 init: Vec::new(),
                 w: w.clone(),
                 f: [0.0; 2],
                 bce: 0.0,
-                trace: Trace::default(),
+                trace: trace(&[(0, self.p.steps_sl)]),
             },
             empirical_maxima: [[0.0; 2]; 2],
             sample_maxima: [None, None],
         }
+    }
+
+    /// The curves of one seed, in the order a run reports them: for each trajectory
+    /// (`ssl`: condition 0, continued to `steps_long` when the long run is on; `sign`:
+    /// condition 1; `sl`) its learning curves `<run>.w1_1` … `<run>.objective` against the
+    /// step, thinned to about [`CURVE_POINTS`] points, then its final weights
+    /// `<run>.weights` on the index grid `0 … 2d − 1`. This is the one place their names
+    /// and grids are written: the schema ([`Dynamics::trace_specs`]) is this list on
+    /// [`Self::blank_record`].
+    pub fn end_curves(&self, r: &SeedRecord) -> Vec<(TraceSpec, Vec<f64>)> {
+        let d = self.p.d;
+        let mark = self.p.steps_ssl as f64;
+        let index: Vec<f64> = (0..2 * d).map(|i| i as f64).collect();
+        let mut out = Vec::new();
+        for (prefix, trace, w, label, at) in [
+            (
+                "ssl",
+                &r.ssl.trace,
+                &r.ssl.w,
+                "SSL condition 0 (box init)",
+                "steps_ssl",
+            ),
+            (
+                "sign",
+                &r.ssl_sign.trace,
+                &r.ssl_sign.w,
+                "SSL condition 1 (sign init)",
+                "steps_ssl",
+            ),
+            ("sl", &r.sl.trace, &r.sl.w, "SL", "steps_sl"),
+        ] {
+            let keep = thin(&trace.t, mark);
+            let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+            let grid = pick(&trace.t);
+            for (name, meaning, y) in trace.columns() {
+                out.push((
+                    TraceSpec::new(
+                        format!("{prefix}.{name}"),
+                        grid.clone(),
+                        format!("{meaning}, {label}, against the step"),
+                    ),
+                    pick(y),
+                ));
+            }
+            out.push((
+                TraceSpec::new(
+                    format!("{prefix}.weights"),
+                    index.clone(),
+                    format!(
+                        "final W of {label} at {at}, row-major: point k·d + j is W_(k+1),(j+1)"
+                    ),
+                ),
+                w.clone(),
+            ));
+        }
+        out
     }
 
     /// The named end-state metrics of one seed, in the order a run reports them. This is
@@ -1536,38 +1634,23 @@ impl YangSsl {
         m
     }
 
-    /// The named end-state metrics and learning curves of one seed (the [`RunOutcome`]).
+    /// The named end-state metrics and curves of one seed (the [`RunOutcome`]).
     pub fn outcome(&self, r: &SeedRecord) -> RunOutcome {
-        let m = self
+        let metrics = self
             .end_metrics(r)
             .into_iter()
             .map(|(spec, v)| (spec.name, v))
             .collect();
-        let mut curves = Vec::new();
-        for (prefix, tr) in [
-            ("ssl", &r.ssl.trace),
-            ("sign", &r.ssl_sign.trace),
-            ("sl", &r.sl.trace),
-        ] {
-            // At most ~200 points per curve (and the last one) to keep outputs small; the
-            // full-resolution traces are in the `SeedRecord` (see `figure_data`).
-            let stride = tr.t.len().div_ceil(200).max(1);
-            let keep = |v: &Vec<f64>| {
-                let mut out: Vec<f64> = v.iter().step_by(stride).copied().collect();
-                if !v.is_empty() && (v.len() - 1) / stride * stride != v.len() - 1 {
-                    out.extend(v.last());
-                }
-                out
-            };
-            for (name, y) in tr.columns() {
-                curves.push(Curve {
-                    name: format!("{prefix}.{name}"),
-                    t: keep(&tr.t),
-                    y: keep(y),
-                });
-            }
-        }
-        RunOutcome { metrics: m, curves }
+        let curves = self
+            .end_curves(r)
+            .into_iter()
+            .map(|(spec, y)| Curve {
+                name: spec.name,
+                t: spec.t,
+                y,
+            })
+            .collect();
+        RunOutcome { metrics, curves }
     }
 
     /// Monte Carlo of `E‖P_W e_j‖` for rows at the optimum `(±a*, b*)` plus nuisance parts
@@ -2158,6 +2241,13 @@ impl Dynamics for YangSsl {
             .collect()
     }
 
+    fn trace_specs(&self) -> Vec<TraceSpec> {
+        self.end_curves(&self.blank_record())
+            .into_iter()
+            .map(|(spec, _)| spec)
+            .collect()
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }
@@ -2172,148 +2262,6 @@ impl Dynamics for YangSsl {
 
     fn criteria(&self, prediction: &DynPrediction, runs: &[RunOutcome]) -> Vec<Criterion> {
         self.criteria_impl(prediction, runs)
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Figure data (the paper's Figs. 3–5 and their SL and condition-1 counterparts)
-// ---------------------------------------------------------------------------------------
-
-/// Which trajectory a figure row belongs to.
-pub const RUNS: [&str; 3] = ["ssl", "sign", "sl"];
-
-/// A learning curve averaged over seeds: mean and the authors' 95% half-width
-/// `1.96·sd/√S` (population sd, as `Figure_learning_curve.py`).
-#[derive(Clone, Debug, Serialize)]
-pub struct MeanCurve {
-    /// `ssl` (condition 0), `sign` (condition 1) or `sl`.
-    pub run: &'static str,
-    /// `w1_1`, `w1_2`, `w2_1`, `w2_2`, `proj_e1`, `proj_e2` or `objective`.
-    pub quantity: &'static str,
-    pub t: Vec<f64>,
-    pub mean: Vec<f64>,
-    pub half_width: Vec<f64>,
-}
-
-/// One seed's end state in one run.
-#[derive(Clone, Debug, Serialize)]
-pub struct FinalState {
-    pub run: &'static str,
-    pub seed: u64,
-    /// Final `W` (`2 × d`, row-major) at the paper's `T`.
-    pub w: Vec<f64>,
-    pub proj_e1: f64,
-    pub proj_e2: f64,
-    /// Mean over rows of `|cos(w_k, e_j)|`.
-    pub cos_e1: f64,
-    pub cos_e2: f64,
-    /// `‖W e₂‖² / ‖W‖_F²`.
-    pub energy_e2: f64,
-    /// Both rows on the same side of `e₁`.
-    pub collapsed: bool,
-}
-
-/// Everything the figures and their CSVs need.
-#[derive(Clone, Debug, Serialize)]
-pub struct FigureData {
-    pub d: usize,
-    pub seeds: usize,
-    pub curves: Vec<MeanCurve>,
-    pub finals: Vec<FinalState>,
-    /// `(±a*, b*)`: the theory's optimum rows in the `(w^(1), w^(2))` plane.
-    pub optimum: [[f64; 2]; 2],
-    pub saddle_b: f64,
-    /// `τ` and `α`, for drawing the theory's landscape `J̃(a, b)`.
-    pub tau: f64,
-    pub alpha: f64,
-}
-
-impl FigureData {
-    pub fn curve(&self, run: &str, quantity: &str) -> Option<&MeanCurve> {
-        self.curves
-            .iter()
-            .find(|c| c.run == run && c.quantity == quantity)
-    }
-    pub fn finals_of<'a>(&'a self, run: &'a str) -> impl Iterator<Item = &'a FinalState> + 'a {
-        self.finals.iter().filter(move |f| f.run == run)
-    }
-}
-
-impl YangSsl {
-    /// Learning curves averaged over seeds (all steps recorded, the condition-0 curve up
-    /// to `steps_long`), and each seed's final `W` and projections at the paper's `T`.
-    /// Records that failed are skipped.
-    pub fn figure_data(&self, records: &[SeedRecord]) -> FigureData {
-        let d = self.p.d;
-        let mut curves = Vec::new();
-        for run in RUNS {
-            let traces: Vec<&Trace> = records
-                .iter()
-                .map(|r| match run {
-                    "ssl" => &r.ssl.trace,
-                    "sign" => &r.ssl_sign.trace,
-                    _ => &r.sl.trace,
-                })
-                .collect();
-            let Some(first) = traces.first() else {
-                continue;
-            };
-            for (qi, (quantity, _)) in first.columns().iter().enumerate() {
-                let len = traces.iter().map(|t| t.t.len()).min().unwrap_or(0);
-                let s = traces.len() as f64;
-                let mut mean = vec![0.0; len];
-                let mut half = vec![0.0; len];
-                for i in 0..len {
-                    let vals = traces.iter().map(|t| t.columns()[qi].1[i]);
-                    let m = vals.clone().sum::<f64>() / s;
-                    let var = vals.map(|v| (v - m).powi(2)).sum::<f64>() / s;
-                    mean[i] = m;
-                    half[i] = 1.96 * var.sqrt() / s.sqrt();
-                }
-                curves.push(MeanCurve {
-                    run,
-                    quantity,
-                    t: first.t[..len].to_vec(),
-                    mean,
-                    half_width: half,
-                });
-            }
-        }
-        let e1 = unit(d, 0);
-        let e2 = unit(d, 1);
-        let mut finals = Vec::new();
-        for r in records {
-            for (run, w) in [("ssl", &r.ssl.w), ("sign", &r.ssl_sign.w), ("sl", &r.sl.w)] {
-                let rows = [&w[..d], &w[d..]];
-                finals.push(FinalState {
-                    run,
-                    seed: r.seed,
-                    w: w.clone(),
-                    proj_e1: projection(w, d, 0),
-                    proj_e2: projection(w, d, 1),
-                    cos_e1: 0.5 * rows.iter().map(|v| cosine(v, &e1).abs()).sum::<f64>(),
-                    cos_e2: 0.5 * rows.iter().map(|v| cosine(v, &e2).abs()).sum::<f64>(),
-                    energy_e2: (w[1] * w[1] + w[d + 1] * w[d + 1]) / dot(w, w),
-                    collapsed: w[0].signum() == w[d].signum(),
-                });
-            }
-        }
-        let (a, b) = (self.theory.optimum.a, self.theory.optimum.b);
-        FigureData {
-            d,
-            seeds: records.len(),
-            curves,
-            finals,
-            optimum: [[a, b], [-a, b]],
-            saddle_b: self.theory.saddle.b,
-            tau: self.p.tau,
-            alpha: self.p.alpha,
-        }
-    }
-
-    /// `steps_ssl`, the paper's `T` for the SSL figures.
-    pub fn steps_ssl(&self) -> usize {
-        self.p.steps_ssl
     }
 }
 
@@ -2356,6 +2304,64 @@ mod tests {
                     .iter()
                     .all(|s| !s.unit.is_empty() && !s.meaning.is_empty())
             );
+        }
+    }
+
+    /// A run reports exactly the curves of the schema, on its grids, with the long run
+    /// continued past `steps_ssl` (off the `record_every` grid), read at `steps_ssl` and
+    /// skipped, and with curves long enough to be thinned.
+    #[test]
+    fn trace_specs_match_the_run() {
+        for (steps_long, record_every) in [(300, 7), (150, 7), (0, 7), (300, 1), (0, 1)] {
+            let m = YangSsl::new(YangSslParams {
+                steps_long,
+                record_every,
+                ..small()
+            })
+            .unwrap();
+            let run = m.run(&mut trial_rng(2, 0, 0), 0).unwrap();
+            let specs = m.trace_specs();
+            let ran: Vec<(&str, &[f64])> = run
+                .curves
+                .iter()
+                .map(|c| (c.name.as_str(), c.t.as_slice()))
+                .collect();
+            let named: Vec<(&str, &[f64])> = specs
+                .iter()
+                .map(|s| (s.name.as_str(), s.t.as_slice()))
+                .collect();
+            let case = format!("steps_long = {steps_long}, record_every = {record_every}");
+            assert_eq!(ran, named, "{case}");
+            assert_eq!(specs.len(), 3 * 8, "{case}");
+            for (c, s) in run.curves.iter().zip(&specs) {
+                assert_eq!(c.y.len(), s.t.len(), "{case}: {}", s.name);
+                assert!(!s.meaning.is_empty());
+            }
+            let grid = |name: &str| &specs.iter().find(|s| s.name == name).unwrap().t;
+            let t = grid("ssl.w1_2");
+            let t_end = if steps_long > 0 { steps_long } else { 150 };
+            assert_eq!((t[0], *t.last().unwrap()), (0.0, t_end as f64), "{case}");
+            assert!(
+                t.contains(&150.0) && t.windows(2).all(|w| w[0] < w[1]),
+                "{case}"
+            );
+            assert!(t.len() <= CURVE_POINTS + 2, "{case}: {} points", t.len());
+            assert_eq!(*grid("sl.proj_e2").last().unwrap(), 150.0);
+            assert_eq!(grid("sign.weights").len(), 2 * m.dim());
+            // The curves end where the metrics are read.
+            let at = |name: &str| {
+                let c = run.curves.iter().find(|c| c.name == name).unwrap();
+                c.y[c.t.iter().position(|&x| x == 150.0).unwrap()]
+            };
+            assert_eq!(at("ssl.w2_2"), run.metric("ssl.w2_2").unwrap(), "{case}");
+            assert_eq!(at("sl.w1_1"), run.metric("sl.w1_1").unwrap(), "{case}");
+            let w = &run
+                .curves
+                .iter()
+                .find(|c| c.name == "sign.weights")
+                .unwrap()
+                .y;
+            assert_eq!(w[m.dim()], run.metric("sign.w2_1").unwrap(), "{case}");
         }
     }
 
