@@ -33,11 +33,11 @@ pub fn html(
             ),
         ),
         (
-            "cdf".into(),
+            "cdf",
             "Empirical CDF of each metric with a predicted limit law, against that law.".into(),
         ),
         (
-            "ks-map".into(),
+            "ks-map",
             "KS distance of the first predicted law over the first two axes.".into(),
         ),
     ] {

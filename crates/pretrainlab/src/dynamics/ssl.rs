@@ -916,7 +916,7 @@ impl YangSsl {
             name: NAME,
             summary: "two-neuron sigmoid SSL (two-view alignment + L2) vs a sigmoid SL network on \
                       clusters ±e1, ±e1 + τe2: SSL learns the hidden feature e2, SL does not",
-            source: "Yang, Li, Jiang, Li, AAAI-23 (arXiv 2401.03214), official code; spec nonlinear-ssl.md",
+            source: "Yang, Li, Jiang, Li, \"Understanding Representation Learnability of Nonlinear Self-Supervised Learning\", AAAI-23, arXiv 2401.03214, and the authors' code",
             params: describe::<YangSslParams>(
                 &[
                     ("d", "ambient dimension, ≥ 2"),

@@ -139,7 +139,7 @@ impl FactorModel {
         ModelInfo {
             name: "factor",
             summary: "factor model x = A h + μ, PPCA pre-training, downstream y = βᵀh + ν",
-            source: "Tinati & Tu, arXiv 2603.27631, Sec. 6.2 (Corollary 6.4)",
+            source: "Tinati & Tu, \"On the Asymptotics of Self-Supervised Pre-training: Two-Stage M-Estimation and Representation Symmetry\", arXiv 2603.27631, Sec. 6.2 (Corollary 6.4)",
             params: describe::<FactorParams>(
                 &[
                     ("d", "ambient dimension (d > k)"),

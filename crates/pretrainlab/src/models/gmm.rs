@@ -436,7 +436,7 @@ impl GmmModel {
         ModelInfo {
             name: "gmm",
             summary: "Gaussian-mixture MLE (EM) pre-training, projected-responsibility features ψ_U",
-            source: "Tinati & Tu, arXiv 2603.27631, Sec. 6.3 (Prop. 6.6), App. J–K",
+            source: "Tinati & Tu, \"On the Asymptotics of Self-Supervised Pre-training: Two-Stage M-Estimation and Representation Symmetry\", arXiv 2603.27631, Sec. 6.3 (Prop. 6.6), App. J–K",
             params: describe::<GmmParams>(
                 &[
                     ("K", "number of mixture components, K ≥ 2"),

@@ -263,7 +263,7 @@ impl SpectralModel {
         ModelInfo {
             name: "spectral",
             summary: "linear spectral (contrastive) pre-training of A ∈ ℝ^{k×d}, features A x",
-            source: "Tinati & Tu, arXiv 2603.27631, Sec. 6.1 (Proposition 6.2, Corollary 6.3)",
+            source: "Tinati & Tu, \"On the Asymptotics of Self-Supervised Pre-training: Two-Stage M-Estimation and Representation Symmetry\", arXiv 2603.27631, Sec. 6.1 (Proposition 6.2, Corollary 6.3)",
             params: describe::<SpectralParams>(
                 &[
                     ("d", "ambient dimension (d ≥ 2)"),
