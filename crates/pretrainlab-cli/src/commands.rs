@@ -132,7 +132,7 @@ fn trials_csv(t: &Trials) -> String {
     let mut csv = format!("trial,{}\n", t.metrics.join(","));
     for (i, id) in t.ids.iter().enumerate() {
         let _ = write!(csv, "{id}");
-        for v in t.row(i) {
+        for v in &t.row(i)[..t.metrics.len()] {
             let _ = write!(csv, ",{v}");
         }
         csv.push('\n');

@@ -74,7 +74,11 @@ pub fn reproduce(name: &str, settings: &ExperimentSettings) -> Result<()> {
                 experiments::print_finished(&name, f, secs, ctx.threads);
             }
             if !files.is_empty() {
-                let mut text = format!("{}: the paper's panels in {}:\n", preset.name, output.display());
+                let mut text = format!(
+                    "{}: the paper's panels in {}:\n",
+                    preset.name,
+                    output.display()
+                );
                 for f in &files {
                     text.push_str(&format!("  {f}\n"));
                 }

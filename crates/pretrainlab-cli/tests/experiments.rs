@@ -674,22 +674,35 @@ fn killed_preset_resumes_to_identical_csvs(name: &str, ready: &dyn Fn(&Path) -> 
         .unwrap();
     let start = Instant::now();
     while !ready(&killed) && start.elapsed() < Duration::from_secs(300) {
-        assert!(child.try_wait().unwrap().is_none(), "{name} ended before it could be killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{name} ended before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(!killed.join("paper").exists(), "{name} finished before it was killed");
+    assert!(
+        !killed.join("paper").exists(),
+        "{name} finished before it was killed"
+    );
     run(&killed);
     let files = csv_files(&whole);
-    assert!(files.iter().any(|f| f.starts_with("paper")), "{name}: no paper CSVs: {files:?}");
+    assert!(
+        files.iter().any(|f| f.starts_with("paper")),
+        "{name}: no paper CSVs: {files:?}"
+    );
     assert_eq!(files, csv_files(&killed), "{name}: different CSV files");
     for f in files {
         let (a, b) = (
             std::fs::read(whole.join(&f)).unwrap(),
             std::fs::read(killed.join(&f)).unwrap(),
         );
-        assert!(a == b, "{name}: {} differs after the kill and resume", f.display());
+        assert!(
+            a == b,
+            "{name}: {} differs after the kill and resume",
+            f.display()
+        );
     }
 }
 

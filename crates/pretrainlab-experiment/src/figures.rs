@@ -90,7 +90,10 @@ pub fn figure_metrics(
     if !decisive.is_empty() {
         return Ok(decisive);
     }
-    Ok(known.first().map(|m| vec![(m.clone(), e.predicted.clone())]).unwrap_or_default())
+    Ok(known
+        .first()
+        .map(|m| vec![(m.clone(), e.predicted.clone())])
+        .unwrap_or_default())
 }
 
 /// For a checked product sweep over two or more axes: the KS distance of the first
@@ -201,7 +204,10 @@ pub fn fit_inverse(x: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
 }
 
 /// The sweep panels, or `None` when there is no numeric axis to sweep along.
-fn sweep_figures(e: &Experiment, results: &[PointResult]) -> Result<Option<Vec<Figure>>, StoreError> {
+fn sweep_figures(
+    e: &Experiment,
+    results: &[PointResult],
+) -> Result<Option<Vec<Figure>>, StoreError> {
     let Some(xa) = x_axis(e) else {
         return Ok(None);
     };
@@ -237,7 +243,11 @@ fn sweep_figures(e: &Experiment, results: &[PointResult]) -> Result<Option<Vec<F
     for (metric, predicted) in &metrics {
         let mut series = Vec::new();
         for (key, group) in &groups {
-            let sfx = if key.is_empty() { String::new() } else { format!(" [{key}]") };
+            let sfx = if key.is_empty() {
+                String::new()
+            } else {
+                format!(" [{key}]")
+            };
             let x: Vec<f64> = group.iter().map(|r| x_of(r)).collect();
             let line = |label: String, y: Vec<f64>| Series {
                 label,
@@ -317,7 +327,11 @@ fn sweep_figures(e: &Experiment, results: &[PointResult]) -> Result<Option<Vec<F
         panels.push(Figure {
             title: format!("{}: {metric}", e.model),
             x_label: x_label.clone(),
-            y_label: if meaning.is_empty() { metric.clone() } else { format!("{metric}: {meaning}") },
+            y_label: if meaning.is_empty() {
+                metric.clone()
+            } else {
+                format!("{metric}: {meaning}")
+            },
             log_x,
             log_y,
             series,
@@ -343,7 +357,9 @@ fn union_refs(group: &[&PointResult], metric: &str) -> Vec<(String, String)> {
 fn dense(xs: &[f64], log: bool) -> Vec<f64> {
     let (lo, hi) = xs
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+            (l.min(x), h.max(x))
+        });
     (0..=48)
         .map(|i| {
             let t = i as f64 / 48.0;
@@ -362,7 +378,9 @@ fn positive_span(series: &[Series]) -> bool {
         .iter()
         .flat_map(|s| s.y.iter().copied())
         .filter(|y| y.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| (l.min(y), h.max(y)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| {
+            (l.min(y), h.max(y))
+        });
     lo > 0.0 && hi / lo > 20.0
 }
 
@@ -399,7 +417,9 @@ fn cdf_figures(results: &[PointResult]) -> Option<Vec<Figure>> {
             xs.truncate(keep);
             ecdf_y.truncate(keep);
             let (lo, hi) = (xs[0], xs[xs.len() - 1]);
-            let grid: Vec<f64> = (0..=200).map(|i| lo + (hi - lo) * i as f64 / 200.0).collect();
+            let grid: Vec<f64> = (0..=200)
+                .map(|i| lo + (hi - lo) * i as f64 / 200.0)
+                .collect();
             let cdf: Vec<f64> = grid.iter().map(|&x| law.law.cdf(x)).collect();
             let ks = check
                 .laws

@@ -33,7 +33,9 @@ use pretrainlab::runner::Trials;
 use serde_json::{Value, json};
 
 pub use spec::{Experiment, SpecError, parse};
-use store::{Expected, Unit, atomic_write, fingerprint, read_fingerprint, read_unit, unit_text, units_of};
+use store::{
+    Expected, Unit, atomic_write, fingerprint, read_fingerprint, read_unit, unit_text, units_of,
+};
 use table::{Column, Table};
 
 /// Why a run could not go on.
@@ -363,8 +365,12 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
         }
         let point = &e.points[*p];
         let progress = |k| opts.progress.trials(k);
-        let trials = pretrainlab::runner::run(models[*p].as_ref(), e.seed, unit.lo..unit.hi, &progress);
-        atomic_write(&units_dir.join(unit.file_name()), unit_text(fp, &trials).as_bytes())?;
+        let trials =
+            pretrainlab::runner::run(models[*p].as_ref(), e.seed, unit.lo..unit.hi, &progress);
+        atomic_write(
+            &units_dir.join(unit.file_name()),
+            unit_text(fp, &trials).as_bytes(),
+        )?;
         finished_units += 1;
         remaining[*p] -= 1;
         if remaining[*p] == 0 {
@@ -509,15 +515,29 @@ fn union<'a>(lists: impl Iterator<Item = Vec<&'a str>>) -> Vec<String> {
 
 /// Axis and label columns for rows `(point, _)`: numeric values as floats, others as
 /// text. An axis that is also a label (`m`, `n`, `alpha`) is shown once, as the label.
-fn axis_columns(e: &Experiment, results: &[PointResult], rows: &[(usize, usize)], table: &mut Table) {
-    let labels = union(results.iter().map(|r| r.labels.iter().map(|(k, _)| k.as_str()).collect()));
+fn axis_columns(
+    e: &Experiment,
+    results: &[PointResult],
+    rows: &[(usize, usize)],
+    table: &mut Table,
+) {
+    let labels = union(
+        results
+            .iter()
+            .map(|r| r.labels.iter().map(|(k, _)| k.as_str()).collect()),
+    );
     let mut push = |name: &str, value: &dyn Fn(usize) -> Option<Value>| {
         let values: Vec<Option<Value>> = rows.iter().map(|&(p, _)| value(p)).collect();
         let numeric = values.iter().flatten().all(|v| v.as_f64().is_some());
         if numeric {
             table.push(
                 name,
-                Column::OptFloat(values.iter().map(|v| v.as_ref().and_then(Value::as_f64)).collect()),
+                Column::OptFloat(
+                    values
+                        .iter()
+                        .map(|v| v.as_ref().and_then(Value::as_f64))
+                        .collect(),
+                ),
             );
         } else {
             table.push(
@@ -539,7 +559,9 @@ fn axis_columns(e: &Experiment, results: &[PointResult], rows: &[(usize, usize)]
         if labels.contains(&axis.name) {
             continue;
         }
-        push(&axis.name, &|p| serde_json::to_value(&e.points[p].coords[a].1).ok());
+        push(&axis.name, &|p| {
+            serde_json::to_value(&e.points[p].coords[a].1).ok()
+        });
     }
     for label in &labels {
         push(label, &|p| {
@@ -596,13 +618,24 @@ fn write_tables(
             .flat_map(|r| (0..r.trials.completed()).map(move |i| (r.index, i)))
             .collect();
         let mut t = Table::default();
-        t.push("point", Column::Int(rows.iter().map(|&(p, _)| p as i64).collect()));
+        t.push(
+            "point",
+            Column::Int(rows.iter().map(|&(p, _)| p as i64).collect()),
+        );
         t.push(
             "trial",
-            Column::Int(rows.iter().map(|&(p, i)| results[p].trials.ids[i] as i64).collect()),
+            Column::Int(
+                rows.iter()
+                    .map(|&(p, i)| results[p].trials.ids[i] as i64)
+                    .collect(),
+            ),
         );
         axis_columns(e, results, &rows, &mut t);
-        let metrics = union(results.iter().map(|r| r.trials.metrics.iter().map(String::as_str).collect()));
+        let metrics = union(
+            results
+                .iter()
+                .map(|r| r.trials.metrics.iter().map(String::as_str).collect()),
+        );
         for m in &metrics {
             let col = rows
                 .iter()
@@ -623,10 +656,16 @@ fn write_tables(
 
     let rows: Vec<(usize, usize)> = results.iter().map(|r| (r.index, 0)).collect();
     let mut t = Table::default();
-    t.push("point", Column::Int(results.iter().map(|r| r.index as i64).collect()));
+    t.push(
+        "point",
+        Column::Int(results.iter().map(|r| r.index as i64).collect()),
+    );
     axis_columns(e, results, &rows, &mut t);
     let mut float = |name: String, f: &dyn Fn(&PointResult) -> Option<f64>| {
-        t.push(&name, Column::OptFloat(results.iter().map(|r| f(r).and_then(finite)).collect()));
+        t.push(
+            &name,
+            Column::OptFloat(results.iter().map(|r| f(r).and_then(finite)).collect()),
+        );
     };
     if e.actions.needs_theory() {
         let preds = || results.iter().filter_map(|r| r.predicted());
@@ -634,7 +673,9 @@ fn write_tables(
             float(q.clone(), &|r| r.predicted().and_then(|p| p.quantity(&q)));
         }
         for m in union(preds().map(|p| p.means.iter().map(|m| m.metric.as_str()).collect())) {
-            float(format!("{m}_predicted"), &|r| r.predicted().and_then(|p| p.mean(&m)).map(|x| x.value));
+            float(format!("{m}_predicted"), &|r| {
+                r.predicted().and_then(|p| p.mean(&m)).map(|x| x.value)
+            });
         }
         for k in union(preds().map(|p| p.references.iter().map(|r| r.key.as_str()).collect())) {
             float(k.clone(), &|r| {
@@ -645,7 +686,9 @@ fn write_tables(
         }
     }
     if e.actions.runs_trials() {
-        float("completed".into(), &|r| r.simulated().map(|s| s.completed as f64));
+        float("completed".into(), &|r| {
+            r.simulated().map(|s| s.completed as f64)
+        });
         float("failed".into(), &|r| r.simulated().map(|s| s.failed as f64));
         let sims = results.iter().filter_map(|r| r.simulated());
         for m in union(sims.map(|s| s.metrics.iter().map(|(k, _)| k.as_str()).collect())) {
@@ -658,7 +701,9 @@ fn write_tables(
                 ("q95", |s| s.q95),
             ];
             for (suffix, f) in stats {
-                float(format!("{m}_{suffix}"), &|r| r.simulated().and_then(|s| s.metric(&m)).map(f));
+                float(format!("{m}_{suffix}"), &|r| {
+                    r.simulated().and_then(|s| s.metric(&m)).map(f)
+                });
             }
         }
     }
@@ -682,9 +727,13 @@ fn write_tables(
             float(format!("ks_{m}_p_value"), &|r| law(r).map(|l| l.p_value));
         }
         float("criteria_passed".into(), &|r| {
-            r.check.as_ref().map(|c| c.criteria.iter().filter(|x| x.pass).count() as f64)
+            r.check
+                .as_ref()
+                .map(|c| c.criteria.iter().filter(|x| x.pass).count() as f64)
         });
-        float("criteria_total".into(), &|r| r.check.as_ref().map(|c| c.criteria.len() as f64));
+        float("criteria_total".into(), &|r| {
+            r.check.as_ref().map(|c| c.criteria.len() as f64)
+        });
         t.push(
             "verdict",
             Column::Text(

@@ -54,7 +54,9 @@ pub fn html(
     }
     for (m, predicted) in &metrics {
         if e.actions.needs_theory() {
-            let what = predicted.clone().unwrap_or_else(|| format!("predicted {m}"));
+            let what = predicted
+                .clone()
+                .unwrap_or_else(|| format!("predicted {m}"));
             let _ = write!(h, "<th>{}</th>", esc(&what));
         }
         if e.actions.runs_trials() {

@@ -427,11 +427,12 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
     }
 
     let quick_params = raw.quick.as_ref().map(|q| &q.params);
-    let param_keys = raw
-        .params
-        .keys()
-        .map(|k| ("params", k))
-        .chain(quick_params.into_iter().flatten().map(|(k, _)| ("quick.params", k)));
+    let param_keys = raw.params.keys().map(|k| ("params", k)).chain(
+        quick_params
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| ("quick.params", k)),
+    );
     for (table, key) in param_keys {
         if !param_names.contains(&key.get_ref().as_str()) {
             return lines.err(
@@ -619,7 +620,10 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
                 return lines.err(
                     span.clone(),
                     &format!("sweep.axes.{}", k.get_ref()),
-                    format!("`{}` is both a quick parameter and an axis; use [quick.axes]", k.get_ref()),
+                    format!(
+                        "`{}` is both a quick parameter and an axis; use [quick.axes]",
+                        k.get_ref()
+                    ),
                 );
             }
             fixed.insert(k.get_ref().clone(), v.clone());

@@ -169,7 +169,10 @@ fn check_format(path: &Path, first: Option<&str>) -> Result<(), StoreError> {
         Some(l) if l.starts_with("fingerprint ") => Err(StoreError::Outdated {
             path: path.to_path_buf(),
         }),
-        _ => Err(corrupt(path, format!("the first line is not `{UNIT_FORMAT}`"))),
+        _ => Err(corrupt(
+            path,
+            format!("the first line is not `{UNIT_FORMAT}`"),
+        )),
     }
 }
 
@@ -177,10 +180,7 @@ fn check_format(path: &Path, first: Option<&str>) -> Result<(), StoreError> {
 pub fn read_unit(path: &Path, want: &Expected<'_>) -> Result<Trials, StoreError> {
     let text = read_text(path)?;
     check_format(path, text.lines().next())?;
-    let body_end = text
-        .trim_end_matches('\n')
-        .rfind('\n')
-        .map_or(0, |i| i + 1);
+    let body_end = text.trim_end_matches('\n').rfind('\n').map_or(0, |i| i + 1);
     let sum_line = text[body_end..].trim_end_matches('\n');
     let sum = sum_line
         .strip_prefix("checksum ")
@@ -233,7 +233,10 @@ pub fn read_unit(path: &Path, want: &Expected<'_>) -> Result<Trials, StoreError>
         if t != next {
             return Err(corrupt(
                 path,
-                format!("trial {t} where trial {next} was due (trials {}..{})", want.unit.lo, want.unit.hi),
+                format!(
+                    "trial {t} where trial {next} was due (trials {}..{})",
+                    want.unit.lo, want.unit.hi
+                ),
             ));
         }
         next += 1;
@@ -258,7 +261,12 @@ pub fn read_unit(path: &Path, want: &Expected<'_>) -> Result<Trials, StoreError>
                 trials.values.extend(values);
             }
             Some("fail") => trials.failures.push((t, rest.to_string())),
-            _ => return Err(corrupt(path, format!("line `{line}` is neither ok nor fail"))),
+            _ => {
+                return Err(corrupt(
+                    path,
+                    format!("line `{line}` is neither ok nor fail"),
+                ));
+            }
         }
     }
     if next != want.unit.hi {
@@ -413,15 +421,27 @@ mod tests {
         let resum = |body: &str| format!("{body}checksum {:016x}\n", fnv1a(body.as_bytes()));
         let body = good[..good.rfind("checksum").unwrap()].to_string();
         let cases = [
-            ("digit", good.replacen("0.30000000000000004", "0.30000000000000005", 1)),
+            (
+                "digit",
+                good.replacen("0.30000000000000004", "0.30000000000000005", 1),
+            ),
             ("truncated", good[..good.len() - 30].to_string()),
             ("foreign row", resum(&body.replacen("ok,5,", "ok,9,", 1))),
-            ("duplicated row", resum(&body.replacen("fail,4,", "ok,3,", 1))),
+            (
+                "duplicated row",
+                resum(&body.replacen("fail,4,", "ok,3,", 1)),
+            ),
             ("extra row", resum(&format!("{body}ok,6,1,2,3\n"))),
             ("missing value", resum(&body.replacen(",NaN", "", 1))),
-            ("traces", resum(&body.replacen("traces c:1", "traces c:2", 1))),
+            (
+                "traces",
+                resum(&body.replacen("traces c:1", "traces c:2", 1)),
+            ),
             ("fingerprint", resum(&body.replacen("00ff", "00fe", 1))),
-            ("metrics", resum(&body.replacen("metrics a,b", "metrics a,c", 1))),
+            (
+                "metrics",
+                resum(&body.replacen("metrics a,b", "metrics a,c", 1)),
+            ),
             ("old format", body.replacen("pretrainlab-unit v2\n", "", 1)),
         ];
         for (what, text) in cases {

@@ -10,7 +10,9 @@ use pretrainlab_experiment::store::{Expected, Unit, read_unit, unit_text};
 use rand::rngs::ChaCha8Rng;
 
 fn small(e: &Entry) -> toml::Table {
-    e.small.parse().unwrap_or_else(|err| panic!("{}: small: {err}", e.name))
+    e.small
+        .parse()
+        .unwrap_or_else(|err| panic!("{}: small: {err}", e.name))
 }
 
 fn build(e: &Entry, table: toml::Table) -> Box<dyn DynModel> {
@@ -44,8 +46,18 @@ fn schema_is_named_and_unique() {
         let names: Vec<&str> = m.metrics().iter().map(|x| x.name.as_str()).collect();
         assert!(!names.is_empty(), "{}: no metrics", e.name);
         for (i, x) in m.metrics().iter().enumerate() {
-            assert!(!names[..i].contains(&x.name.as_str()), "{}: duplicate {}", e.name, x.name);
-            assert!(!x.meaning.is_empty() && !x.unit.is_empty(), "{}: {} undocumented", e.name, x.name);
+            assert!(
+                !names[..i].contains(&x.name.as_str()),
+                "{}: duplicate {}",
+                e.name,
+                x.name
+            );
+            assert!(
+                !x.meaning.is_empty() && !x.unit.is_empty(),
+                "{}: {} undocumented",
+                e.name,
+                x.name
+            );
         }
         assert!(m.default_trials() >= 1);
     }
@@ -66,7 +78,12 @@ fn trials_are_bitwise_reproducible() {
         assert_eq!(bits(&one), bits(&chunked), "{}: chunks", e.name);
         assert_eq!(one.attempted() as u64, TRIALS);
         let other = run(m, 4, 0..1, &|_| {});
-        assert_ne!(bits(&one).1[..m.metrics().len()], bits(&other).1[..], "{}: seeds", e.name);
+        assert_ne!(
+            bits(&one).1[..m.metrics().len()],
+            bits(&other).1[..],
+            "{}: seeds",
+            e.name
+        );
     }
 }
 
@@ -74,7 +91,11 @@ fn trials_are_bitwise_reproducible() {
 #[test]
 fn registry_defaults_are_the_defaults() {
     for e in ENTRIES {
-        assert!((e.build)(toml::Table::new()).is_ok(), "{}: bare build", e.name);
+        assert!(
+            (e.build)(toml::Table::new()).is_ok(),
+            "{}: bare build",
+            e.name
+        );
         let base = small(e);
         let reference = bits(&run(build(e, base.clone()).as_ref(), 5, 0..2, &|_| {}));
         for p in (e.info)().params {
@@ -87,7 +108,11 @@ fn registry_defaults_are_the_defaults() {
             let mut table = base.clone();
             table.insert(p.name.to_string(), value["v"].clone());
             let with = bits(&run(build(e, table).as_ref(), 5, 0..2, &|_| {}));
-            assert_eq!(reference, with, "{}: `{}` = {} is not the default", e.name, p.name, p.default);
+            assert_eq!(
+                reference, with,
+                "{}: `{}` = {} is not the default",
+                e.name, p.name, p.default
+            );
         }
     }
 }
@@ -109,9 +134,18 @@ fn bad_parameters_are_named() {
         for p in (e.info)().params {
             let mut wrong = base.clone();
             let is_text = p.default.starts_with('"');
-            let bad = if is_text { toml::Value::Integer(7) } else { toml::Value::String("x".into()) };
+            let bad = if is_text {
+                toml::Value::Integer(7)
+            } else {
+                toml::Value::String("x".into())
+            };
             wrong.insert(p.name.into(), bad);
-            assert!(named(wrong, p.name, "a wrong type"), "{}: `{}` took a wrong type", e.name, p.name);
+            assert!(
+                named(wrong, p.name, "a wrong type"),
+                "{}: `{}` took a wrong type",
+                e.name,
+                p.name
+            );
             if !is_text {
                 let mut negative = base.clone();
                 negative.insert(p.name.into(), toml::Value::Integer(-1));
@@ -129,16 +163,36 @@ fn bad_parameters_are_named() {
 fn predict_is_finite() {
     for e in ENTRIES {
         let m = build(e, small(e));
-        let p: Prediction = m.predict().unwrap_or_else(|err| panic!("{}: {err}", e.name));
+        let p: Prediction = m
+            .predict()
+            .unwrap_or_else(|err| panic!("{}: {err}", e.name));
         assert!(p.is_finite(), "{}: non-finite prediction", e.name);
         let names: Vec<&str> = m.metrics().iter().map(|x| x.name.as_str()).collect();
-        for metric in p.means.iter().map(|x| &x.metric).chain(p.laws.iter().map(|x| &x.metric)) {
-            assert!(names.contains(&metric.as_str()), "{}: predicts unknown {metric}", e.name);
+        for metric in p
+            .means
+            .iter()
+            .map(|x| &x.metric)
+            .chain(p.laws.iter().map(|x| &x.metric))
+        {
+            assert!(
+                names.contains(&metric.as_str()),
+                "{}: predicts unknown {metric}",
+                e.name
+            );
         }
         for law in &p.laws {
             let (a, b) = (law.law.quantile(0.25), law.law.quantile(0.75));
-            assert!(a.is_finite() && a <= b, "{}: quantiles of {}", e.name, law.metric);
-            assert!((law.law.cdf(b) - 0.75).abs() < 1e-6, "{}: cdf∘quantile", e.name);
+            assert!(
+                a.is_finite() && a <= b,
+                "{}: quantiles of {}",
+                e.name,
+                law.metric
+            );
+            assert!(
+                (law.law.cdf(b) - 0.75).abs() < 1e-6,
+                "{}: cdf∘quantile",
+                e.name
+            );
         }
     }
 }
@@ -189,7 +243,11 @@ impl Model for OddFails {
     fn workspace(&self) {}
     fn trial(&self, _: &mut ChaCha8Rng, t: u64, _: &mut (), out: &mut [f64]) -> Result<(), String> {
         out[0] = t as f64;
-        if t % 2 == 1 { Err(format!("odd {t}")) } else { Ok(()) }
+        if t % 2 == 1 {
+            Err(format!("odd {t}"))
+        } else {
+            Ok(())
+        }
     }
     fn predict(&self) -> pretrainlab::Result<Prediction> {
         Ok(Prediction::default())
@@ -208,6 +266,9 @@ fn failed_trials_are_counted_never_averaged() {
     let check = assess(&m, Prediction::default(), 1, &trials);
     let s = check.simulation.metric("t").unwrap();
     assert_eq!(s.mean, 4.0);
-    assert_eq!((check.simulation.completed, check.simulation.failed), (5, 5));
+    assert_eq!(
+        (check.simulation.completed, check.simulation.failed),
+        (5, 5)
+    );
     assert!(!check.pass, "half the trials failed: {:?}", check.reasons());
 }

@@ -193,9 +193,17 @@ fn only_point<'a>(ctx: &'a Context<'_>, folder: &str) -> Result<&'a PointResult,
     }
 }
 
-/// The curves of a point's first completed seed: its id, the grid and the
-/// [`FLOW_CURVES`].
-fn first_seed(point: &PointResult) -> Result<(u64, &[f64], Vec<&[f64]>), PaperError> {
+/// The curves of a point's first completed seed.
+struct FirstSeed<'a> {
+    /// The seed's trial id.
+    id: u64,
+    /// The output grid of times.
+    grid: &'a [f64],
+    /// The [`FLOW_CURVES`] on the grid.
+    curves: Vec<&'a [f64]>,
+}
+
+fn first_seed(point: &PointResult) -> Result<FirstSeed<'_>, PaperError> {
     let Some(&id) = point.trials.ids.first() else {
         return Err(post_error("the factorization flow failed on every seed"));
     };
@@ -213,7 +221,7 @@ fn first_seed(point: &PointResult) -> Result<(u64, &[f64], Vec<&[f64]>), PaperEr
                 .ok_or_else(|| post_error(format!("no stored curve `{name}`")))
         })
         .collect::<Result<_, _>>()?;
-    Ok((id, grid, curves))
+    Ok(FirstSeed { id, grid, curves })
 }
 
 /// `t`, the flow's curves and the asymptotes, one row per grid time.
@@ -276,7 +284,11 @@ fn cascade_post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
             .as_ref()
             .ok_or_else(|| post_error(format!("part `{folder}` was not checked")))?;
         let pred = &check.prediction;
-        let (seed, t, mut columns) = first_seed(point)?;
+        let FirstSeed {
+            id: seed,
+            grid: t,
+            curves: mut columns,
+        } = first_seed(point)?;
         for name in ASYMPTOTES {
             columns.push(predicted_curve(pred, name)?.1);
         }
@@ -388,9 +400,11 @@ struct CurveSpec {
     setting: Setting,
 }
 
-/// The figure's panels: number, the varied parameter's settings `(label, c_PT, λ_PT, γ)`
-/// and the title.
-fn panel_settings() -> Vec<(usize, Vec<(String, f64, f64, f64)>, &'static str)> {
+/// One setting of a panel's varied parameter: its label, `c_PT`, `λ_PT` and `γ`.
+type Varied = (String, f64, f64, f64);
+
+/// The figure's panels: number, the varied parameter's settings and the title.
+fn panel_settings() -> Vec<(usize, Vec<Varied>, &'static str)> {
     vec![
         (
             1,

@@ -128,7 +128,10 @@ pub enum PresetOutcome {
 }
 
 /// Parses every part of a preset (with its `[quick]` overrides under `quick`).
-pub fn parse(preset: &Preset, quick: bool) -> Result<Vec<pretrainlab_experiment::Experiment>, PaperError> {
+pub fn parse(
+    preset: &Preset,
+    quick: bool,
+) -> Result<Vec<pretrainlab_experiment::Experiment>, PaperError> {
     preset
         .parts
         .iter()
@@ -204,7 +207,11 @@ mod tests {
     fn every_preset_parses() {
         let presets = all();
         for (i, p) in presets.iter().enumerate() {
-            assert!(!presets[..i].iter().any(|q| q.name == p.name), "duplicate {}", p.name);
+            assert!(
+                !presets[..i].iter().any(|q| q.name == p.name),
+                "duplicate {}",
+                p.name
+            );
             assert!(!p.parts.is_empty(), "{}", p.name);
             for quick in [false, true] {
                 parse(p, quick).unwrap_or_else(|e| panic!("{e}"));

@@ -78,7 +78,10 @@ impl Simulation {
 
     /// The summary of `metric`.
     pub fn metric(&self, metric: &str) -> Option<&Summary> {
-        self.metrics.iter().find(|(k, _)| k == metric).map(|(_, s)| s)
+        self.metrics
+            .iter()
+            .find(|(k, _)| k == metric)
+            .map(|(_, s)| s)
     }
 
     /// JSON: `model`, `trials`, `seed`, `completed`, `failed`, `failure_examples`, the
@@ -297,7 +300,11 @@ fn compare_means(prediction: &Prediction, sim: &Simulation) -> Vec<MeanCompariso
                 simulated: s.mean,
                 se,
                 limit: p.value,
-                z: if se > 0.0 { (s.mean - p.value) / se } else { 0.0 },
+                z: if se > 0.0 {
+                    (s.mean - p.value) / se
+                } else {
+                    0.0
+                },
                 decisive: p.decisive,
             })
         })

@@ -99,7 +99,10 @@ impl Trials {
     /// Appends the outcome of a later range (same metrics), keeping trial order when
     /// ranges are appended in order.
     pub fn extend(&mut self, other: Trials) {
-        debug_assert_eq!((&self.metrics, &self.traces), (&other.metrics, &other.traces));
+        debug_assert_eq!(
+            (&self.metrics, &self.traces),
+            (&other.metrics, &other.traces)
+        );
         self.ids.extend(other.ids);
         self.values.extend(other.values);
         self.failures.extend(other.failures);
@@ -153,7 +156,9 @@ pub(crate) fn execute<M: Model>(
         match failed {
             None => {
                 trials.ids.push(t);
-                trials.values.extend_from_slice(&values[i * k..i * k + kept]);
+                trials
+                    .values
+                    .extend_from_slice(&values[i * k..i * k + kept]);
             }
             Some(e) => trials.failures.push((t, e)),
         }

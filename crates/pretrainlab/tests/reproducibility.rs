@@ -12,7 +12,10 @@ fn model(sampler: &str) -> Box<dyn DynModel> {
 }
 
 fn bits(r: &Trials) -> (Vec<u64>, Vec<u64>) {
-    (r.ids.clone(), r.values.iter().map(|x| x.to_bits()).collect())
+    (
+        r.ids.clone(),
+        r.values.iter().map(|x| x.to_bits()).collect(),
+    )
 }
 
 fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {

@@ -1186,7 +1186,7 @@ fn rel_dist(a: &[f64], b: &[f64], scale: &[f64]) -> f64 {
 /// What one run measured, before [`Diagonal::end_metrics`] names it.
 enum Measured {
     /// `fine_tune = "gd"`: the instance, trained by GD.
-    Trained(Instance),
+    Trained(Box<Instance>),
     /// `fine_tune = "interpolator"`: the Σq_k interpolator's test MSE on the instance.
     Interpolated(f64),
 }
@@ -1224,7 +1224,7 @@ impl Diagonal {
             ));
         };
         let inst = match measured {
-            Some(Measured::Trained(i)) => Some(i),
+            Some(Measured::Trained(i)) => Some(&**i),
             _ => None,
         };
         if p.fine_tune == FineTune::Interpolator {
@@ -1388,7 +1388,7 @@ impl Dynamics for Diagonal {
 
     fn run(&self, rng: &mut ChaCha8Rng, _trial: u64) -> std::result::Result<RunOutcome, String> {
         let measured = match self.p.fine_tune {
-            FineTune::Gd => Measured::Trained(self.instance(rng)?),
+            FineTune::Gd => Measured::Trained(Box::new(self.instance(rng)?)),
             FineTune::Interpolator => Measured::Interpolated(self.interpolator_mse(rng)?),
         };
         let metrics = self

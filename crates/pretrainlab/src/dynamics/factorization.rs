@@ -22,7 +22,9 @@
 //! with `f⋆ = ¼Σ_{λⱼ<0} λⱼ²`. `H → 0` and `P₁₁ → Λ₁` exponentially, at rate `≳ λ_min(Λ₁)`.
 //!
 //! The flow (GF) is integrated by [`crate::ode::Dopri5`] from `X₀ = σ₀·G`, `G` standard
-//! Gaussian, and `S, H, P₁₁` are read off `X(t)` on a log-spaced time grid.
+//! Gaussian, and `S, H, P₁₁` are read off `X(t)` on a log-spaced time grid. Every run
+//! stores its curves on that grid with its metrics ([`Dynamics::trace_specs`]): `‖S‖`,
+//! `‖H‖`, `‖P₁₁ − Λ₁‖`, `f − f⋆`, `t·λ₁(S)` and the closed-form `‖S‖`.
 
 use std::sync::LazyLock;
 

@@ -12,11 +12,11 @@ pub mod ssl;
 use rand::rngs::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::model::{MetricSpec, Model, Prediction, Quantity, TraceSpec};
+use crate::Result;
 pub use crate::model::{Criterion, Curve};
+use crate::model::{MetricSpec, Model, Prediction, Quantity, TraceSpec};
 use crate::params::ModelInfo;
 use crate::runner::Trials;
-use crate::Result;
 
 /// What one simulated trajectory reports: named scalar end-state metrics and its curves.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -148,7 +148,9 @@ impl<D: Dynamics> Model for Trajectory<D> {
                 .curves
                 .iter()
                 .find(|c| c.name == spec.name && c.t == spec.t)
-                .ok_or_else(|| format!("the run did not report curve `{}` on its grid", spec.name))?;
+                .ok_or_else(|| {
+                    format!("the run did not report curve `{}` on its grid", spec.name)
+                })?;
             let (slots, tail) = rest.split_at_mut(spec.t.len());
             slots.copy_from_slice(&curve.y);
             rest = tail;

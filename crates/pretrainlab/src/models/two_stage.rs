@@ -42,11 +42,23 @@ impl<M: TwoStageModel> TwoStage<M> {
     pub fn new(model: M, sizes: Sizes) -> Result<Self> {
         model.check_sizes(sizes.m, sizes.n)?;
         let mut metrics = vec![
-            MetricSpec::new("scaled_excess", "×n", "n(R − σ²), the scaled downstream excess risk"),
-            MetricSpec::new("n_var", "×n", "n·Var_n, the variance part; tends to σ² d_eff"),
+            MetricSpec::new(
+                "scaled_excess",
+                "×n",
+                "n(R − σ²), the scaled downstream excess risk",
+            ),
+            MetricSpec::new(
+                "n_var",
+                "×n",
+                "n·Var_n, the variance part; tends to σ² d_eff",
+            ),
             MetricSpec::new("n_leak", "×n", "n·Leakage_n, the leakage part; tends to 0"),
             MetricSpec::new("n_rep", "×n", "n·Rep, the representation part"),
-            MetricSpec::new("m_rep", "×m", "m·Rep, the pre-training interaction; tends in law to ‖L(Z)‖²"),
+            MetricSpec::new(
+                "m_rep",
+                "×m",
+                "m·Rep, the pre-training interaction; tends in law to ‖L(Z)‖²",
+            ),
         ];
         if let Some(name) = model.extra_name() {
             metrics.push(MetricSpec::new(name, "1", extra_meaning(name)));
@@ -99,9 +111,9 @@ impl<M: TwoStageModel> TwoStage<M> {
         let sampler = if M::uses_sampler() {
             match table.remove("sampler") {
                 None => Sampler::Wishart,
-                Some(v) => v.try_into().map_err(|_| {
-                    Error::invalid("sampler", "must be \"wishart\" or \"raw\"")
-                })?,
+                Some(v) => v
+                    .try_into()
+                    .map_err(|_| Error::invalid("sampler", "must be \"wishart\" or \"raw\""))?,
             }
         } else {
             Sampler::Wishart
