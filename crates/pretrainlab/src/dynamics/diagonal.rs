@@ -756,7 +756,7 @@ impl Diagonal {
         ModelInfo {
             name: "diagonal",
             summary: "two-pathway diagonal linear network: PT then FT by full-batch GD; implicit bias Σq_k and replica test error",
-            source: "Anguita, Locatello, Saxe, Mondelli, Mancini, Lippl, Dominé, arXiv 2602.20062 (spec §2)",
+            source: "Anguita, Locatello, Saxe, Mondelli, Mancini, Lippl, Dominé, \"A Theory of How Pretraining Shapes Inductive Bias in Fine-Tuning\", arXiv 2602.20062",
             params: describe::<DiagonalParams>(
                 &[
                     ("d", "input dimension, 10 ≤ d ≤ 5000"),

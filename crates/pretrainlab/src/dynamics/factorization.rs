@@ -267,7 +267,7 @@ impl Factorization {
         ModelInfo {
             name: "factorization",
             summary: "gradient flow Ẋ = (M − XXᵀ)X of ¼‖XXᵀ − M‖², Schur-complement cascade",
-            source: "Mohammadi, Tinati, Tu, Soltanolkotabi, Jovanović, arXiv 2411.15972 (spec §1)",
+            source: "Mohammadi, Tinati, Tu, Soltanolkotabi, Jovanović, \"Stability properties of gradient flow dynamics for the symmetric low-rank matrix factorization problem\", arXiv 2411.15972",
             params: describe::<FactorizationParams>(
                 &[
                     ("n", "dimension of M"),
