@@ -120,3 +120,42 @@ pub fn check_size_above(field: &str, value: usize, bound: usize, what: &str) -> 
     }
     Ok(())
 }
+
+/// Test support: asserts that `shown` (a model's `info().params`) describes `P`. The shown
+/// defaults, other than the `computed` ones, parse back as TOML to `P::default()` (so
+/// every name is a field); every field of the serialised default is shown; each computed
+/// name is shown, in words, and has no serialised default; an unknown field is rejected.
+#[cfg(test)]
+pub(crate) fn assert_describes<P>(shown: &[ParamSpec], computed: &[&str])
+where
+    P: Default + Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut table = toml::Table::new();
+    for spec in shown.iter().filter(|s| !computed.contains(&s.name)) {
+        let line: toml::Table = format!("v = {}", spec.default).parse().unwrap_or_else(|e| {
+            panic!("{}: {:?} is not a TOML value: {e}", spec.name, spec.default)
+        });
+        table.insert(spec.name.to_string(), line["v"].clone());
+    }
+    let parsed: P = toml::Value::Table(table)
+        .try_into()
+        .unwrap_or_else(|e| panic!("the shown defaults do not deserialise: {e}"));
+    assert_eq!(format!("{parsed:?}"), format!("{:?}", P::default()));
+    let names: Vec<&str> = shown.iter().map(|s| s.name).collect();
+    let defaults = toml::Table::try_from(P::default()).unwrap();
+    for key in defaults.keys() {
+        assert!(names.contains(&key.as_str()), "field {key} is not shown");
+    }
+    for name in computed {
+        assert!(names.contains(name), "{name} is not shown");
+        assert!(
+            !defaults.contains_key(*name),
+            "{name} has a serialised default"
+        );
+        let spec = shown.iter().find(|s| s.name == *name).unwrap();
+        assert_ne!(spec.default, "(none)", "{name} has no default text");
+    }
+    let mut bad = toml::Table::new();
+    bad.insert("no_such_field".into(), toml::Value::Integer(1));
+    assert!(toml::Value::Table(bad).try_into::<P>().is_err());
+}

@@ -1849,29 +1849,10 @@ mod tests {
         assert_eq!(names, ["replica_vs_implicit"]);
     }
 
-    /// `info()` shows every field of the parameters, and its defaults parse back to
-    /// `DiagonalParams::default()`; a missing field takes its default.
+    /// `info()` describes the parameter type (see `params::assert_describes`).
     #[test]
     fn info_params_match_the_parameter_type() {
-        let shown = Diagonal::info().params;
-        let mut table = toml::Table::new();
-        for spec in &shown {
-            let line: toml::Table = format!("v = {}", spec.default).parse().unwrap();
-            table.insert(spec.name.to_string(), line["v"].clone());
-        }
-        assert_eq!(table.len(), 20);
-        let parsed: DiagonalParams = toml::Value::Table(table).try_into().unwrap();
-        let default = format!("{:?}", DiagonalParams::default());
-        assert_eq!(format!("{parsed:?}"), default);
-        let empty: DiagonalParams = toml::Value::Table(toml::Table::new()).try_into().unwrap();
-        assert_eq!(format!("{empty:?}"), default);
-        let mut bad = toml::Table::new();
-        bad.insert("nope".into(), toml::Value::Integer(1));
-        assert!(
-            toml::Value::Table(bad)
-                .try_into::<DiagonalParams>()
-                .is_err()
-        );
+        crate::params::assert_describes::<DiagonalParams>(&Diagonal::info().params, &[]);
     }
 
     #[test]

@@ -564,45 +564,12 @@ mod tests {
         );
     }
 
-    /// `info().params` describes `FactorParams`: the shown defaults, other than the computed
-    /// ones, parse back as TOML to `FactorParams::default()` (so every name is a field), and
-    /// every field of the serialised default is shown.
+    /// `info()` describes the parameter type (see `params::assert_describes`).
     #[test]
     fn info_params_match_the_parameter_type() {
-        let computed = ["strengths", "beta"];
-        let shown = FactorModel::info().params;
-        let mut table = toml::Table::new();
-        for spec in &shown {
-            if computed.contains(&spec.name) {
-                assert_ne!(spec.default, "(none)", "{} has no default text", spec.name);
-                continue;
-            }
-            let line: toml::Table = format!("v = {}", spec.default).parse().unwrap_or_else(|e| {
-                panic!("{}: {:?} is not a TOML value: {e}", spec.name, spec.default)
-            });
-            table.insert(spec.name.to_string(), line["v"].clone());
-        }
-        let parsed: FactorParams = table
-            .try_into()
-            .unwrap_or_else(|e| panic!("the shown defaults do not deserialise: {e}"));
-        assert_eq!(
-            format!("{parsed:?}"),
-            format!("{:?}", FactorParams::default())
+        crate::params::assert_describes::<FactorParams>(
+            &FactorModel::info().params,
+            &["strengths", "beta"],
         );
-        let names: Vec<&str> = shown.iter().map(|s| s.name).collect();
-        let defaults = toml::Table::try_from(FactorParams::default()).unwrap();
-        for key in defaults.keys() {
-            assert!(
-                names.contains(&key.as_str()),
-                "field {key} is not in info().params"
-            );
-        }
-        for name in computed {
-            assert!(names.contains(&name), "{name} is not in info().params");
-            assert!(
-                !defaults.contains_key(name),
-                "{name} has a serialised default"
-            );
-        }
     }
 }

@@ -1322,45 +1322,12 @@ mod tests {
         assert_eq!(field(m.check_sizes(100, 2).unwrap_err()), "n");
     }
 
-    /// `info().params` describes `SpectralParams`: the shown defaults, other than the computed
-    /// ones, parse back as TOML to `SpectralParams::default()` (so every name is a field), and
-    /// every field of the serialised default is shown.
+    /// `info()` describes the parameter type (see `params::assert_describes`).
     #[test]
     fn info_params_match_the_parameter_type() {
-        let computed = ["pre_cov", "pos_cov", "down_cov", "beta"];
-        let shown = SpectralModel::info().params;
-        let mut table = toml::Table::new();
-        for spec in &shown {
-            if computed.contains(&spec.name) {
-                assert_ne!(spec.default, "(none)", "{} has no default text", spec.name);
-                continue;
-            }
-            let line: toml::Table = format!("v = {}", spec.default).parse().unwrap_or_else(|e| {
-                panic!("{}: {:?} is not a TOML value: {e}", spec.name, spec.default)
-            });
-            table.insert(spec.name.to_string(), line["v"].clone());
-        }
-        let parsed: SpectralParams = table
-            .try_into()
-            .unwrap_or_else(|e| panic!("the shown defaults do not deserialise: {e}"));
-        assert_eq!(
-            format!("{parsed:?}"),
-            format!("{:?}", SpectralParams::default())
+        crate::params::assert_describes::<SpectralParams>(
+            &SpectralModel::info().params,
+            &["pre_cov", "pos_cov", "down_cov", "beta"],
         );
-        let names: Vec<&str> = shown.iter().map(|s| s.name).collect();
-        let defaults = toml::Table::try_from(SpectralParams::default()).unwrap();
-        for key in defaults.keys() {
-            assert!(
-                names.contains(&key.as_str()),
-                "field {key} is not in info().params"
-            );
-        }
-        for name in computed {
-            assert!(names.contains(&name), "{name} is not in info().params");
-            assert!(
-                !defaults.contains_key(name),
-                "{name} has a serialised default"
-            );
-        }
     }
 }
