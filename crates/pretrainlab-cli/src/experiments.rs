@@ -79,7 +79,7 @@ pub fn validate(file: &Path, quick: bool) -> Result<()> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| input_error(format!("cannot read {origin}: {e}")))?;
     let exp = parse(&text, &origin, quick)?;
-    print!("{origin}: {}", describe(&exp));
+    print!("{origin}: {}", exp.describe());
     Ok(())
 }
 
@@ -178,52 +178,4 @@ pub fn quick_folder(dir: &Path, quick: bool) -> PathBuf {
     let mut s = dir.as_os_str().to_owned();
     s.push("-quick");
     PathBuf::from(s)
-}
-
-/// Describes a valid experiment in a few lines (for `validate`).
-pub fn describe(exp: &Experiment) -> String {
-    let axes: Vec<String> = exp
-        .axes
-        .iter()
-        .map(|a| format!("{} ({} values, {})", a.name, a.values.len(), a.kind))
-        .collect();
-    let units: usize = if exp.actions.runs_trials() {
-        exp.points.len() * exp.trials.div_ceil(exp.chunk) as usize
-    } else {
-        0
-    };
-    let mut actions = Vec::new();
-    if exp.actions.predict {
-        actions.push("predict");
-    }
-    if exp.actions.simulate {
-        actions.push("simulate");
-    }
-    if exp.actions.check {
-        actions.push("check");
-    }
-    format!(
-        "valid: `{}` on model {}, actions {}\n  {} point(s){}\n  {} trial(s) per point, seed {}, {} unit(s) of up to {} trial(s)\n  output {}\n",
-        exp.name,
-        exp.model,
-        actions.join(", "),
-        exp.points.len(),
-        if axes.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " from {} of {}",
-                match exp.combine {
-                    pretrainlab_experiment::spec::Combine::Product => "the product",
-                    pretrainlab_experiment::spec::Combine::Zip => "the zip",
-                },
-                axes.join(", ")
-            )
-        },
-        exp.trials,
-        exp.seed,
-        units,
-        exp.chunk,
-        exp.output.display()
-    )
 }

@@ -164,6 +164,57 @@ pub struct Experiment {
     pub points: Vec<Point>,
 }
 
+impl Experiment {
+    /// Describes a valid experiment in a few lines (for `validate`).
+    pub fn describe(&self) -> String {
+        let exp = self;
+        let axes: Vec<String> = exp
+            .axes
+            .iter()
+            .map(|a| format!("{} ({} values, {})", a.name, a.values.len(), a.kind))
+            .collect();
+        let units: usize = if exp.actions.runs_trials() {
+            exp.points.len() * exp.trials.div_ceil(exp.chunk) as usize
+        } else {
+            0
+        };
+        let mut actions = Vec::new();
+        if exp.actions.predict {
+            actions.push("predict");
+        }
+        if exp.actions.simulate {
+            actions.push("simulate");
+        }
+        if exp.actions.check {
+            actions.push("check");
+        }
+        format!(
+            "valid: `{}` on model {}, actions {}\n  {} point(s){}\n  {} trial(s) per point, seed {}, {} unit(s) of up to {} trial(s)\n  output {}\n",
+            exp.name,
+            exp.model,
+            actions.join(", "),
+            exp.points.len(),
+            if axes.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " from {} of {}",
+                    match exp.combine {
+                        Combine::Product => "the product",
+                        Combine::Zip => "the zip",
+                    },
+                    axes.join(", ")
+                )
+            },
+            exp.trials,
+            exp.seed,
+            units,
+            exp.chunk,
+            exp.output.display()
+        )
+    }
+}
+
 /// Default trials per unit.
 const DEFAULT_CHUNK: i64 = 100;
 /// Most points a file may resolve to.
