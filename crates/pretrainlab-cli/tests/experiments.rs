@@ -139,6 +139,13 @@ fn reproduce_lists_presets_and_the_quick_demo_writes_everything() {
     ] {
         assert!(dir.join(f).is_file(), "{f} missing; stdout: {out}");
     }
+    for table in ["trials.csv", "points.csv"] {
+        let text = std::fs::read_to_string(dir.join(table)).unwrap();
+        let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+        for (i, h) in header.iter().enumerate() {
+            assert!(!header[..i].contains(h), "{table}: column {h} twice");
+        }
+    }
     let png = std::fs::read(dir.join("figures/sweep.png")).unwrap();
     assert_eq!(&png[..4], b"\x89PNG");
 

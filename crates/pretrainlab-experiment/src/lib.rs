@@ -661,11 +661,12 @@ fn write_tables(
         Column::Int(results.iter().map(|r| r.index as i64).collect()),
     );
     axis_columns(e, results, &rows, &mut t);
+    // A quantity named like a label or an axis (a two-stage model's `alpha`) is shown once.
     let mut float = |name: String, f: &dyn Fn(&PointResult) -> Option<f64>| {
-        t.push(
-            &name,
-            Column::OptFloat(results.iter().map(|r| f(r).and_then(finite)).collect()),
-        );
+        if !t.has(&name) {
+            let values = results.iter().map(|r| f(r).and_then(finite)).collect();
+            t.push(&name, Column::OptFloat(values));
+        }
     };
     if e.actions.needs_theory() {
         let preds = || results.iter().filter_map(|r| r.predicted());

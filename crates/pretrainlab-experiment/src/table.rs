@@ -72,6 +72,11 @@ impl Table {
         self.columns.push((name.to_string(), column));
     }
 
+    /// Whether a column is called `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.columns.iter().any(|(n, _)| n == name)
+    }
+
     /// Number of rows (that of the first column).
     pub fn rows(&self) -> usize {
         self.columns.first().map_or(0, |(_, c)| c.len())
