@@ -93,11 +93,6 @@ impl<D: Dynamics> Trajectory<D> {
         }
     }
 
-    /// The dynamics model.
-    pub fn inner(&self) -> &D {
-        &self.model
-    }
-
     /// The registry's description.
     pub fn info() -> ModelInfo {
         D::model_info()

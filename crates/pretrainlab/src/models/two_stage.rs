@@ -70,16 +70,6 @@ impl<M: TwoStageModel> TwoStage<M> {
         })
     }
 
-    /// The estimator.
-    pub fn estimator(&self) -> &M {
-        &self.model
-    }
-
-    /// The sample sizes and sampler.
-    pub fn sizes(&self) -> Sizes {
-        self.sizes
-    }
-
     /// The registry's description: the estimator's parameters, then `m`, `n`, `sampler`.
     pub fn info() -> ModelInfo {
         let mut info = M::model_info();
