@@ -37,13 +37,12 @@
 //! Every file is a function of the stored results (no timestamps), so a rerun writes
 //! identical bytes.
 
+use crate::Out;
 use std::fmt::Write as _;
-use std::path::Path;
 
 use pretrainlab::model::Prediction;
-use pretrainlab_experiment::store::atomic_write;
-use pretrainlab_experiment::{PointResult, StoreError};
-use pretrainlab_report::{Figure, PlotError, Series, Style, write_figure, write_panels};
+use pretrainlab_experiment::PointResult;
+use pretrainlab_report::{Figure, Series, Style, write_figure, write_panels};
 use serde_json::{Map, Value, json};
 
 use crate::{Context, PaperError, Part, Preset};
@@ -65,55 +64,6 @@ pub fn presets() -> Vec<Preset> {
 
 fn post_error(message: impl Into<String>) -> PaperError {
     PaperError::Post(message.into())
-}
-
-/// Where a post-processing step writes, and what it wrote (relative to the preset's
-/// folder).
-struct Out<'a> {
-    dir: &'a Path,
-    files: Vec<String>,
-}
-
-impl<'a> Out<'a> {
-    fn new(dir: &'a Path) -> Self {
-        Out {
-            dir,
-            files: Vec::new(),
-        }
-    }
-
-    /// Writes `paper/<name>`.
-    fn text(&mut self, name: &str, text: &str) -> Result<(), PaperError> {
-        let rel = format!("paper/{name}");
-        atomic_write(&self.dir.join(&rel), text.as_bytes())?;
-        self.files.push(rel);
-        Ok(())
-    }
-
-    fn json(&mut self, name: &str, value: &Value) -> Result<(), PaperError> {
-        let text = serde_json::to_string_pretty(value).map_err(|e| post_error(e.to_string()))?;
-        self.text(name, &text)
-    }
-
-    /// Draws `paper/<stem>.svg` and `.png` with `draw`.
-    fn image(
-        &mut self,
-        stem: &str,
-        draw: impl FnOnce(&Path) -> Result<(), PlotError>,
-    ) -> Result<(), PaperError> {
-        let rel = format!("paper/{stem}");
-        let path = self.dir.join(&rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        }
-        draw(&path).map_err(StoreError::from)?;
-        self.files.push(format!("{rel}.svg"));
-        self.files.push(format!("{rel}.png"));
-        Ok(())
-    }
 }
 
 fn series(label: &str, x: &[f64], y: &[f64], style: Style) -> Series {
@@ -318,7 +268,7 @@ fn cascade_post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
     }
     out.image("factorization_cascade", |p| write_panels(&panels, p))?;
     out.json("summary.json", &Value::Object(summary))?;
-    Ok(out.files)
+    Ok(out.files())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -867,7 +817,7 @@ fn diagonal_post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
         "spec_points_alpha_0.2": spec_json,
     });
     out.json("summary.json", &summary)?;
-    Ok(out.files)
+    Ok(out.files())
 }
 
 #[cfg(test)]

@@ -72,6 +72,89 @@ impl Context<'_> {
     }
 }
 
+/// Where a post-processing step writes (`<preset folder>/paper/`) and what it wrote,
+/// relative to the preset's folder.
+pub struct Out<'a> {
+    dir: &'a Path,
+    files: Vec<String>,
+}
+
+impl<'a> Out<'a> {
+    pub fn new(dir: &'a Path) -> Self {
+        Out {
+            dir,
+            files: Vec::new(),
+        }
+    }
+
+    /// Writes `paper/<name>` atomically.
+    pub fn text(&mut self, name: &str, text: &str) -> Result<(), PaperError> {
+        let rel = format!("paper/{name}");
+        pretrainlab_experiment::store::atomic_write(&self.dir.join(&rel), text.as_bytes())?;
+        self.files.push(rel);
+        Ok(())
+    }
+
+    /// Writes `paper/<name>` as pretty JSON.
+    pub fn json(&mut self, name: &str, value: &serde_json::Value) -> Result<(), PaperError> {
+        let text =
+            serde_json::to_string_pretty(value).map_err(|e| PaperError::Post(e.to_string()))?;
+        self.text(name, &text)
+    }
+
+    /// Draws `paper/<stem>.svg` and `.png` with `draw`.
+    pub fn image(
+        &mut self,
+        stem: &str,
+        draw: impl FnOnce(&Path) -> Result<(), pretrainlab_report::PlotError>,
+    ) -> Result<(), PaperError> {
+        let rel = format!("paper/{stem}");
+        let path = self.dir.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        draw(&path).map_err(StoreError::from)?;
+        self.files.push(format!("{rel}.svg"));
+        self.files.push(format!("{rel}.png"));
+        Ok(())
+    }
+
+    /// Draws one figure as `paper/<stem>.svg` and `.png`.
+    pub fn figure(
+        &mut self,
+        fig: &pretrainlab_report::Figure,
+        stem: &str,
+    ) -> Result<(), PaperError> {
+        self.image(stem, |p| pretrainlab_report::write_figure(fig, p))
+    }
+
+    /// Draws figures side by side as `paper/<stem>.svg` and `.png`.
+    pub fn panels(
+        &mut self,
+        figs: &[pretrainlab_report::Figure],
+        stem: &str,
+    ) -> Result<(), PaperError> {
+        self.image(stem, |p| pretrainlab_report::write_panels(figs, p))
+    }
+
+    /// Draws a heatmap as `paper/<stem>.svg` and `.png`.
+    pub fn heatmap(
+        &mut self,
+        map: &pretrainlab_report::Heatmap,
+        stem: &str,
+    ) -> Result<(), PaperError> {
+        self.image(stem, |p| pretrainlab_report::write_heatmap(map, p))
+    }
+
+    /// The files written, relative to the preset's folder.
+    pub fn files(self) -> Vec<String> {
+        self.files
+    }
+}
+
 /// Draws a paper's panels; returns the files written, relative to the preset's folder.
 pub type PostFn = fn(&Context<'_>) -> Result<Vec<String>, PaperError>;
 

@@ -24,16 +24,16 @@
 //! values are the `PAPER_*` constants, printed beside ours; they enter no computation of
 //! ours except the fits made of them.
 
+use crate::Out;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use pretrainlab::fit::{self, Fit};
 use pretrainlab::law::Law;
 use pretrainlab::model::Prediction;
 use pretrainlab::stats::Summary;
 use pretrainlab::theory::weighted_chisq::ks_statistic;
-use pretrainlab_experiment::{PointResult, StoreError, store::atomic_write};
-use pretrainlab_report::{Figure, Series, Style, write_panels};
+use pretrainlab_experiment::PointResult;
+use pretrainlab_report::{Figure, Series, Style};
 
 use crate::{Context, PaperError, Part, Preset};
 
@@ -168,38 +168,6 @@ fn num(x: f64) -> String {
         format!("{x:e}")
     } else {
         format!("{x}")
-    }
-}
-
-/// The files of the post-processing, under `<preset folder>/paper/`.
-struct Out {
-    dir: PathBuf,
-    files: Vec<String>,
-}
-
-impl Out {
-    fn new(ctx: &Context<'_>) -> Self {
-        Out {
-            dir: ctx.dir.join("paper"),
-            files: Vec::new(),
-        }
-    }
-
-    fn csv(&mut self, name: &str, text: &str) -> Result<(), PaperError> {
-        atomic_write(&self.dir.join(name), text.as_bytes())?;
-        self.files.push(format!("paper/{name}"));
-        Ok(())
-    }
-
-    fn panels(&mut self, stem: &str, figs: &[Figure]) -> Result<(), PaperError> {
-        std::fs::create_dir_all(&self.dir).map_err(|source| StoreError::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
-        write_panels(figs, &self.dir.join(stem)).map_err(StoreError::from)?;
-        self.files
-            .extend([format!("paper/{stem}.svg"), format!("paper/{stem}.png")]);
-        Ok(())
     }
 }
 
@@ -471,7 +439,7 @@ fn fitted(panel: &Panel, x: &[f64], y: &[f64]) -> Result<Fit, PaperError> {
 /// Fig. 2: per panel its CSV, the fits of ours and of the paper's values, the comparison
 /// table, and the three panels.
 fn fig2(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
-    let mut out = Out::new(ctx);
+    let mut out = Out::new(ctx.dir);
     let mut fits = String::from("panel,source,form,coefficients,r_squared\n");
     let mut table = String::from("panel,x,normalisation,ours,ours_se,paper,paper_over_ours\n");
     let mut figs = Vec::new();
@@ -483,7 +451,7 @@ fn fig2(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
                 panel.axis
             )));
         }
-        out.csv(&format!("fig2_{}.csv", panel.axis), &panel_csv(panel, &pts))?;
+        out.text(&format!("fig2_{}.csv", panel.axis), &panel_csv(panel, &pts))?;
         let xs: Vec<f64> = pts.iter().map(|p| p.x).collect();
         let ys: Vec<f64> = pts.iter().map(|p| panel.scale * p.mean).collect();
         let es: Vec<f64> = pts.iter().map(|p| panel.scale * p.se).collect();
@@ -525,10 +493,10 @@ fn fig2(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
             ],
         ));
     }
-    out.csv("fig2_fits.csv", &fits)?;
-    out.csv("fig2_table.csv", &table)?;
-    out.panels("fig2", &figs)?;
-    Ok(out.files)
+    out.text("fig2_fits.csv", &fits)?;
+    out.text("fig2_table.csv", &table)?;
+    out.panels(&figs, "fig2")?;
+    Ok(out.files())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -773,21 +741,21 @@ fn fig3(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
     let Some(first) = pts.first() else {
         return Err(PaperError::Post("Fig. 3 has no points".into()));
     };
-    let mut out = Out::new(ctx);
+    let mut out = Out::new(ctx.dir);
     let header = "n,m,trials,failed,ks_total,ks_pretraining,p_var_5pct,mean_scaled_excess,se_scaled_excess,mean_n_rep,se_n_rep,mean_n_var,mean_n_leak,limit_mean,limit_pretraining_mean\n";
     let fig4: String = std::iter::once(header.to_string())
         .chain(pts.iter().map(fig4_row))
         .collect();
-    out.csv("fig3_trials.csv", &trials_csv(&pts))?;
-    out.csv("fig4.csv", &fig4)?;
-    out.csv("fig3_limit_cdf.csv", &limit_cdf_csv(&first.limits))?;
-    out.csv(
+    out.text("fig3_trials.csv", &trials_csv(&pts))?;
+    out.text("fig4.csv", &fig4)?;
+    out.text("fig3_limit_cdf.csv", &limit_cdf_csv(&first.limits))?;
+    out.text(
         "fig3_pretraining_quantiles.csv",
         &quantiles_csv(&first.limits),
     )?;
-    out.panels("fig3", &fig3_panels(&pts, &first.limits))?;
-    out.panels("fig4", &[fig4_panel(&pts)])?;
-    Ok(out.files)
+    out.panels(&fig3_panels(&pts, &first.limits), "fig3")?;
+    out.panels(&[fig4_panel(&pts)], "fig4")?;
+    Ok(out.files())
 }
 
 #[cfg(test)]

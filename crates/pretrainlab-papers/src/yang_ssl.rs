@@ -27,16 +27,13 @@
 //!
 //! Every file is a function of the stored results, so a rerun writes identical bytes.
 
+use crate::Out;
 use std::fmt::Write as _;
-use std::path::Path;
 
 use pretrainlab::dynamics::ssl::{YangSsl, YangSslParams, reduced_objective};
 use pretrainlab::model::Criterion;
 use pretrainlab_experiment::PointResult;
-use pretrainlab_experiment::store::atomic_write;
-use pretrainlab_report::{
-    Figure, Heatmap, PlotError, Series, Style, write_figure, write_heatmap, write_panels,
-};
+use pretrainlab_report::{Figure, Heatmap, Series, Style};
 
 use crate::{Context, PaperError, Part, Preset};
 
@@ -89,10 +86,7 @@ pub fn post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
     };
     let model = model(ctx.quick)?;
     let seeds = Seeds::new(point, model.dim())?;
-    let mut out = Out {
-        dir: ctx.dir,
-        files: Vec::new(),
-    };
+    let mut out = Out::new(ctx.dir);
     write_learning_curves(&mut out, &seeds)?;
     write_final_w(&mut out, &seeds)?;
     write_projections(&mut out, &seeds)?;
@@ -105,7 +99,7 @@ pub fn post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
     }
     draw_landscape(&mut out, &theory)?;
     draw_projections_over_time(&mut out, &seeds)?;
-    Ok(out.files)
+    Ok(out.files())
 }
 
 fn post_error(message: impl Into<String>) -> PaperError {
@@ -126,56 +120,6 @@ fn model(quick: bool) -> Result<YangSsl, PaperError> {
         .try_into()
         .map_err(|err| post_error(format!("parameters: {err}")))?;
     YangSsl::new(params).map_err(|err| post_error(err.to_string()))
-}
-
-/// Where the post-processing writes, and what it wrote (relative to the preset's folder).
-struct Out<'a> {
-    dir: &'a Path,
-    files: Vec<String>,
-}
-
-impl Out<'_> {
-    /// Writes `paper/<name>`.
-    fn text(&mut self, name: &str, text: &str) -> Result<(), PaperError> {
-        let rel = format!("paper/{name}");
-        atomic_write(&self.dir.join(&rel), text.as_bytes())?;
-        self.files.push(rel);
-        Ok(())
-    }
-
-    /// Draws `paper/<stem>.svg` and `.png` with `draw`.
-    fn image(
-        &mut self,
-        stem: &str,
-        draw: impl FnOnce(&Path) -> Result<(), PlotError>,
-    ) -> Result<(), PaperError> {
-        let rel = format!("paper/{stem}");
-        let path = self.dir.join(&rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| {
-                pretrainlab_experiment::StoreError::Io {
-                    path: parent.to_path_buf(),
-                    source,
-                }
-            })?;
-        }
-        draw(&path).map_err(pretrainlab_experiment::StoreError::from)?;
-        self.files.push(format!("{rel}.svg"));
-        self.files.push(format!("{rel}.png"));
-        Ok(())
-    }
-
-    fn figure(&mut self, fig: &Figure, stem: &str) -> Result<(), PaperError> {
-        self.image(stem, |p| write_figure(fig, p))
-    }
-
-    fn panels(&mut self, figs: &[Figure], stem: &str) -> Result<(), PaperError> {
-        self.image(stem, |p| write_panels(figs, p))
-    }
-
-    fn heatmap(&mut self, map: &Heatmap, stem: &str) -> Result<(), PaperError> {
-        self.image(stem, |p| write_heatmap(map, p))
-    }
 }
 
 // ---------------------------------------------------------------------------------------
