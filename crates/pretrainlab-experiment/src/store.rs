@@ -350,6 +350,16 @@ mod tests {
         t
     }
 
+    /// The empty outcome with `t`'s columns.
+    fn columns_of(t: &Trials) -> Trials {
+        Trials {
+            ids: vec![],
+            values: vec![],
+            failures: vec![],
+            ..t.clone()
+        }
+    }
+
     fn unit() -> Unit {
         Unit {
             point: 0,
@@ -376,12 +386,7 @@ mod tests {
         let t = sample();
         let d = dir("rt");
         let p = write(&d, &unit_text("00ff", &t));
-        let columns = Trials {
-            ids: vec![],
-            values: vec![],
-            failures: vec![],
-            ..t.clone()
-        };
+        let columns = columns_of(&t);
         let u = unit();
         let back = read_unit(
             &p,
@@ -405,12 +410,7 @@ mod tests {
     fn every_damage_is_detected() {
         let t = sample();
         let good = unit_text("00ff", &t);
-        let columns = Trials {
-            ids: vec![],
-            values: vec![],
-            failures: vec![],
-            ..t.clone()
-        };
+        let columns = columns_of(&t);
         let u = unit();
         let want = Expected {
             fingerprint: "00ff",
