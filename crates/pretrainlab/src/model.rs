@@ -16,6 +16,7 @@
 //! Front ends hold a `Box<dyn DynModel>` from [`crate::registry::build`]; the blanket
 //! implementation connects the two. Only [`crate::runner`] calls [`Model::trial`].
 
+use std::any::Any;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -214,7 +215,7 @@ pub struct Criterion {
 /// A system pretrainlab can simulate, predict and check. See the module docs.
 pub trait Model: Send + Sync {
     /// Per-worker buffers reused across trials, so that the hot loop does not allocate.
-    type Workspace: Send;
+    type Workspace: Send + 'static;
 
     /// The registry name.
     fn name(&self) -> &'static str;
@@ -266,6 +267,17 @@ pub trait DynModel: Send + Sync {
     /// Runs trials `range` under master seed `seed`. Call [`crate::runner::run`] instead:
     /// this is its dispatch point.
     fn run_range(&self, seed: u64, range: Range<u64>, progress: &(dyn Fn(u64) + Sync)) -> Trials;
+    /// A fresh workspace, type-erased, for [`crate::runner::run_one`].
+    fn workspace_any(&self) -> Box<dyn Any + Send>;
+    /// One trial with a caller-held workspace. Call [`crate::runner::run_one`] instead:
+    /// this is its dispatch point.
+    fn trial_with(
+        &self,
+        seed: u64,
+        trial: u64,
+        ws: &mut dyn Any,
+        out: &mut [f64],
+    ) -> std::result::Result<(), String>;
 }
 
 impl<M: Model> DynModel for M {
@@ -295,5 +307,20 @@ impl<M: Model> DynModel for M {
     }
     fn run_range(&self, seed: u64, range: Range<u64>, progress: &(dyn Fn(u64) + Sync)) -> Trials {
         crate::runner::execute(self, seed, range, progress)
+    }
+    fn workspace_any(&self) -> Box<dyn Any + Send> {
+        Box::new(Model::workspace(self))
+    }
+    fn trial_with(
+        &self,
+        seed: u64,
+        trial: u64,
+        ws: &mut dyn Any,
+        out: &mut [f64],
+    ) -> std::result::Result<(), String> {
+        let ws = ws
+            .downcast_mut::<M::Workspace>()
+            .ok_or("the workspace belongs to another model")?;
+        crate::runner::execute_one(self, seed, trial, ws, out)
     }
 }

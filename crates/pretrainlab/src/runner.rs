@@ -120,6 +120,38 @@ pub fn run(
     model.run_range(seed, range, progress)
 }
 
+/// Runs trial `trial` of `model` under master seed `seed` on the calling thread, with a
+/// workspace from [`DynModel::workspace_any`] that the caller keeps across calls, writing
+/// [`Trials::width`] values into `out`. The same trial gives the same bits as in [`run`].
+pub fn run_one(
+    model: &dyn DynModel,
+    seed: u64,
+    trial: u64,
+    ws: &mut (dyn std::any::Any + Send),
+    out: &mut [f64],
+) -> Result<(), String> {
+    model.trial_with(seed, trial, ws, out)
+}
+
+/// The typed trial behind [`run_one`], reached through [`DynModel::trial_with`].
+pub(crate) fn execute_one<M: Model>(
+    model: &M,
+    seed: u64,
+    trial: u64,
+    ws: &mut M::Workspace,
+    out: &mut [f64],
+) -> Result<(), String> {
+    let width = model.metrics().len() + model.traces().iter().map(|t| t.t.len()).sum::<usize>();
+    if out.len() != width {
+        return Err(format!(
+            "the output slice holds {} values, the model writes {width}",
+            out.len()
+        ));
+    }
+    let mut rng = trial_rng(seed, experiment_key(model.name()), trial);
+    model.trial(&mut rng, trial, ws, out)
+}
+
 /// The typed loop behind [`run`], reached through [`DynModel::run_range`].
 pub(crate) fn execute<M: Model>(
     model: &M,

@@ -69,7 +69,7 @@ impl TrialRecord {
 /// limit theory.
 pub trait TwoStageModel: Send + Sync + Sized {
     /// Per-worker buffers reused across trials, so the hot loop does not allocate.
-    type Workspace: Send;
+    type Workspace: Send + 'static;
     /// The model's own parameters (everything but `m`, `n` and `sampler`).
     type Params: serde::de::DeserializeOwned;
 
