@@ -117,7 +117,8 @@ fn write_outputs(args: &RunArgs, trials: Option<&Trials>, json: &Value) -> Resul
     let Some(dir) = &args.output else {
         return Ok(());
     };
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("--output: cannot create {}", dir.display()))?;
     if let Some(t) = trials {
         atomic_write(&dir.join("trials.csv"), trials_csv(t).as_bytes())?;
     }

@@ -231,9 +231,8 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-/// Writes via a temporary file and a rename, so a reader never sees half a file.
+/// Writes a file atomically (exclusive temporary sibling, then rename) under the folder
+/// given with `--output`.
 fn atomic_write(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+    pretrainlab_experiment::store::atomic_write(path, bytes).context("--output")
 }

@@ -164,4 +164,9 @@ impl pretrainlab_experiment::Progress for ExperimentProgress {
             b.finish_and_clear();
         }
     }
+
+    /// Notes are shown even with `--quiet`: they report damage the run repaired.
+    fn note(&self, message: &str) {
+        eprintln!("note: {message}");
+    }
 }

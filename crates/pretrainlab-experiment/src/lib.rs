@@ -51,6 +51,12 @@ pub enum StoreError {
     /// A unit file of an earlier store format.
     #[error("{} was written by an earlier version of pretrainlab (unit format v1); rerun with --fresh to recompute the experiment", path.display())]
     Outdated { path: PathBuf },
+    #[error("{} is in use by another pretrainlab run ({holder}); wait for it to finish, or choose another output folder", dir.display())]
+    Locked { dir: PathBuf, holder: String },
+    #[error("{} is a symbolic link; pretrainlab does not write through links inside a results folder", path.display())]
+    Link { path: PathBuf },
+    #[error("--fresh: {} is not a pretrainlab results folder (it has no pretrainlab manifest.json), so nothing in it is deleted; choose an empty or new output folder", dir.display())]
+    NotResults { dir: PathBuf },
     #[error("writing Parquet: {0}")]
     Parquet(String),
     /// The file's `metric` or `predicted` names something the model does not report.
@@ -93,6 +99,8 @@ pub trait Progress: Sync {
     fn unit_done(&self, status: &Status<'_>);
     /// The run ended (finished or interrupted).
     fn end(&self);
+    /// Something the user should know, e.g. a damaged unit that is recomputed.
+    fn note(&self, message: &str);
 }
 
 /// Where a run stands after a unit.
@@ -115,6 +123,7 @@ impl Progress for Silent {
     fn trials(&self, _: u64) {}
     fn unit_done(&self, _: &Status<'_>) {}
     fn end(&self) {}
+    fn note(&self, _: &str) {}
 }
 
 /// How to run an experiment.
@@ -227,16 +236,13 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
     };
     let manifest_path = dir.join("manifest.json");
     let config = config_json(e);
-    if opts.fresh && dir.exists() {
-        for name in ["units", "figures"] {
-            let p = dir.join(name);
-            if p.exists() {
-                std::fs::remove_dir_all(&p).map_err(io(&p))?;
-            }
-        }
-        if manifest_path.exists() {
-            std::fs::remove_file(&manifest_path).map_err(io(&manifest_path))?;
-        }
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let _lock = store::FolderLock::acquire(dir)?;
+    for name in ["units", "figures"] {
+        store::refuse_link(&dir.join(name))?;
+    }
+    if opts.fresh {
+        discard_results(dir)?;
     }
     std::fs::create_dir_all(&units_dir).map_err(io(&units_dir))?;
 
@@ -254,23 +260,45 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
     let previous: Option<Value> = std::fs::read(&manifest_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let expected: std::collections::HashMap<String, &String> =
-        plan.iter().map(|(_, u, fp)| (u.file_name(), fp)).collect();
+    let models = build_models(e)?;
     let mut stale = Vec::new();
     let mut done = std::collections::HashSet::new();
+    let mut damaged = Vec::new();
     for entry in std::fs::read_dir(&units_dir).map_err(io(&units_dir))? {
         let entry = entry.map_err(io(&units_dir))?;
         let name = entry.file_name().to_string_lossy().to_string();
         if !name.ends_with(".txt") {
             continue;
         }
-        let fp = read_fingerprint(&entry.path())?;
-        match expected.get(&name) {
-            Some(want) if **want == fp => {
-                done.insert(name);
+        let Some((p, unit, fp)) = plan.iter().find(|(_, u, _)| u.file_name() == name) else {
+            stale.push(name);
+            continue;
+        };
+        match read_fingerprint(&entry.path()) {
+            Ok(found) if found != *fp => stale.push(name),
+            Err(StoreError::Outdated { path }) => return Err(StoreError::Outdated { path }),
+            _ => {
+                let columns = Trials::for_model(models[*p].as_ref());
+                let want = Expected {
+                    fingerprint: fp,
+                    columns: &columns,
+                    unit,
+                };
+                match read_unit(&entry.path(), &want) {
+                    Ok(_) => {
+                        done.insert(name);
+                    }
+                    Err(StoreError::Corrupt { path, message }) => {
+                        damaged.push(format!("{}: {message}", path.display()));
+                    }
+                    Err(other) => return Err(other),
+                }
             }
-            _ => stale.push(name),
         }
+    }
+    for message in &damaged {
+        opts.progress
+            .note(&format!("recomputing a damaged unit: {message}"));
     }
     if !stale.is_empty() {
         let mut changes = previous
@@ -322,6 +350,7 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
                 None => "running",
             },
             "units": plan.len(),
+            "recomputed_damaged_units": damaged,
             "config": config,
             "source": opts.source,
         })
@@ -337,7 +366,6 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
     write_manifest(None)?;
 
     // The units still to run.
-    let models = build_models(e)?;
     let todo: Vec<&(usize, Unit, String)> = plan
         .iter()
         .filter(|(_, u, _)| !done.contains(&u.file_name()))
@@ -427,6 +455,39 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
         files,
         results,
     }))
+}
+
+/// Deletes the finished units, figures and manifest of a results folder, for `--fresh`.
+/// Only a folder that carries pretrainlab's manifest (or holds nothing but the lock) is
+/// touched; anything else is refused.
+fn discard_results(dir: &Path) -> Result<(), StoreError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    let manifest_path = dir.join("manifest.json");
+    let ours = std::fs::read(&manifest_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .is_some_and(|m| m.get("pretrainlab_version").is_some());
+    if !ours {
+        let mut entries = std::fs::read_dir(dir).map_err(io(dir))?;
+        let only_lock = entries.all(|e| e.is_ok_and(|e| e.file_name() == store::LOCK_FILE));
+        return if only_lock {
+            Ok(())
+        } else {
+            Err(StoreError::NotResults {
+                dir: dir.to_path_buf(),
+            })
+        };
+    }
+    for name in ["units", "figures"] {
+        let p = dir.join(name);
+        if p.exists() {
+            std::fs::remove_dir_all(&p).map_err(io(&p))?;
+        }
+    }
+    std::fs::remove_file(&manifest_path).map_err(io(&manifest_path))
 }
 
 /// The model of every point, built through the registry from the point's parameters.

@@ -367,6 +367,13 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
         Some(n) if n.get_ref().trim().is_empty() => {
             return lines.err(n.span(), "name", "must not be empty");
         }
+        Some(n) if n.get_ref().chars().all(|c| c == '.') => {
+            return lines.err(
+                n.span(),
+                "name",
+                "must be one plain folder name, not `.` or `..` (it names the output folder)",
+            );
+        }
         Some(n)
             if !n
                 .get_ref()
@@ -736,14 +743,28 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
             let m = ((a * n as f64).round() as i64).max(1);
             params.insert("m".into(), toml::Value::Integer(m));
         }
-        pretrainlab::registry::build(&model_name, params.clone()).map_err(|e| match e {
-            pretrainlab::Error::InvalidParameter { field, message }
-                if field == "m" && alpha.is_some() =>
-            {
-                at("alpha", format!("invalid `m` = round(α n): {message}"))
+        let model =
+            pretrainlab::registry::build(&model_name, params.clone()).map_err(|e| match e {
+                pretrainlab::Error::InvalidParameter { field, message }
+                    if field == "m" && alpha.is_some() =>
+                {
+                    at("alpha", format!("invalid `m` = round(α n): {message}"))
+                }
+                other => invalid(other),
+            })?;
+        if let Some(metric) = &raw.metric {
+            let known: Vec<&str> = model.metrics().iter().map(|m| m.name.as_str()).collect();
+            if !known.contains(&metric.get_ref().as_str()) {
+                return Err(at(
+                    "metric",
+                    format!(
+                        "model `{model_name}` has no metric `{}`; it has {}",
+                        metric.get_ref(),
+                        known.join(", ")
+                    ),
+                ));
             }
-            other => invalid(other),
-        })?;
+        }
         points.push(Point {
             index,
             coords,

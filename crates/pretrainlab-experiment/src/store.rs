@@ -21,7 +21,7 @@
 //! checksum (FNV-1a of every byte before the checksum line), so a changed digit, a
 //! truncated file or a foreign row is reported, never merged.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pretrainlab::runner::Trials;
 
@@ -31,21 +31,73 @@ use crate::spec::{Experiment, Point};
 /// First line of every unit file of the current format.
 const UNIT_FORMAT: &str = "pretrainlab-unit v2";
 
-/// Writes via a temporary file in the same folder and a rename, so a reader (or a rerun
-/// after a kill) never sees half a file.
+/// Writes a file atomically through an exclusively created temporary sibling (see
+/// `pretrainlab_report::fsio`), naming the path on failure.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io {
+    pretrainlab_report::fsio::atomic_write(path, bytes).map_err(|source| StoreError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io)?;
+    })
+}
+
+/// Name of the lock file inside a results folder.
+pub const LOCK_FILE: &str = ".pretrainlab.lock";
+
+/// An advisory lock (`flock`) on a results folder, held while a run writes into it and
+/// released when dropped. The lock file records its holder for the error a second run
+/// gets.
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: std::fs::File,
+}
+
+impl FolderLock {
+    /// Takes the lock of `dir` (which must exist) without waiting: a folder another run
+    /// holds is an error naming that run.
+    pub fn acquire(dir: &Path) -> Result<Self, StoreError> {
+        use std::io::{Read, Seek, Write};
+        let path = dir.join(LOCK_FILE);
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        refuse_link(&path)?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(StoreError::Locked {
+                    dir: dir.to_path_buf(),
+                    holder: holder.trim().to_string(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let holder = format!("process {} since {}", std::process::id(), utc_now());
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(holder.as_bytes()))
+            .map_err(io)?;
+        Ok(FolderLock { _file: file })
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// An error when `path` is a symbolic link: pretrainlab never writes through one.
+pub fn refuse_link(path: &Path) -> Result<(), StoreError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(StoreError::Link {
+            path: path.to_path_buf(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// One unit of work: trials `lo..hi` of point `point`.
@@ -340,6 +392,7 @@ pub fn json_diff(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn sample() -> Trials {
         let mut t = Trials::empty(vec!["a".into(), "b".into()]);

@@ -13,6 +13,8 @@
 //! - a series with a non-empty label gets a legend entry (put a fit's R² in the label);
 //! - `err` draws vertical bars from `y − err` to `y + err`.
 
+pub mod fsio;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -329,16 +331,10 @@ fn with_suffix(stem: &Path, suffix: &str) -> PathBuf {
 }
 
 fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), PlotError> {
-    let io = |source| PlotError::Io {
+    fsio::atomic_write(path, bytes).map_err(|source| PlotError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let tmp = with_suffix(path, ".tmp");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }
 
 fn register_font() -> Result<(), PlotError> {

@@ -277,6 +277,16 @@ pub fn assess(model: &dyn DynModel, prediction: Prediction, seed: u64, trials: &
     }));
     criteria.extend(model.criteria(&prediction, trials));
     criteria.push(runs_completed(model.max_failure_rate(), &simulation));
+    for c in &mut criteria {
+        let finite = c.measured.is_finite()
+            && c.predicted.is_none_or(f64::is_finite)
+            && c.se.is_none_or(f64::is_finite);
+        if !finite {
+            c.pass = false;
+            c.statement
+                .push_str(" (fails: a compared number is not finite)");
+        }
+    }
     let pass = criteria.iter().all(|c| c.pass);
     Check {
         prediction,

@@ -183,18 +183,43 @@ impl Prediction {
 
     /// Every number in the prediction is finite.
     pub fn is_finite(&self) -> bool {
-        self.quantities
-            .iter()
-            .all(|q| q.value.is_finite() && q.se.is_none_or(f64::is_finite))
-            && self
-                .means
-                .iter()
-                .all(|m| m.value.is_finite() && m.se.is_finite())
-            && self
-                .laws
-                .iter()
-                .all(|l| l.law.mean().is_finite() && l.law.variance().is_finite())
-            && self.references.iter().all(|r| r.value.is_finite())
+        self.first_non_finite().is_none()
+    }
+
+    /// The first number of the prediction that is not finite, named, with its value.
+    pub fn first_non_finite(&self) -> Option<(String, f64)> {
+        let bad = |name: String, v: f64| (!v.is_finite()).then_some((name, v));
+        let quantities = self.quantities.iter().flat_map(|q| {
+            [
+                bad(q.name.clone(), q.value),
+                bad(format!("{} (s.e.)", q.name), q.se.unwrap_or(0.0)),
+            ]
+        });
+        let means = self.means.iter().flat_map(|m| {
+            [
+                bad(format!("mean of {}", m.metric), m.value),
+                bad(format!("s.e. of the mean of {}", m.metric), m.se),
+            ]
+        });
+        let laws = self.laws.iter().flat_map(|l| {
+            [
+                bad(format!("law of {} (mean)", l.metric), l.law.mean()),
+                bad(format!("law of {} (variance)", l.metric), l.law.variance()),
+            ]
+        });
+        let references = self.references.iter().map(|r| bad(r.key.clone(), r.value));
+        let curves = self.curves.iter().flat_map(|c| {
+            c.t.iter()
+                .chain(&c.y)
+                .map(move |&v| bad(format!("curve {}", c.name), v))
+        });
+        quantities
+            .chain(means)
+            .chain(laws)
+            .chain(references)
+            .chain(curves)
+            .flatten()
+            .next()
     }
 }
 
@@ -290,8 +315,15 @@ impl<M: Model> DynModel for M {
     fn traces(&self) -> &[TraceSpec] {
         Model::traces(self)
     }
+    /// The model's prediction; one that is not finite everywhere is an error.
     fn predict(&self) -> crate::Result<Prediction> {
-        Model::predict(self)
+        let p = Model::predict(self)?;
+        match p.first_non_finite() {
+            None => Ok(p),
+            Some((what, v)) => Err(crate::Error::Numerical(format!(
+                "the predicted {what} is {v}: the theory cannot be evaluated at these parameters"
+            ))),
+        }
     }
     fn criteria(&self, prediction: &Prediction, trials: &Trials) -> Vec<Criterion> {
         Model::criteria(self, prediction, trials)

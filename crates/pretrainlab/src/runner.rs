@@ -149,7 +149,40 @@ pub(crate) fn execute_one<M: Model>(
         ));
     }
     let mut rng = trial_rng(seed, experiment_key(model.name()), trial);
-    model.trial(&mut rng, trial, ws, out)
+    model.trial(&mut rng, trial, ws, out)?;
+    finite_or_failed(model, out)
+}
+
+/// A trial whose metrics or trace values are not all finite failed: the first
+/// non-finite value is its reason. (Allocates only to report a failure.)
+fn finite_or_failed<M: Model>(model: &M, out: &[f64]) -> Result<(), String> {
+    let Some(i) = out.iter().position(|v| !v.is_finite()) else {
+        return Ok(());
+    };
+    let metrics = model.metrics();
+    let what = match metrics.get(i) {
+        Some(m) => format!("metric `{}`", m.name),
+        None => {
+            let mut at = i - metrics.len();
+            let mut name = "";
+            for t in model.traces() {
+                if at < t.t.len() {
+                    name = &t.name;
+                    break;
+                }
+                at -= t.t.len();
+            }
+            format!(
+                "curve `{name}` at t = {}",
+                model
+                    .traces()
+                    .iter()
+                    .find(|t| t.name == name)
+                    .map_or(f64::NAN, |t| t.t[at])
+            )
+        }
+    };
+    Err(format!("non-finite {what}: {}", out[i]))
 }
 
 /// The typed loop behind [`run`], reached through [`DynModel::run_range`].
@@ -175,7 +208,11 @@ pub(crate) fn execute<M: Model>(
             |ws, (i, (out, failed))| {
                 let t = range.start + i as u64;
                 let mut rng = trial_rng(seed, key, t);
-                if let Err(e) = model.trial(&mut rng, t, ws, &mut out[..width]) {
+                let out = &mut out[..width];
+                if let Err(e) = model
+                    .trial(&mut rng, t, ws, out)
+                    .and_then(|()| finite_or_failed(model, out))
+                {
                     *failed = Some(e);
                 }
                 progress(1);
