@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use pretrainlab::criteria::{self, Simulation};
-use pretrainlab::model::DynModel;
+use pretrainlab::model::{DynModel, Prediction};
 use pretrainlab::registry;
 use pretrainlab::runner::{self, Trials};
 use serde_json::Value;
@@ -52,6 +52,29 @@ fn build(args: &RunArgs) -> Result<Box<dyn DynModel>> {
     Ok(registry::build(&args.model, table)?)
 }
 
+/// The model's prediction. One that overflows is the input's fault: the error names the
+/// parameters the user gave.
+fn predicted(args: &RunArgs, model: &dyn DynModel) -> Result<Prediction> {
+    model.predict().map_err(|e| match e {
+        pretrainlab::Error::NotFinite { .. } => {
+            input_error(format!("invalid `{}`: {e}", given(args)))
+        }
+        other => other.into(),
+    })
+}
+
+/// The parameters the user gave, for errors that only the combination explains.
+fn given(args: &RunArgs) -> String {
+    let keys: Vec<String> = table(args)
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    if keys.is_empty() {
+        "parameters".into()
+    } else {
+        keys.join("`, `")
+    }
+}
+
 /// Runs the trials of `model` (`--trials`, else the model's default) with a progress bar.
 fn run_trials(args: &RunArgs, model: &dyn DynModel) -> Result<Trials> {
     let count = args.trials.unwrap_or_else(|| model.default_trials());
@@ -67,7 +90,7 @@ fn run_trials(args: &RunArgs, model: &dyn DynModel) -> Result<Trials> {
 /// `pretrainlab predict`.
 pub fn predict(args: &RunArgs) -> Result<()> {
     let model = build(args)?;
-    let p = model.predict()?;
+    let p = predicted(args, model.as_ref())?;
     let json = criteria::prediction_json(&p);
     write_outputs(args, None, &json)?;
     emit(args, &json, || render::prediction(&p, &model.labels()))
@@ -78,14 +101,15 @@ pub fn simulate(args: &RunArgs) -> Result<()> {
     let model = build(args)?;
     let trials = run_trials(args, model.as_ref())?;
     if trials.completed() == 0 {
-        anyhow::bail!(
-            "all {} trials failed; first reason: {}",
-            trials.attempted(),
-            trials
-                .failures
-                .first()
-                .map_or("unknown", |(_, e)| e.as_str())
-        );
+        let first = trials
+            .failures
+            .first()
+            .map_or("unknown", |(_, e)| e.as_str());
+        return Err(input_error(format!(
+            "invalid `{}`: all {} trials failed; first reason: {first}",
+            given(args),
+            trials.attempted()
+        )));
     }
     let sim = Simulation::of(model.as_ref(), args.seed, &trials);
     let json = sim.to_json();
@@ -96,7 +120,7 @@ pub fn simulate(args: &RunArgs) -> Result<()> {
 /// `pretrainlab check`.
 pub fn check(args: &RunArgs) -> Result<()> {
     let model = build(args)?;
-    let prediction = model.predict()?;
+    let prediction = predicted(args, model.as_ref())?;
     let trials = run_trials(args, model.as_ref())?;
     let report = criteria::assess(model.as_ref(), prediction, args.seed, &trials);
     let json = report.to_json();

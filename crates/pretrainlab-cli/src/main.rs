@@ -72,8 +72,8 @@ struct ExperimentSettings {
     /// Smaller run: apply the experiment's `[quick]` overrides (fewer trials).
     #[arg(long)]
     quick: bool,
-    /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long)]
+    /// Worker threads, 1 to 1024 (default: all cores). Results do not depend on it.
+    #[arg(long, allow_negative_numbers = true, value_parser = bounded::<1, 1024, usize>)]
     threads: Option<usize>,
     /// No progress output on stderr.
     #[arg(long)]
@@ -131,25 +131,26 @@ struct RunArgs {
     config: Option<PathBuf>,
     /// Shorthand for `--set m=M` (wins over it): the pre-training sample size of the
     /// two-stage models (default 20000). A model without a parameter `m` rejects it.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = bounded::<1, { u64::MAX }, u64>)]
     m: Option<u64>,
     /// Shorthand for `--set n=N` (wins over it): the downstream sample size of the
     /// two-stage models (default 10000). A model without a parameter `n` rejects it.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = bounded::<1, { u64::MAX }, u64>)]
     n: Option<u64>,
     /// Shorthand for `--set sampler="…"` (wins over it): how the `factor` and `spectral`
     /// models draw their sufficient statistics (default wishart). Other models reject it.
     #[arg(long, value_enum)]
     sampler: Option<SamplerArg>,
     /// Number of trials (simulate, check): Monte Carlo trials, or seeds of a dynamics
-    /// model (default: the model's own, 2000 for the two-stage models).
-    #[arg(long)]
+    /// model, 1 to 10⁸ (default: the model's own, 2000 for the two-stage models).
+    #[arg(long, allow_negative_numbers = true, value_parser = bounded::<1, MAX_TRIALS, u64>)]
     trials: Option<u64>,
-    /// Master seed; trial t uses its own stream derived from (seed, model, t).
-    #[arg(long, default_value_t = 1)]
+    /// Master seed, an integer from 0 to 2⁶⁴ − 1; trial t uses its own stream derived
+    /// from (seed, model, t).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = bounded::<0, { u64::MAX }, u64>)]
     seed: u64,
-    /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long)]
+    /// Worker threads, 1 to 1024 (default: all cores). Results do not depend on it.
+    #[arg(long, allow_negative_numbers = true, value_parser = bounded::<1, 1024, usize>)]
     threads: Option<usize>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -217,12 +218,27 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Most trials one command runs.
+const MAX_TRIALS: u64 = 100_000_000;
+
+/// Parses an integer flag in `LO..=HI`; clap names the flag in the error.
+fn bounded<const LO: u64, const HI: u64, T: TryFrom<u64>>(s: &str) -> Result<T, String> {
+    let range = if HI == u64::MAX {
+        format!("an integer ≥ {LO}")
+    } else {
+        format!("an integer from {LO} to {HI}")
+    };
+    s.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|v| (LO..=HI).contains(v))
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| format!("must be {range}, got {s}"))
+}
+
 /// Sets up the global thread pool (`None`: rayon's default, all cores).
 fn set_threads(threads: Option<usize>) -> Result<()> {
     if let Some(t) = threads {
-        if t == 0 {
-            return Err(input_error("invalid `threads`: must be ≥ 1, got 0"));
-        }
         rayon::ThreadPoolBuilder::new()
             .num_threads(t)
             .build_global()

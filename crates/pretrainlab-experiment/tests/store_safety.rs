@@ -3,8 +3,8 @@
 //! symbolic links inside the folder are refused, and `name` is one plain folder name.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 
 use pretrainlab_experiment::store::FolderLock;
 use pretrainlab_experiment::{Outcome, Progress, RunOptions, Status, StoreError, parse, run};
@@ -101,7 +101,10 @@ fn a_second_run_meets_the_lock() {
     let err = go(&dir, false, &Notes::default()).unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, StoreError::Locked { .. }), "{text}");
-    assert!(text.contains(&format!("process {}", std::process::id())), "{text}");
+    assert!(
+        text.contains(&format!("process {}", std::process::id())),
+        "{text}"
+    );
     drop(held);
     go(&dir, false, &Notes::default()).unwrap();
 }

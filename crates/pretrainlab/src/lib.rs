@@ -53,6 +53,12 @@ pub enum Error {
     /// A numerical step failed (a decomposition that did not converge, a singular system).
     #[error("numerical failure: {0}")]
     Numerical(String),
+    /// The theory gives a number that is not finite (an overflow at extreme parameters);
+    /// `what` names the number.
+    #[error(
+        "the predicted {what} is {value}: the theory overflows at these parameter values; use values of smaller magnitude"
+    )]
+    NotFinite { what: String, value: f64 },
 }
 
 impl Error {

@@ -320,9 +320,7 @@ impl<M: Model> DynModel for M {
         let p = Model::predict(self)?;
         match p.first_non_finite() {
             None => Ok(p),
-            Some((what, v)) => Err(crate::Error::Numerical(format!(
-                "the predicted {what} is {v}: the theory cannot be evaluated at these parameters"
-            ))),
+            Some((what, value)) => Err(crate::Error::NotFinite { what, value }),
         }
     }
     fn criteria(&self, prediction: &Prediction, trials: &Trials) -> Vec<Criterion> {
