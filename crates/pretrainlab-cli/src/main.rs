@@ -181,7 +181,14 @@ fn input_error(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("error: {}", one_line_usage_error(&e));
+            return ExitCode::from(2);
+        }
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<experiments::Interrupted>().is_some() => {
@@ -196,6 +203,24 @@ fn main() -> ExitCode {
                 );
             eprintln!("error: {e:#}");
             ExitCode::from(if input { 2 } else { 1 })
+        }
+    }
+}
+
+/// A command-line error in one line: a bad flag value as "invalid `--flag`: why", anything
+/// else as clap's own first line, with a pointer to `--help`.
+fn one_line_usage_error(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let flag = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(a)) => a.split_whitespace().next().map(str::to_string),
+        _ => None,
+    };
+    match (flag, std::error::Error::source(e)) {
+        (Some(flag), Some(why)) => format!("invalid `{flag}`: {why}"),
+        _ => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            format!("{} (see --help)", first.trim_start_matches("error: "))
         }
     }
 }
