@@ -13,7 +13,9 @@ use pretrainlab::registry;
 use pretrainlab::runner::{self, Trials};
 use serde_json::Value;
 
-use crate::{Format, RunArgs, SamplerArg, atomic_write, input_error, params, progress, render};
+use pretrainlab_experiment::text as render;
+
+use crate::{Format, RunArgs, SamplerArg, atomic_write, input_error, params, progress};
 
 /// `pretrainlab models`: the registry's catalogue.
 pub fn models(format: Format) -> Result<()> {

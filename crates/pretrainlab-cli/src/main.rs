@@ -8,7 +8,6 @@ mod experiments;
 mod params;
 mod presets;
 mod progress;
-mod render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

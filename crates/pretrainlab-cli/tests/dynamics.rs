@@ -31,7 +31,10 @@ fn bad_dynamics_input_gets_code_2_and_names_the_field() {
         (&["check", "diagonal", "--n", "100"], "`n`"),
         (&["check", "factorization", "--n", "100"], "`spectrum`"),
         (&["simulate", "yang-ssl", "--sampler", "raw"], "`sampler`"),
-        (&["simulate", "factorization", "--trials", "0"], "`trials`"),
+        (
+            &["simulate", "factorization", "--trials", "0"],
+            "`--trials`",
+        ),
         (&["predict", "diagonal", "--set", "lr=0"], "`lr`"),
         (&["predict", "diagonal", "--set", "lr=-0.1"], "`lr`"),
         (

@@ -16,6 +16,9 @@
 //! becomes a prediction, a summary and a check (`pretrainlab::criteria`), then rows of
 //! the same tables, figures and report whatever the model.
 //!
+//! [`text`] renders a catalogue, prediction, simulation or check as the text tables the
+//! command line prints.
+//!
 //! The science stays in `pretrainlab`; this crate does the I/O around it.
 
 pub mod figures;
@@ -23,6 +26,7 @@ pub mod report;
 pub mod spec;
 pub mod store;
 pub mod table;
+pub mod text;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -15,6 +15,7 @@
 //! - [`model`]: the one model trait, its object-safe face, predictions and criteria;
 //! - [`registry`]: every model, registered once;
 //! - [`runner`]: the only place that derives random streams and runs trials in parallel;
+//! - [`budget`]: resource bounds (memory and work) checked before a run starts;
 //! - [`criteria`]: summaries, the generic criteria and the verdict of a check;
 //! - [`law`]: the [`law::Law`] trait of limit laws;
 //! - [`models`]: the two-stage family: one module per pre-training estimator behind
@@ -27,6 +28,7 @@
 //!   [`stats`] (summaries), [`rng`] (per-trial streams), [`params`] (parameter
 //!   descriptions and checks).
 
+pub mod budget;
 pub mod criteria;
 pub mod downstream;
 pub mod dynamics;

@@ -1,4 +1,5 @@
-//! Human-readable tables of any model's catalogue entry, prediction, simulation and check.
+//! Human-readable text tables of any model's catalogue entry, prediction, simulation and
+//! check, as the command line prints them.
 
 use std::fmt::Write;
 
@@ -8,6 +9,7 @@ use pretrainlab::params::ModelInfo;
 use pretrainlab::stats::{LEVELS, Summary};
 use serde_json::Value;
 
+/// Every model with its parameters, defaults and meaning.
 pub fn catalogue(models: &[ModelInfo]) -> String {
     let mut s = String::new();
     for m in models {
