@@ -20,7 +20,7 @@
 use faer::{Accum, Mat, MatRef};
 
 use crate::Result;
-use crate::linalg::{mul_into, pinv_psd, quad_form, trace_of_product};
+use crate::linalg::{Eigh, mul_into, pinv_psd, quad_form, trace_of_product};
 
 /// A linear-Gaussian downstream task `y = w⋆ᵀx + ε`, `Var ε = σ²`, `Cov x = Σ`.
 #[derive(Clone, Debug)]
@@ -60,6 +60,9 @@ pub struct DownstreamScratch {
     beta: Mat<f64>,
     beta_n: Mat<f64>,
     resid: Mat<f64>,
+    eigh: Eigh,
+    f_pinv: Mat<f64>,
+    f_n_pinv: Mat<f64>,
 }
 
 impl DownstreamScratch {
@@ -74,6 +77,9 @@ impl DownstreamScratch {
             beta: Mat::zeros(p, 1),
             beta_n: Mat::zeros(p, 1),
             resid: Mat::zeros(d, 1),
+            eigh: Eigh::new(p),
+            f_pinv: Mat::zeros(p, p),
+            f_n_pinv: Mat::zeros(p, p),
         }
     }
 }
@@ -128,19 +134,19 @@ impl LinearTask {
             self.w_star.as_ref(),
             1.0,
         );
-        let f_pinv = pinv_psd(s.f.as_ref())?;
-        let f_n_pinv = pinv_psd(s.f_n.as_ref())?;
+        s.eigh.pinv_psd(s.f.as_ref(), s.f_pinv.as_mut())?;
+        s.eigh.pinv_psd(s.f_n.as_ref(), s.f_n_pinv.as_mut())?;
         mul_into(
             s.beta.as_mut(),
             Accum::Replace,
-            f_pinv.as_ref(),
+            s.f_pinv.as_ref(),
             s.c.as_ref(),
             1.0,
         );
         mul_into(
             s.beta_n.as_mut(),
             Accum::Replace,
-            f_n_pinv.as_ref(),
+            s.f_n_pinv.as_ref(),
             s.c_n.as_ref(),
             1.0,
         );
@@ -165,7 +171,7 @@ impl LinearTask {
         );
         let leak = quad_form(s.resid.as_ref(), self.sigma.as_ref(), s.resid.as_ref());
 
-        let var = self.sigma2 / n as f64 * trace_of_product(s.f.as_ref(), f_n_pinv.as_ref());
+        let var = self.sigma2 / n as f64 * trace_of_product(s.f.as_ref(), s.f_n_pinv.as_ref());
         Ok(RiskParts { rep, leak, var })
     }
 

@@ -3,9 +3,13 @@
 //! Everything runs with `Par::Seq`: parallelism lives across Monte Carlo trials,
 //! and faer's results change bitwise with its own thread count.
 
+use faer::diag::DiagMut;
+use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
+use faer::linalg::cholesky::llt;
+use faer::linalg::evd::{self, ComputeEigenvectors};
 use faer::linalg::matmul::matmul;
 use faer::prelude::ReborrowMut;
-use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
+use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
 use rand::Rng;
 use rand_distr::{ChiSquared, Distribution, StandardNormal};
 
@@ -22,18 +26,158 @@ pub fn mul_into(
     matmul(dst, accum, lhs, rhs, alpha, Par::Seq);
 }
 
+/// A faer scratch buffer that remembers its requirement, so that the workspaces holding
+/// it can be cloned (a clone gets fresh scratch of the same size).
+struct Scratch {
+    req: StackReq,
+    buf: MemBuffer,
+}
+
+impl Scratch {
+    fn new(req: StackReq) -> Self {
+        Scratch {
+            req,
+            buf: MemBuffer::new(req),
+        }
+    }
+
+    fn stack(&mut self) -> &mut MemStack {
+        MemStack::new(&mut self.buf)
+    }
+}
+
+impl Clone for Scratch {
+    fn clone(&self) -> Self {
+        Scratch::new(self.req)
+    }
+}
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scratch")
+            .field("bytes", &self.buf.len())
+            .finish()
+    }
+}
+
+/// Reusable symmetric eigendecomposition `A = U diag(λ) Uᵀ` of dimension `n`, with the
+/// eigenvalues in **descending** order.
+///
+/// The algorithm is faer's `self_adjoint_evd`: Householder reduction to tridiagonal
+/// form, then the implicit symmetric QR algorithm (divide and conquer from dimension
+/// 128), with the reflections applied to the eigenvectors. It runs with the default
+/// parameters and on buffers laid out as `Mat::self_adjoint_eigen` lays out its own, so
+/// its results are bitwise those of that call. Only the lower triangle of the input is
+/// read. Every buffer is allocated by [`Eigh::new`]; the methods allocate nothing.
+#[derive(Clone, Debug)]
+pub struct Eigh {
+    values: Vec<f64>,
+    vectors: Mat<f64>,
+    /// faer's eigenvectors (ascending order) in [`Eigh::compute`], then `U f(Λ)` in
+    /// [`Eigh::apply`] and [`Eigh::pinv_psd`].
+    work: Mat<f64>,
+    scratch: Scratch,
+}
+
+impl Eigh {
+    /// Buffers for matrices of dimension `n`.
+    pub fn new(n: usize) -> Self {
+        let req = evd::self_adjoint_evd_scratch::<f64>(
+            n,
+            ComputeEigenvectors::Yes,
+            Par::Seq,
+            Default::default(),
+        );
+        Eigh {
+            values: vec![0.0; n],
+            vectors: Mat::zeros(n, n),
+            work: Mat::zeros(n, n),
+            scratch: Scratch::new(req),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Decomposes `a` (n×n, lower triangle read).
+    pub fn compute(&mut self, a: MatRef<'_, f64>) -> Result<()> {
+        let n = self.dim();
+        assert_eq!((a.nrows(), a.ncols()), (n, n), "Eigh::compute: dimension");
+        // The high-level call hands faer zeroed eigenvectors; so does this one.
+        self.work.fill(0.0);
+        evd::self_adjoint_evd(
+            a,
+            DiagMut::from_slice_mut(&mut self.values),
+            Some(self.work.as_mut()),
+            Par::Seq,
+            self.scratch.stack(),
+            Default::default(),
+        )
+        .map_err(|e| Error::Numerical(format!("symmetric eigendecomposition failed: {e:?}")))?;
+        self.values.reverse();
+        for c in 0..n {
+            self.vectors.col_mut(c).copy_from(self.work.col(n - 1 - c));
+        }
+        Ok(())
+    }
+
+    /// The eigenvalues of the last decomposition, descending.
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// The eigenvectors of the last decomposition, in the columns, in the order of
+    /// [`Eigh::values`].
+    pub fn vectors(&self) -> MatRef<'_, f64> {
+        self.vectors.as_ref()
+    }
+
+    /// `out ← U f(Λ) Uᵀ` for the symmetric matrix `a` = `U Λ Uᵀ`.
+    pub fn apply(
+        &mut self,
+        a: MatRef<'_, f64>,
+        f: impl Fn(f64) -> f64,
+        out: MatMut<'_, f64>,
+    ) -> Result<()> {
+        self.compute(a)?;
+        self.reconstruct(f, out);
+        Ok(())
+    }
+
+    /// `out ← A⁺`, the Moore–Penrose pseudo-inverse of the symmetric positive
+    /// semi-definite `a`, with eigenvalues below [`rank_tolerance`] treated as zero.
+    pub fn pinv_psd(&mut self, a: MatRef<'_, f64>, out: MatMut<'_, f64>) -> Result<()> {
+        self.compute(a)?;
+        let tol = rank_tolerance(self.dim(), self.values.first().copied().unwrap_or(0.0));
+        self.reconstruct(|l| if l > tol { 1.0 / l } else { 0.0 }, out);
+        Ok(())
+    }
+
+    /// `out ← U f(Λ) Uᵀ` from the last decomposition.
+    fn reconstruct(&mut self, f: impl Fn(f64) -> f64, out: MatMut<'_, f64>) {
+        for (c, &l) in self.values.iter().enumerate() {
+            let fl = f(l);
+            for r in 0..self.vectors.nrows() {
+                self.work[(r, c)] = self.vectors[(r, c)] * fl;
+            }
+        }
+        mul_into(
+            out,
+            Accum::Replace,
+            self.work.as_ref(),
+            self.vectors.transpose(),
+            1.0,
+        );
+    }
+}
+
 /// Symmetric eigendecomposition with eigenvalues in **descending** order.
 /// Returns `(λ, U)` with `A = U diag(λ) Uᵀ`. Only the lower triangle of `a` is read.
 pub fn sym_eigen_desc(a: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>)> {
-    let evd = a
-        .self_adjoint_eigen(Side::Lower)
-        .map_err(|e| Error::Numerical(format!("symmetric eigendecomposition failed: {e:?}")))?;
-    let n = a.nrows();
-    let s = evd.S().column_vector();
-    let u = evd.U();
-    let values = (0..n).map(|i| s[n - 1 - i]).collect();
-    let vectors = Mat::from_fn(n, n, |r, c| u[(r, n - 1 - c)]);
-    Ok((values, vectors))
+    let mut eigh = Eigh::new(a.nrows());
+    eigh.compute(a)?;
+    Ok((eigh.values, eigh.vectors))
 }
 
 /// Relative eigenvalue cut-off used for ranks and pseudo-inverses: `dim · ε · λ_max`,
@@ -44,26 +188,19 @@ pub fn rank_tolerance(dim: usize, lambda_max: f64) -> f64 {
 
 /// Applies `f` to the eigenvalues of a symmetric matrix: `U f(Λ) Uᵀ`.
 pub fn sym_apply(a: MatRef<'_, f64>, f: impl Fn(f64) -> f64) -> Result<Mat<f64>> {
-    let (lambda, u) = sym_eigen_desc(a)?;
     let n = a.nrows();
-    let scaled = Mat::from_fn(n, n, |r, c| u[(r, c)] * f(lambda[c]));
     let mut out = Mat::zeros(n, n);
-    mul_into(
-        out.as_mut(),
-        Accum::Replace,
-        scaled.as_ref(),
-        u.transpose(),
-        1.0,
-    );
+    Eigh::new(n).apply(a, f, out.as_mut())?;
     Ok(out)
 }
 
 /// Moore–Penrose pseudo-inverse of a symmetric positive semi-definite matrix, with
 /// eigenvalues below [`rank_tolerance`] treated as zero.
 pub fn pinv_psd(a: MatRef<'_, f64>) -> Result<Mat<f64>> {
-    let (lambda, _) = sym_eigen_desc(a)?;
-    let tol = rank_tolerance(a.nrows(), lambda.first().copied().unwrap_or(0.0));
-    sym_apply(a, |l| if l > tol { 1.0 / l } else { 0.0 })
+    let n = a.nrows();
+    let mut out = Mat::zeros(n, n);
+    Eigh::new(n).pinv_psd(a, out.as_mut())?;
+    Ok(out)
 }
 
 /// Numerical rank of a symmetric positive semi-definite matrix.
@@ -78,13 +215,82 @@ pub fn sqrt_psd(a: MatRef<'_, f64>) -> Result<Mat<f64>> {
     sym_apply(a, |l| l.max(0.0).sqrt())
 }
 
+/// `a ← I + a` for a square `a`, entry by entry as `Mat::identity + a` computes it (so
+/// that even signed zeros match).
+pub fn add_identity(mut a: MatMut<'_, f64>) {
+    for j in 0..a.ncols() {
+        for i in 0..a.nrows() {
+            a[(i, j)] += if i == j { 1.0 } else { 0.0 };
+        }
+    }
+}
+
+/// Reusable Cholesky factorisation `A = L Lᵀ` of dimension `n` and solves with it, for
+/// right-hand sides of up to `rhs_cols` columns.
+///
+/// The algorithm is faer's left-looking blocked Cholesky (`llt::factor`) followed by two
+/// triangular solves (`llt::solve`), with the default parameters and buffers laid out as
+/// `Mat::llt` and `Solve::solve` lay out their own, so results are bitwise those of
+/// that pair. Every buffer is allocated by [`Cholesky::new`]; the methods allocate
+/// nothing.
+#[derive(Clone, Debug)]
+pub struct Cholesky {
+    /// `L`, with zeros above the diagonal.
+    l: Mat<f64>,
+    scratch: Scratch,
+}
+
+impl Cholesky {
+    /// Buffers for matrices of dimension `n` and right-hand sides of `rhs_cols` columns.
+    pub fn new(n: usize, rhs_cols: usize) -> Self {
+        let req = StackReq::any_of(&[
+            llt::factor::cholesky_in_place_scratch::<f64>(n, Par::Seq, Default::default()),
+            llt::solve::solve_in_place_scratch::<f64>(n, rhs_cols, Par::Seq),
+        ]);
+        Cholesky {
+            l: Mat::zeros(n, n),
+            scratch: Scratch::new(req),
+        }
+    }
+
+    /// Factors `a` (lower triangle read); fails when `a` is not positive definite.
+    pub fn factor(&mut self, a: MatRef<'_, f64>) -> Result<()> {
+        self.l.fill(0.0);
+        self.l.copy_from_triangular_lower(a);
+        llt::factor::cholesky_in_place(
+            self.l.as_mut(),
+            Default::default(),
+            Par::Seq,
+            self.scratch.stack(),
+            Default::default(),
+        )
+        .map_err(|e| Error::Numerical(format!("Cholesky factorisation failed: {e:?}")))?;
+        let n = self.l.nrows();
+        for j in 1..n {
+            self.l.col_mut(j).subrows_mut(0, j).fill(0.0);
+        }
+        Ok(())
+    }
+
+    /// `rhs ← A⁻¹ rhs` with the last factorisation.
+    pub fn solve_in_place(&mut self, rhs: MatMut<'_, f64>) {
+        llt::solve::solve_in_place_with_conj(
+            self.l.as_ref(),
+            Conj::No,
+            rhs,
+            Par::Seq,
+            self.scratch.stack(),
+        );
+    }
+}
+
 /// Lower Cholesky factor `C` with `A = C Cᵀ`, or an error naming `field` when `A` is
 /// not positive definite.
 pub fn cholesky_lower(a: MatRef<'_, f64>, field: &str) -> Result<Mat<f64>> {
-    let llt = a
-        .llt(Side::Lower)
+    let mut chol = Cholesky::new(a.nrows(), 0);
+    chol.factor(a)
         .map_err(|_| Error::invalid(field, "must be symmetric positive definite"))?;
-    Ok(llt.L().to_owned())
+    Ok(chol.l)
 }
 
 /// Trace of `A B` for square matrices of equal size, without forming the product.
@@ -330,6 +536,61 @@ mod tests {
                 0.3 / (1.0 + (i + j) as f64)
             }
         })
+    }
+
+    /// A symmetric matrix with distinct, well separated eigenvalues.
+    fn sym(d: usize, seed: u64) -> Mat<f64> {
+        let mut rng = trial_rng(seed, 0, 0);
+        let g = Mat::from_fn(d, d, |_, _| {
+            Distribution::<f64>::sample(&StandardNormal, &mut rng)
+        });
+        &g + g.transpose()
+    }
+
+    /// Whether two matrices hold the same bits (signed zeros included).
+    fn same_bits(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> bool {
+        a.shape() == b.shape()
+            && (0..a.ncols())
+                .all(|j| (0..a.nrows()).all(|i| a[(i, j)].to_bits() == b[(i, j)].to_bits()))
+    }
+
+    /// `Eigh` reproduces faer's high-level `self_adjoint_eigen` bit for bit, in reverse
+    /// order, when reused across matrices, on both sides of the divide-and-conquer
+    /// threshold (128).
+    #[test]
+    fn eigh_matches_the_high_level_solver_bitwise() {
+        for d in [1, 5, 40, 130] {
+            let mut eigh = Eigh::new(d);
+            for seed in 0..2 {
+                let a = sym(d, seed);
+                eigh.compute(a.as_ref()).unwrap();
+                let evd = a.self_adjoint_eigen(faer::Side::Lower).unwrap();
+                let (s, u) = (evd.S().column_vector(), evd.U());
+                for c in 0..d {
+                    assert_eq!(eigh.values()[c].to_bits(), s[d - 1 - c].to_bits());
+                }
+                assert!(same_bits(eigh.vectors(), u.reverse_cols()), "d = {d}");
+            }
+        }
+    }
+
+    /// `Cholesky` reproduces `Mat::llt` and `Solve::solve` bit for bit when reused.
+    #[test]
+    fn cholesky_matches_the_high_level_solver_bitwise() {
+        use faer::prelude::Solve;
+        let (d, cols) = (6, 3);
+        let mut chol = Cholesky::new(d, cols);
+        for shift in [0.0, 1.5] {
+            let a = spd(d) + Mat::<f64>::identity(d, d) * faer::Scale(shift);
+            let b = Mat::from_fn(d, cols, |i, j| (i as f64 - j as f64).sin());
+            chol.factor(a.as_ref()).unwrap();
+            let mut x = b.clone();
+            chol.solve_in_place(x.as_mut());
+            let llt = a.llt(faer::Side::Lower).unwrap();
+            assert!(same_bits(chol.l.as_ref(), llt.L()));
+            assert!(same_bits(x.as_ref(), llt.solve(&b).as_ref()));
+        }
+        assert!(chol.factor((-spd(d)).as_ref()).is_err());
     }
 
     #[test]

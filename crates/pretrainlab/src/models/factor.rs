@@ -15,14 +15,17 @@
 
 use faer::linalg::solvers::DenseSolveCore;
 use faer::prelude::Solve;
-use faer::{Mat, MatRef, Side};
+use faer::{Accum, Mat, MatRef, Side};
 use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::Sizes;
 use super::{TrialRecord, TwoStageModel};
 use crate::downstream::{DownstreamScratch, LinearTask};
-use crate::linalg::{CovarianceDraw, cholesky_lower, frobenius_gram, rank_psd, sym_eigen_desc};
+use crate::linalg::{
+    Cholesky, CovarianceDraw, Eigh, add_identity, cholesky_lower, frobenius_gram, mul_into,
+    rank_psd, sym_eigen_desc,
+};
 use crate::params::{
     ModelInfo, check_nonnegative, check_rank, check_size_above, check_vector, describe,
 };
@@ -85,6 +88,8 @@ pub struct FactorWorkspace {
     s_m: Mat<f64>,
     s_n: Mat<f64>,
     a_hat: Mat<f64>,
+    eigh: Eigh,
+    features: PpcaFeatures,
     down: DownstreamScratch,
 }
 
@@ -181,17 +186,54 @@ fn beta_col(beta: &[f64]) -> Mat<f64> {
 
 /// PPCA feature map `W(A) = (I_k + AᵀA)⁻¹Aᵀ`.
 pub fn ppca_features(a: MatRef<'_, f64>) -> Mat<f64> {
-    let k = a.ncols();
-    let gram = Mat::<f64>::identity(k, k) + a.transpose() * a;
-    gram.llt(Side::Lower)
-        .expect("I + AᵀA is positive definite")
-        .solve(a.transpose())
+    PpcaFeatures::new(a.nrows(), a.ncols())
+        .compute(a)
+        .to_owned()
+}
+
+/// Reusable buffers of the PPCA feature map for `k` factors in dimension `d`.
+#[derive(Clone, Debug)]
+pub struct PpcaFeatures {
+    /// `I_k + AᵀA`.
+    gram: Mat<f64>,
+    chol: Cholesky,
+    /// `W(A)` (k×d).
+    w: Mat<f64>,
+}
+
+impl PpcaFeatures {
+    pub fn new(d: usize, k: usize) -> Self {
+        PpcaFeatures {
+            gram: Mat::zeros(k, k),
+            chol: Cholesky::new(k, d),
+            w: Mat::zeros(k, d),
+        }
+    }
+
+    /// `W(A) = (I_k + AᵀA)⁻¹Aᵀ` by a Cholesky solve, for loadings `a` (d×k).
+    pub fn compute(&mut self, a: MatRef<'_, f64>) -> MatRef<'_, f64> {
+        mul_into(self.gram.as_mut(), Accum::Replace, a.transpose(), a, 1.0);
+        add_identity(self.gram.as_mut());
+        self.chol
+            .factor(self.gram.as_ref())
+            .expect("I + AᵀA is positive definite");
+        self.w.copy_from(a.transpose());
+        self.chol.solve_in_place(self.w.as_mut());
+        self.w.as_ref()
+    }
 }
 
 /// PPCA fit from a sample covariance: `Â = Û_k diag(√(λ̂ᵢ − 1)₊)` (Tipping & Bishop;
-/// arXiv 2603.27631, Lemma I.1, with unit noise variance known).
-pub fn ppca_fit(s_m: MatRef<'_, f64>, k: usize, mut out: faer::MatMut<'_, f64>) -> Result<()> {
-    let (lambda, u) = sym_eigen_desc(s_m)?;
+/// arXiv 2603.27631, Lemma I.1, with unit noise variance known). `eigh` has the
+/// dimension of `s_m`.
+pub fn ppca_fit(
+    s_m: MatRef<'_, f64>,
+    k: usize,
+    eigh: &mut Eigh,
+    mut out: faer::MatMut<'_, f64>,
+) -> Result<()> {
+    eigh.compute(s_m)?;
+    let (lambda, u) = (eigh.values(), eigh.vectors());
     for j in 0..k {
         let scale = (lambda[j] - 1.0).max(0.0).sqrt();
         for i in 0..s_m.nrows() {
@@ -223,6 +265,8 @@ impl TwoStageModel for FactorModel {
             s_m: Mat::zeros(self.d, self.d),
             s_n: Mat::zeros(self.d, self.d),
             a_hat: Mat::zeros(self.d, self.k),
+            eigh: Eigh::new(self.d),
+            features: PpcaFeatures::new(self.d, self.k),
             down: DownstreamScratch::new(self.k, self.d),
         }
     }
@@ -245,8 +289,9 @@ impl TwoStageModel for FactorModel {
             self.chol.as_ref(),
             ws.s_m.as_mut(),
         );
-        ppca_fit(ws.s_m.as_ref(), self.k, ws.a_hat.as_mut()).map_err(|e| e.to_string())?;
-        let w = ppca_features(ws.a_hat.as_ref());
+        ppca_fit(ws.s_m.as_ref(), self.k, &mut ws.eigh, ws.a_hat.as_mut())
+            .map_err(|e| e.to_string())?;
+        let w = ws.features.compute(ws.a_hat.as_ref());
         ws.draw.draw(
             rng,
             spec.sampler,
@@ -256,7 +301,7 @@ impl TwoStageModel for FactorModel {
         );
         let parts = self
             .task
-            .risk_parts(w.as_ref(), ws.s_n.as_ref(), spec.n, &mut ws.down)
+            .risk_parts(w, ws.s_n.as_ref(), spec.n, &mut ws.down)
             .map_err(|e| e.to_string())?;
         Ok(TrialRecord::from_parts(parts, spec.m, spec.n, None))
     }
@@ -460,7 +505,7 @@ mod tests {
             m.chol.as_ref(),
             ws.s_n.as_mut(),
         );
-        ppca_fit(ws.s_m.as_ref(), 3, ws.a_hat.as_mut()).unwrap();
+        ppca_fit(ws.s_m.as_ref(), 3, &mut ws.eigh, ws.a_hat.as_mut()).unwrap();
         let (t, c) = (0.7f64, 0.3f64);
         let rot = Mat::from_fn(3, 3, |i, j| match (i, j) {
             (0, 0) | (1, 1) => t.cos(),

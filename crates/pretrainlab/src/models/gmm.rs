@@ -47,6 +47,7 @@
 pub mod em;
 pub mod theory;
 
+use faer::prelude::Reborrow;
 use faer::{Accum, Mat, MatMut, MatRef};
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
@@ -56,7 +57,7 @@ use serde::{Deserialize, Serialize};
 use super::Sizes;
 use super::{TrialRecord, TwoStageModel};
 use crate::downstream::RiskParts;
-use crate::linalg::{clean_simd_state, mul_into, pinv_psd, sym_eigen_desc, trace_of_product};
+use crate::linalg::{Eigh, clean_simd_state, mul_into, sym_eigen_desc, trace_of_product};
 use crate::params::{ModelInfo, describe};
 use crate::theory::Theory;
 use crate::{Error, Result};
@@ -142,30 +143,79 @@ pub struct Projection {
 /// `S(U) = Σᵢ (uᵢ − ū)(uᵢ − ū)ᵀ` for centres in the columns of `u` (d×K).
 pub fn scatter(u: MatRef<'_, f64>) -> Mat<f64> {
     let (d, k) = (u.nrows(), u.ncols());
-    let mean: Vec<f64> = (0..d)
-        .map(|r| (0..k).map(|i| u[(r, i)]).sum::<f64>() / k as f64)
-        .collect();
-    let c = Mat::from_fn(d, k, |r, i| u[(r, i)] - mean[r]);
-    &c * c.transpose()
+    let mut out = Mat::zeros(d, d);
+    scatter_into(u, Mat::zeros(d, k).as_mut(), out.as_mut());
+    out
+}
+
+/// [`scatter`] into `out` (d×d), with the centred centres `uᵢ − ū` in `centred` (d×K).
+fn scatter_into(u: MatRef<'_, f64>, mut centred: MatMut<'_, f64>, out: MatMut<'_, f64>) {
+    let (d, k) = (u.nrows(), u.ncols());
+    for r in 0..d {
+        let mean = (0..k).map(|i| u[(r, i)]).sum::<f64>() / k as f64;
+        for i in 0..k {
+            centred[(r, i)] = u[(r, i)] - mean;
+        }
+    }
+    mul_into(
+        out,
+        Accum::Replace,
+        centred.rb(),
+        centred.rb().transpose(),
+        1.0,
+    );
+}
+
+/// Buffers of [`Projection::refit`] for `K` centres in dimension `d`.
+#[derive(Clone, Debug)]
+pub struct ProjectionScratch {
+    centred: Mat<f64>,
+    scatter: Mat<f64>,
+    eigh: Eigh,
+}
+
+impl ProjectionScratch {
+    pub fn new(d: usize, k: usize) -> Self {
+        ProjectionScratch {
+            centred: Mat::zeros(d, k),
+            scatter: Mat::zeros(d, d),
+            eigh: Eigh::new(d),
+        }
+    }
 }
 
 impl Projection {
     /// Features at centres `u` (d×K) with the leading `r`-eigenspace of `S(U)`.
     pub fn new(u: MatRef<'_, f64>, r: usize) -> Result<Projection> {
-        let (eig, vecs) = sym_eigen_desc(scatter(u).as_ref())?;
-        let q = vecs.subcols(0, r).to_owned();
-        let qu = q.transpose() * u;
-        let half = (0..u.ncols())
-            .map(|i| 0.5 * qu.col(i).iter().map(|v| v * v).sum::<f64>())
-            .collect();
-        Ok(Projection {
-            k: u.ncols(),
+        let (d, k) = (u.nrows(), u.ncols());
+        let mut proj = Projection::zeros(d, k, r);
+        proj.refit(u, &mut ProjectionScratch::new(d, k))?;
+        Ok(proj)
+    }
+
+    /// Buffers for `K` centres in dimension `d` and rank `r`, to be [`Projection::refit`].
+    fn zeros(d: usize, k: usize, r: usize) -> Projection {
+        Projection {
+            k,
             r,
-            q,
-            qu,
-            half,
-            eig,
-        })
+            q: Mat::zeros(d, r),
+            qu: Mat::zeros(r, k),
+            half: vec![0.0; k],
+            eig: vec![0.0; d],
+        }
+    }
+
+    /// Recomputes the features in place at new centres `u` (d×K, the same shape).
+    pub fn refit(&mut self, u: MatRef<'_, f64>, s: &mut ProjectionScratch) -> Result<()> {
+        scatter_into(u, s.centred.as_mut(), s.scatter.as_mut());
+        s.eigh.compute(s.scatter.as_ref())?;
+        self.q.copy_from(s.eigh.vectors().subcols(0, self.r));
+        mul_into(self.qu.as_mut(), Accum::Replace, self.q.transpose(), u, 1.0);
+        for (i, h) in self.half.iter_mut().enumerate() {
+            *h = 0.5 * self.qu.col(i).iter().map(|v| v * v).sum::<f64>();
+        }
+        self.eig.copy_from_slice(s.eigh.values());
+        Ok(())
     }
 
     /// Number of features `K(r+1)`.
@@ -234,11 +284,14 @@ pub struct GmmModel {
 /// Rows of samples processed at a time.
 const CHUNK: usize = 2048;
 
-/// Per-worker buffers, resized on first use for a given `(m, n)`.
+/// Per-worker buffers; the sample buffers are resized on first use for a given `(m, n)`.
 pub struct GmmWorkspace {
     x: Mat<f64>,
     u_hat: Mat<f64>,
     em: em::EmScratch,
+    /// The features `ψ_Û` at the fitted centres.
+    proj: Projection,
+    proj_scratch: ProjectionScratch,
     chunk: Mat<f64>,
     z: Mat<f64>,
     z_star: Mat<f64>,
@@ -247,15 +300,22 @@ pub struct GmmWorkspace {
     psi_n: Mat<f64>,
     f_n: Mat<f64>,
     pi: Vec<f64>,
+    /// One point's projected coordinates (length r⋆) and features (length p).
+    zbuf: Vec<f64>,
+    col: Vec<f64>,
+    risk: RiskScratch,
 }
 
-impl Default for GmmWorkspace {
-    fn default() -> Self {
+impl GmmWorkspace {
+    fn new(model: &GmmModel) -> Self {
+        let (d, k, r, p) = (model.d, model.k, model.r, model.d_eff());
         let e = || Mat::zeros(0, 0);
         GmmWorkspace {
             x: e(),
             u_hat: e(),
             em: em::EmScratch::default(),
+            proj: Projection::zeros(d, k, r),
+            proj_scratch: ProjectionScratch::new(d, k),
             chunk: e(),
             z: e(),
             z_star: e(),
@@ -264,6 +324,41 @@ impl Default for GmmWorkspace {
             psi_n: e(),
             f_n: e(),
             pi: Vec::new(),
+            zbuf: vec![0.0; r],
+            col: vec![0.0; p],
+            risk: RiskScratch::new(p),
+        }
+    }
+}
+
+/// Buffers of [`GmmModel::risk_parts`] for `p` features.
+struct RiskScratch {
+    /// `Σ = E ψψᵀ` over the population draws, and its pseudo-inverse.
+    sigma: Mat<f64>,
+    sigma_inv: Mat<f64>,
+    /// `E[ψ f⋆]` and `β = Σ⁺E[ψ f⋆]`.
+    c: Mat<f64>,
+    beta: Mat<f64>,
+    /// `Σ_n`, its pseudo-inverse, `(1/n)Σᵢ ψ(xᵢ)e(xᵢ)` and `δ = Σ_n⁺ cr`.
+    sigma_n: Mat<f64>,
+    sigma_n_inv: Mat<f64>,
+    cr: Mat<f64>,
+    delta: Mat<f64>,
+    eigh: Eigh,
+}
+
+impl RiskScratch {
+    fn new(p: usize) -> Self {
+        RiskScratch {
+            sigma: Mat::zeros(p, p),
+            sigma_inv: Mat::zeros(p, p),
+            c: Mat::zeros(p, 1),
+            beta: Mat::zeros(p, 1),
+            sigma_n: Mat::zeros(p, p),
+            sigma_n_inv: Mat::zeros(p, p),
+            cr: Mat::zeros(p, 1),
+            delta: Mat::zeros(p, 1),
+            eigh: Eigh::new(p),
         }
     }
 }
@@ -490,11 +585,10 @@ impl GmmModel {
         }
     }
 
-    /// Draws `count` design points and writes `ψ_proj(x)` into the columns of `psi`
-    /// (p×count) and `f⋆(x)` into `f` (1×count).
+    /// Draws `count` design points and writes `ψ_Û(x)` (the features of `ws.proj`) into
+    /// the columns of `psi` (p×count) and `f⋆(x)` into `f` (1×count).
     fn featurise_draws(
         &self,
-        proj: &Projection,
         count: usize,
         rng: &mut ChaCha8Rng,
         ws: &mut GmmWorkspace,
@@ -517,8 +611,7 @@ impl GmmModel {
         ensure(&mut ws.z, r, CHUNK);
         ensure(&mut ws.z_star, r, CHUNK);
         ws.pi.resize(self.k, 0.0);
-        let mut zbuf = vec![0.0; r];
-        let mut col = vec![0.0; p];
+        let (proj, zbuf, col) = (&ws.proj, &mut ws.zbuf, &mut ws.col);
         let mut done = 0;
         while done < count {
             let b = CHUNK.min(count - done);
@@ -543,12 +636,12 @@ impl GmmModel {
                 for c in 0..r {
                     zbuf[c] = ws.z_star[(c, j)];
                 }
-                self.truth.features(&zbuf, &mut ws.pi, &mut col);
+                self.truth.features(zbuf, &mut ws.pi, col);
                 f[(0, done + j)] = col.iter().zip(&self.theta_feat).map(|(a, b)| a * b).sum();
                 for c in 0..r {
                     zbuf[c] = ws.z[(c, j)];
                 }
-                proj.features(&zbuf, &mut ws.pi, &mut col);
+                proj.features(zbuf, &mut ws.pi, col);
                 for (c, v) in col.iter().enumerate() {
                     psi[(c, done + j)] = *v;
                 }
@@ -560,32 +653,35 @@ impl GmmModel {
     /// Exact-given-the-Monte-Carlo risk parts of the min-norm head on `ψ_Û`
     /// (Prop. B.1), from the population draws in `ws.psi_pop/f_pop` and the design in
     /// `ws.psi_n/f_n`.
-    fn risk_parts(&self, ws: &GmmWorkspace, n: usize) -> Result<RiskParts> {
+    fn risk_parts(&self, ws: &mut GmmWorkspace, n: usize) -> Result<RiskParts> {
         let p = self.d_eff();
         let big_n = ws.psi_pop.ncols();
-        let sigma = {
-            let mut s = Mat::zeros(p, p);
-            mul_into(
-                s.as_mut(),
-                Accum::Replace,
-                ws.psi_pop.as_ref(),
-                ws.psi_pop.transpose(),
-                1.0 / big_n as f64,
-            );
-            s
-        };
-        let mut c = Mat::zeros(p, 1);
+        let s = &mut ws.risk;
         mul_into(
-            c.as_mut(),
+            s.sigma.as_mut(),
+            Accum::Replace,
+            ws.psi_pop.as_ref(),
+            ws.psi_pop.transpose(),
+            1.0 / big_n as f64,
+        );
+        mul_into(
+            s.c.as_mut(),
             Accum::Replace,
             ws.psi_pop.as_ref(),
             ws.f_pop.transpose(),
             1.0 / big_n as f64,
         );
-        let sigma_inv = pinv_psd(sigma.as_ref())?;
-        let beta = &sigma_inv * &c;
+        s.eigh.pinv_psd(s.sigma.as_ref(), s.sigma_inv.as_mut())?;
+        mul_into(
+            s.beta.as_mut(),
+            Accum::Replace,
+            s.sigma_inv.as_ref(),
+            s.c.as_ref(),
+            1.0,
+        );
         // Rep: mean squared residual of the population least-squares fit.
         clean_simd_state();
+        let beta = &s.beta;
         let residual = |psi: &Mat<f64>, f: &Mat<f64>, j: usize| {
             f[(0, j)] - (0..p).map(|c| beta[(c, 0)] * psi[(c, j)]).sum::<f64>()
         };
@@ -594,26 +690,32 @@ impl GmmModel {
             .sum::<f64>()
             / big_n as f64;
         // Downstream: (1/n) Σᵢ ψ(xᵢ) e(xᵢ) with e = f⋆ − ψᵀβ the population residual.
-        let mut cr = Mat::<f64>::zeros(p, 1);
+        s.cr.fill(0.0);
         for j in 0..n {
             let e = residual(&ws.psi_n, &ws.f_n, j) / n as f64;
             for c in 0..p {
-                cr[(c, 0)] += ws.psi_n[(c, j)] * e;
+                s.cr[(c, 0)] += ws.psi_n[(c, j)] * e;
             }
         }
-        let mut sigma_n = Mat::zeros(p, p);
         mul_into(
-            sigma_n.as_mut(),
+            s.sigma_n.as_mut(),
             Accum::Replace,
             ws.psi_n.as_ref(),
             ws.psi_n.transpose(),
             1.0 / n as f64,
         );
-        let sigma_n_inv = pinv_psd(sigma_n.as_ref())?;
-        let delta = &sigma_n_inv * &cr;
-        let leak = crate::linalg::quad_form(delta.as_ref(), sigma.as_ref(), delta.as_ref());
+        s.eigh
+            .pinv_psd(s.sigma_n.as_ref(), s.sigma_n_inv.as_mut())?;
+        mul_into(
+            s.delta.as_mut(),
+            Accum::Replace,
+            s.sigma_n_inv.as_ref(),
+            s.cr.as_ref(),
+            1.0,
+        );
+        let leak = crate::linalg::quad_form(s.delta.as_ref(), s.sigma.as_ref(), s.delta.as_ref());
         let var = self.params.noise_var / n as f64
-            * trace_of_product(sigma.as_ref(), sigma_n_inv.as_ref());
+            * trace_of_product(s.sigma.as_ref(), s.sigma_n_inv.as_ref());
         Ok(RiskParts { rep, leak, var })
     }
 
@@ -626,7 +728,7 @@ impl GmmModel {
         spec: &Sizes,
         ws: &mut GmmWorkspace,
         permute: Option<&[usize]>,
-    ) -> std::result::Result<(TrialRecord, Mat<f64>), String> {
+    ) -> std::result::Result<TrialRecord, String> {
         clean_simd_state();
         let (d, k) = (self.d, self.k);
         ensure(&mut ws.x, d, spec.m);
@@ -654,16 +756,20 @@ impl GmmModel {
                 ws.u_hat.as_mut().col_mut(i).copy_from(old.col(j));
             }
         }
-        let proj = Projection::new(ws.u_hat.as_ref(), self.r).map_err(|e| e.to_string())?;
-        self.featurise_draws(&proj, spec.n, rng, ws, false);
-        self.featurise_draws(&proj, self.params.risk_samples, rng, ws, true);
+        ws.proj
+            .refit(ws.u_hat.as_ref(), &mut ws.proj_scratch)
+            .map_err(|e| e.to_string())?;
+        self.featurise_draws(spec.n, rng, ws, false);
+        self.featurise_draws(self.params.risk_samples, rng, ws, true);
         let parts = self.risk_parts(ws, spec.n).map_err(|e| e.to_string())?;
         if !(parts.rep.is_finite() && parts.leak.is_finite() && parts.var.is_finite()) {
             return Err("non-finite risk part".into());
         }
-        Ok((
-            TrialRecord::from_parts(parts, spec.m, spec.n, Some(fit.iterations as f64)),
-            ws.u_hat.clone(),
+        Ok(TrialRecord::from_parts(
+            parts,
+            spec.m,
+            spec.n,
+            Some(fit.iterations as f64),
         ))
     }
 }
@@ -690,7 +796,7 @@ impl TwoStageModel for GmmModel {
     }
 
     fn workspace(&self) -> GmmWorkspace {
-        GmmWorkspace::default()
+        GmmWorkspace::new(self)
     }
 
     fn check_sizes(&self, m: usize, n: usize) -> Result<()> {
@@ -715,7 +821,7 @@ impl TwoStageModel for GmmModel {
         spec: &Sizes,
         ws: &mut GmmWorkspace,
     ) -> std::result::Result<TrialRecord, String> {
-        self.trial_with(rng, spec, ws, None).map(|(r, _)| r)
+        self.trial_with(rng, spec, ws, None)
     }
 
     fn theory(&self) -> Result<Theory> {
@@ -730,7 +836,7 @@ impl TwoStageModel for GmmModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linalg::Sampler;
+    use crate::linalg::{Sampler, pinv_psd};
     use crate::rng::trial_rng;
 
     fn small(k: usize, d: usize, beta: f64) -> GmmParams {
@@ -971,13 +1077,15 @@ mod tests {
         let model = GmmModel::new(small(4, 6, 2.0)).unwrap();
         let sp = spec(3000, 400);
         let mut ws = model.workspace();
-        let (a, u_a) = model
+        let a = model
             .trial_with(&mut trial_rng(1, 2, 3), &sp, &mut ws, None)
             .unwrap();
+        let u_a = ws.u_hat.clone();
         let perm = [2, 0, 3, 1];
-        let (b, u_b) = model
+        let b = model
             .trial_with(&mut trial_rng(1, 2, 3), &sp, &mut ws, Some(&perm))
             .unwrap();
+        let u_b = &ws.u_hat;
         for (i, &j) in perm.iter().enumerate() {
             assert_eq!(u_b.col(i), u_a.col(j));
         }

@@ -38,7 +38,7 @@ use super::Sizes;
 use super::{TrialRecord, TwoStageModel};
 use crate::downstream::{DownstreamScratch, LinearTask};
 use crate::linalg::{
-    CovarianceDraw, cholesky_lower, mul_into, sym_apply, sym_eigen_desc, trace_of_product,
+    CovarianceDraw, Eigh, cholesky_lower, mul_into, sym_apply, sym_eigen_desc, trace_of_product,
 };
 use crate::optim::{Lbfgs, LbfgsSettings};
 use crate::params::{
@@ -177,10 +177,14 @@ pub struct SpectralWorkspace {
     sigma_hat: Mat<f64>,
     grad: Mat<f64>,
     a: Vec<f64>,
+    init: InitScratch,
     solver: Lbfgs,
     draw: CovarianceDraw,
     s_n: Mat<f64>,
     down: DownstreamScratch,
+    /// `M̂ = ÂᵀÂ` and `M̂Σ_pre`, for the sub-optimality.
+    m_hat: Mat<f64>,
+    ms: Mat<f64>,
 }
 
 impl SpectralModel {
@@ -416,8 +420,13 @@ impl SpectralModel {
             x_neg,
             0.5 * inv_m,
         );
-        initialise(ws.c_pos.as_ref(), ws.sigma_hat.as_ref(), k, &mut ws.a)
-            .map_err(|e| e.to_string())?;
+        initialise(
+            ws.c_pos.as_ref(),
+            ws.sigma_hat.as_ref(),
+            &mut ws.a,
+            &mut ws.init,
+        )
+        .map_err(|e| e.to_string())?;
         let a0_norm = ws.a.iter().map(|v| v * v).sum::<f64>().sqrt();
         let gtol = self.params.gtol * ws.c_pos.norm_l2() * a0_norm.max(f64::MIN_POSITIVE);
         let settings = LbfgsSettings {
@@ -456,10 +465,25 @@ impl SpectralModel {
         }
     }
 
-    /// `m(L(M̂) − L(M⋆))`, the pre-training sub-optimality, for a fitted `Â`.
-    fn scaled_suboptimality(&self, a_hat: MatRef<'_, f64>, m: usize) -> f64 {
-        let m_hat = a_hat.transpose() * a_hat;
-        m as f64 * (self.population_loss(m_hat.as_ref()) - self.loss_star)
+    /// `m(L(M̂) − L(M⋆))`, the pre-training sub-optimality, for a fitted `Â`, with
+    /// `M̂ = ÂᵀÂ` formed in `m_hat` and `M̂Σ_pre` in `ms` (both d×d).
+    fn scaled_suboptimality(
+        &self,
+        a_hat: MatRef<'_, f64>,
+        m: usize,
+        mut m_hat: MatMut<'_, f64>,
+        ms: MatMut<'_, f64>,
+    ) -> f64 {
+        mul_into(
+            m_hat.rb_mut(),
+            Accum::Replace,
+            a_hat.transpose(),
+            a_hat,
+            1.0,
+        );
+        let loss =
+            population_loss_into(m_hat.rb(), self.sigma.as_ref(), self.sigma_pos.as_ref(), ms);
+        m as f64 * (loss - self.loss_star)
     }
 
     /// Diagonal `(Σ_pre, Σ⁺)` if both are given as diagonals (or default), for the
@@ -633,8 +657,19 @@ fn section(m: MatRef<'_, f64>, k: usize) -> Result<Mat<f64>> {
 }
 
 fn population_loss(m: MatRef<'_, f64>, sigma: MatRef<'_, f64>, sigma_pos: MatRef<'_, f64>) -> f64 {
-    let ms = m * sigma;
-    -2.0 * trace_of_product(m, sigma_pos) + trace_of_product(ms.as_ref(), ms.as_ref())
+    let mut ms = Mat::zeros(m.nrows(), sigma.ncols());
+    population_loss_into(m, sigma, sigma_pos, ms.as_mut())
+}
+
+/// [`population_loss`] with `ms` receiving `MΣ_pre`.
+fn population_loss_into(
+    m: MatRef<'_, f64>,
+    sigma: MatRef<'_, f64>,
+    sigma_pos: MatRef<'_, f64>,
+    mut ms: MatMut<'_, f64>,
+) -> f64 {
+    mul_into(ms.rb_mut(), Accum::Replace, m, sigma, 1.0);
+    -2.0 * trace_of_product(m, sigma_pos) + trace_of_product(ms.rb(), ms.rb())
 }
 
 fn fill_normal(rng: &mut impl Rng, mut out: MatMut<'_, f64>) {
@@ -655,6 +690,35 @@ fn symmetrise(mut a: MatMut<'_, f64>) {
     }
 }
 
+/// Buffers of [`initialise`] in dimension `d` for `k` features.
+#[derive(Clone, Debug)]
+struct InitScratch {
+    eigh: Eigh,
+    /// `Σ̂^{-½}`.
+    root_inv: Mat<f64>,
+    /// `Σ̂^{-½} sym(Ĉ⁺)`.
+    half: Mat<f64>,
+    /// `Ĉ`.
+    c: Mat<f64>,
+    /// `Λ̂^{½} Ûᵀ` (k×d).
+    lead: Mat<f64>,
+    /// `A₀` (k×d).
+    a0: Mat<f64>,
+}
+
+impl InitScratch {
+    fn new(d: usize, k: usize) -> Self {
+        InitScratch {
+            eigh: Eigh::new(d),
+            root_inv: Mat::zeros(d, d),
+            half: Mat::zeros(d, d),
+            c: Mat::zeros(d, d),
+            lead: Mat::zeros(k, d),
+            a0: Mat::zeros(k, d),
+        }
+    }
+}
+
 /// Initial `A₀` from the sample moments: with `Σ̂` the sample covariance and
 /// `Ĉ = Σ̂^{-½} sym(Ĉ⁺) Σ̂^{-½}` (top-`k` eigenpairs `λ̂, Û`), the empirical analogue of
 /// the population minimiser, `A₀ = Λ̂^{½} Ûᵀ Σ̂^{-½}` (non-positive `λ̂` clamped to a
@@ -662,18 +726,47 @@ fn symmetrise(mut a: MatMut<'_, f64>) {
 fn initialise(
     c_pos: MatRef<'_, f64>,
     sigma_hat: MatRef<'_, f64>,
-    k: usize,
     a: &mut [f64],
+    s: &mut InitScratch,
 ) -> Result<()> {
-    let d = c_pos.nrows();
-    let root_inv = sym_apply(sigma_hat, |l| 1.0 / l.max(f64::MIN_POSITIVE).sqrt())?;
-    let c = &root_inv * c_pos * &root_inv;
-    let (lambda, u) = sym_eigen_desc(c.as_ref())?;
+    let (k, d) = (s.lead.nrows(), s.lead.ncols());
+    s.eigh.apply(
+        sigma_hat,
+        |l| 1.0 / l.max(f64::MIN_POSITIVE).sqrt(),
+        s.root_inv.as_mut(),
+    )?;
+    mul_into(
+        s.half.as_mut(),
+        Accum::Replace,
+        s.root_inv.as_ref(),
+        c_pos,
+        1.0,
+    );
+    mul_into(
+        s.c.as_mut(),
+        Accum::Replace,
+        s.half.as_ref(),
+        s.root_inv.as_ref(),
+        1.0,
+    );
+    s.eigh.compute(s.c.as_ref())?;
+    let (lambda, u) = (s.eigh.values(), s.eigh.vectors());
     let floor = 1e-3 * lambda[0].abs().max(f64::MIN_POSITIVE);
-    let a0 = Mat::from_fn(k, d, |r, j| lambda[r].max(floor).sqrt() * u[(j, r)]) * &root_inv;
+    for j in 0..d {
+        for r in 0..k {
+            s.lead[(r, j)] = lambda[r].max(floor).sqrt() * u[(j, r)];
+        }
+    }
+    mul_into(
+        s.a0.as_mut(),
+        Accum::Replace,
+        s.lead.as_ref(),
+        s.root_inv.as_ref(),
+        1.0,
+    );
     for j in 0..d {
         for i in 0..k {
-            a[i + k * j] = a0[(i, j)];
+            a[i + k * j] = s.a0[(i, j)];
         }
     }
     Ok(())
@@ -766,6 +859,7 @@ impl TwoStageModel for SpectralModel {
             sigma_hat: Mat::zeros(d, d),
             grad: Mat::zeros(k, d),
             a: vec![0.0; k * d],
+            init: InitScratch::new(d, k),
             solver: Lbfgs::new(
                 k * d,
                 LbfgsSettings {
@@ -777,6 +871,8 @@ impl TwoStageModel for SpectralModel {
             draw: CovarianceDraw::new(d),
             s_n: Mat::zeros(d, d),
             down: DownstreamScratch::new(k, d),
+            m_hat: Mat::zeros(d, d),
+            ms: Mat::zeros(d, d),
         }
     }
 
@@ -806,7 +902,7 @@ impl TwoStageModel for SpectralModel {
             .task
             .risk_parts(a_hat, ws.s_n.as_ref(), spec.n, &mut ws.down)
             .map_err(|e| e.to_string())?;
-        let subopt = self.scaled_suboptimality(a_hat, m);
+        let subopt = self.scaled_suboptimality(a_hat, m, ws.m_hat.as_mut(), ws.ms.as_mut());
         Ok(TrialRecord::from_parts(parts, m, spec.n, Some(subopt)))
     }
 

@@ -50,6 +50,8 @@ pub struct EmScratch {
     half_norms: Vec<f64>,
     mass: Vec<f64>,
     dist: Vec<f64>,
+    /// Data points picked by the random start.
+    chosen: Vec<usize>,
 }
 
 impl Default for EmScratch {
@@ -60,6 +62,7 @@ impl Default for EmScratch {
             half_norms: Vec::new(),
             mass: Vec::new(),
             dist: Vec::new(),
+            chosen: Vec::new(),
         }
     }
 }
@@ -247,7 +250,8 @@ pub fn initialise<R: Rng + ?Sized>(
     match init {
         Init::Truth => u.copy_from(u_star),
         Init::Random => {
-            let mut chosen: Vec<usize> = Vec::with_capacity(k);
+            let chosen = &mut s.chosen;
+            chosen.clear();
             while chosen.len() < k {
                 let j = rng.random_range(0..m);
                 if !chosen.contains(&j) {
