@@ -77,12 +77,22 @@ fn given(args: &RunArgs) -> String {
     }
 }
 
-/// Runs the trials of `model` (`--trials`, else the model's default) with a progress bar.
+/// The number of trials (`--trials`, else the model's default).
+fn trial_count(args: &RunArgs, model: &dyn DynModel) -> u64 {
+    args.trials.unwrap_or_else(|| model.default_trials())
+}
+
+/// Refuses a run of `trials` trials (0: a prediction alone) over the resource limits.
+fn admit(args: &RunArgs, model: &dyn DynModel, trials: u64) -> Result<()> {
+    let width = Trials::for_model(model).width();
+    let threads = rayon::current_num_threads();
+    pretrainlab::budget::admit(&model.cost(), trials, threads, width, &args.limits.limits())
+        .map_err(input_error)
+}
+
+/// Runs the trials of `model` with a progress bar.
 fn run_trials(args: &RunArgs, model: &dyn DynModel) -> Result<Trials> {
-    let count = args.trials.unwrap_or_else(|| model.default_trials());
-    if count == 0 {
-        return Err(input_error("invalid `trials`: must be ≥ 1, got 0"));
-    }
+    let count = trial_count(args, model);
     let bar = progress::Progress::new(count, "trials", args.quiet);
     let trials = runner::run(model, args.seed, 0..count, &|k| bar.inc(k));
     bar.finish();
@@ -92,6 +102,7 @@ fn run_trials(args: &RunArgs, model: &dyn DynModel) -> Result<Trials> {
 /// `pretrainlab predict`.
 pub fn predict(args: &RunArgs) -> Result<()> {
     let model = build(args)?;
+    admit(args, model.as_ref(), 0)?;
     let p = predicted(args, model.as_ref())?;
     let json = criteria::prediction_json(&p);
     write_outputs(args, None, &json)?;
@@ -101,6 +112,7 @@ pub fn predict(args: &RunArgs) -> Result<()> {
 /// `pretrainlab simulate`.
 pub fn simulate(args: &RunArgs) -> Result<()> {
     let model = build(args)?;
+    admit(args, model.as_ref(), trial_count(args, model.as_ref()))?;
     let trials = run_trials(args, model.as_ref())?;
     if trials.completed() == 0 {
         let first = trials
@@ -122,6 +134,7 @@ pub fn simulate(args: &RunArgs) -> Result<()> {
 /// `pretrainlab check`.
 pub fn check(args: &RunArgs) -> Result<()> {
     let model = build(args)?;
+    admit(args, model.as_ref(), trial_count(args, model.as_ref()))?;
     let prediction = predicted(args, model.as_ref())?;
     let trials = run_trials(args, model.as_ref())?;
     let report = criteria::assess(model.as_ref(), prediction, args.seed, &trials);

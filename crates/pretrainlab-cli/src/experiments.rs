@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use pretrainlab_experiment::{Experiment, Outcome, RunOptions};
+use pretrainlab::budget::Limits;
+use pretrainlab_experiment::{Experiment, Outcome, RunOptions, StoreError};
 
 use crate::progress::ExperimentProgress;
 use crate::{ExperimentSettings, input_error};
@@ -22,6 +23,8 @@ pub struct RunContext {
     pub quiet: bool,
     /// Discard earlier results instead of resuming.
     pub fresh: bool,
+    /// The most memory and work one point's run may take.
+    pub limits: Limits,
 }
 
 /// Set by Ctrl-C; the run stops after the unit in flight.
@@ -73,12 +76,16 @@ pub fn run_file(file: &Path, settings: &ExperimentSettings) -> Result<()> {
     run_text(&text, &origin, settings.output.as_deref(), &ctx, &hint)
 }
 
-/// `pretrainlab validate FILE`.
-pub fn validate(file: &Path, quick: bool) -> Result<()> {
+/// `pretrainlab validate FILE`: parses the file, builds every point's model and checks
+/// the resource limits.
+pub fn validate(file: &Path, quick: bool, limits: &Limits) -> Result<()> {
     let origin = file.display().to_string();
     let text = std::fs::read_to_string(file)
         .map_err(|e| input_error(format!("cannot read {origin}: {e}")))?;
     let exp = parse(&text, &origin, quick)?;
+    pretrainlab_experiment::admit(&exp, limits)
+        .map_err(|e| store_error(e, &format!("`output` of {origin}")))
+        .with_context(|| format!("validating {origin}"))?;
     print!("{origin}: {}", exp.describe());
     Ok(())
 }
@@ -91,6 +98,7 @@ pub fn context(settings: &ExperimentSettings) -> Result<RunContext> {
         threads: settings.threads,
         quiet: settings.quiet,
         fresh: settings.fresh,
+        limits: settings.limits.limits(),
     })
 }
 
@@ -121,11 +129,15 @@ pub fn run_text(
             stop: &STOP,
             progress: &progress,
             source: text.to_string(),
+            limits: ctx.limits,
         },
     )
-    .map_err(|e| match e {
-        pretrainlab_experiment::StoreError::Changed { .. } => input_error(e),
-        other => anyhow::Error::new(other),
+    .map_err(|e| {
+        let setting = match output {
+            Some(_) => "--output".to_string(),
+            None => format!("`output` of {origin}"),
+        };
+        store_error(e, &setting)
     })
     .with_context(|| format!("running {origin}"))?;
     let secs = start.elapsed().as_secs_f64();
@@ -142,6 +154,24 @@ pub fn run_text(
             print_finished(&exp.name, &f, secs, ctx.threads);
             Ok(())
         }
+    }
+}
+
+/// A store error for the user: the ones the input caused (a changed file, a busy or
+/// foreign folder, a link, a run over the limits) exit with code 2; an I/O failure names
+/// the `setting` the folder came from.
+pub fn store_error(e: StoreError, setting: &str) -> anyhow::Error {
+    match e {
+        StoreError::Changed { .. }
+        | StoreError::Locked { .. }
+        | StoreError::Link { .. }
+        | StoreError::NotResults { .. }
+        | StoreError::Budget { .. } => input_error(e),
+        StoreError::Model(pretrainlab::Error::InvalidParameter { .. }) => input_error(e),
+        StoreError::Io { .. } => {
+            anyhow::Error::new(e).context(format!("the results folder ({setting})"))
+        }
+        other => anyhow::Error::new(other),
     }
 }
 

@@ -53,6 +53,8 @@ enum Command {
         /// Validate with the file's `[quick]` overrides applied.
         #[arg(long)]
         quick: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Run a built-in preset (a paper figure or a demo); `--list` lists them.
     Reproduce(ReproduceArgs),
@@ -77,6 +79,41 @@ struct ExperimentSettings {
     /// No progress output on stderr.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Resource limits, checked before any work starts.
+#[derive(Args, Debug, Clone, Copy)]
+struct LimitArgs {
+    /// Refuse runs whose estimated memory exceeds this many GiB (the prediction, the
+    /// trials on every worker thread and the stored results).
+    #[arg(long, value_name = "GIB", default_value_t = pretrainlab::budget::DEFAULT_MAX_BYTES / GIB, value_parser = positive)]
+    max_memory: f64,
+    /// Refuse runs whose estimated work exceeds this many floating-point operations
+    /// (about 10⁹ per second per core).
+    #[arg(long, value_name = "OPS", default_value_t = pretrainlab::budget::DEFAULT_MAX_FLOPS, value_parser = positive)]
+    max_flops: f64,
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+impl LimitArgs {
+    fn limits(&self) -> pretrainlab::budget::Limits {
+        pretrainlab::budget::Limits {
+            max_bytes: self.max_memory * GIB,
+            max_flops: self.max_flops,
+        }
+    }
+}
+
+/// Parses a finite number > 0.
+fn positive(s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| format!("must be a finite number > 0, got {s}"))
 }
 
 #[derive(Args, Debug)]
@@ -161,6 +198,8 @@ struct RunArgs {
     /// No progress output on stderr.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 /// An error caused by the user's input: exit code 2.
@@ -231,7 +270,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Simulate(args) => commands::simulate(&args),
         Command::Check(args) => commands::check(&args),
         Command::Run(args) => experiments::run_file(&args.file, &args.settings),
-        Command::Validate { file, quick } => experiments::validate(&file, quick),
+        Command::Validate {
+            file,
+            quick,
+            limits,
+        } => experiments::validate(&file, quick, &limits.limits()),
         Command::Reproduce(args) => {
             if args.list {
                 print!("{}", presets::list());

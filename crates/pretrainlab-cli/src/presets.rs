@@ -33,10 +33,18 @@ pub fn reproduce(name: &str, settings: &ExperimentSettings) -> Result<()> {
             quick: ctx.quick,
             stop: &STOP,
             progress: &progress,
+            limits: ctx.limits,
         },
     )
     .map_err(|e| match e {
-        PaperError::Store(pretrainlab_experiment::StoreError::Changed { .. }) => input_error(e),
+        PaperError::Store(e) => {
+            let setting = if settings.output.is_some() {
+                "--output"
+            } else {
+                "the default results/<preset>"
+            };
+            experiments::store_error(e, setting)
+        }
         other => anyhow::Error::new(other),
     })?;
     let secs = start.elapsed().as_secs_f64();

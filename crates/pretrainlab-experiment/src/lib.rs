@@ -31,6 +31,7 @@ pub mod text;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use pretrainlab::budget::Limits;
 use pretrainlab::criteria::{Check, Simulation, assess, prediction_json};
 use pretrainlab::model::{DynModel, MetricSpec, Prediction, TraceSpec};
 use pretrainlab::runner::Trials;
@@ -61,6 +62,13 @@ pub enum StoreError {
     Link { path: PathBuf },
     #[error("--fresh: {} is not a pretrainlab results folder (it has no pretrainlab manifest.json), so nothing in it is deleted; choose an empty or new output folder", dir.display())]
     NotResults { dir: PathBuf },
+    /// A point's run would exceed the resource limits.
+    #[error("point {point} ({label}): {source}")]
+    Budget {
+        point: usize,
+        label: String,
+        source: pretrainlab::Error,
+    },
     #[error("writing Parquet: {0}")]
     Parquet(String),
     /// The file's `metric` or `predicted` names something the model does not report.
@@ -141,6 +149,8 @@ pub struct RunOptions<'a> {
     pub progress: &'a dyn Progress,
     /// The experiment file's text, kept in the manifest and the report.
     pub source: String,
+    /// The most memory and work one point's run may take.
+    pub limits: Limits,
 }
 
 /// How a run ended.
@@ -232,6 +242,8 @@ impl PointResult {
 
 /// Runs (or resumes) an experiment.
 pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError> {
+    let models = build_models(e)?;
+    admit_models(e, &models, &opts.limits)?;
     let dir = &opts.output;
     let units_dir = dir.join("units");
     let io = |path: &Path| {
@@ -264,7 +276,6 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
     let previous: Option<Value> = std::fs::read(&manifest_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let models = build_models(e)?;
     let mut stale = Vec::new();
     let mut done = std::collections::HashSet::new();
     let mut damaged = Vec::new();
@@ -500,6 +511,34 @@ fn build_models(e: &Experiment) -> Result<Vec<Box<dyn DynModel>>, StoreError> {
         .iter()
         .map(|p| pretrainlab::registry::build(&e.model, p.params.clone()).map_err(Into::into))
         .collect()
+}
+
+/// Refuses an experiment any of whose points would need more memory or work than
+/// `limits` allow (its prediction and its trials on the current thread pool); the error
+/// names the point and the parameter. Nothing runs.
+pub fn admit(e: &Experiment, limits: &Limits) -> Result<(), StoreError> {
+    let models = build_models(e)?;
+    admit_models(e, &models, limits)
+}
+
+fn admit_models(
+    e: &Experiment,
+    models: &[Box<dyn DynModel>],
+    limits: &Limits,
+) -> Result<(), StoreError> {
+    let trials = if e.actions.runs_trials() { e.trials } else { 0 };
+    for (point, model) in e.points.iter().zip(models) {
+        let width = Trials::for_model(model.as_ref()).width();
+        let threads = rayon::current_num_threads();
+        pretrainlab::budget::admit(&model.cost(), trials, threads, width, limits).map_err(
+            |source| StoreError::Budget {
+                point: point.index,
+                label: point.label(),
+                source,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// The resolved configuration as JSON (what the manifest records and resumes compare).

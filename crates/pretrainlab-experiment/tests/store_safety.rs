@@ -54,6 +54,7 @@ fn go(dir: &Path, fresh: bool, notes: &Notes) -> Result<Outcome, StoreError> {
             stop: &stop,
             progress: notes,
             source: SMALL.into(),
+            limits: Default::default(),
         },
     )
 }

@@ -191,6 +191,8 @@ pub struct Options<'a> {
     /// Checked between units: when set, the run stops after the unit in flight.
     pub stop: &'a AtomicBool,
     pub progress: &'a dyn Progress,
+    /// The most memory and work one point's run may take.
+    pub limits: pretrainlab::budget::Limits,
 }
 
 /// How a preset run ended.
@@ -246,6 +248,7 @@ pub fn run(preset: &Preset, opts: &Options<'_>) -> Result<PresetOutcome, PaperEr
                 stop: opts.stop,
                 progress: opts.progress,
                 source: part.text.to_string(),
+                limits: opts.limits,
             },
         )?;
         match outcome {

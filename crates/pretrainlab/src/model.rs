@@ -269,6 +269,9 @@ pub trait Model: Send + Sync {
     }
     /// Trials front ends run when the user gives no count.
     fn default_trials(&self) -> u64;
+    /// What one trial and one prediction need, estimated from the parameters; front ends
+    /// check it against their limits before any work ([`crate::budget::admit`]).
+    fn cost(&self) -> crate::budget::Cost;
     /// Largest fraction of failed trials a passing check tolerates.
     fn max_failure_rate(&self) -> f64 {
         0.05
@@ -287,6 +290,7 @@ pub trait DynModel: Send + Sync {
     fn predict(&self) -> crate::Result<Prediction>;
     fn criteria(&self, prediction: &Prediction, trials: &Trials) -> Vec<Criterion>;
     fn default_trials(&self) -> u64;
+    fn cost(&self) -> crate::budget::Cost;
     fn max_failure_rate(&self) -> f64;
     fn labels(&self) -> Vec<(&'static str, serde_json::Value)>;
     /// Runs trials `range` under master seed `seed`. Call [`crate::runner::run`] instead:
@@ -328,6 +332,9 @@ impl<M: Model> DynModel for M {
     }
     fn default_trials(&self) -> u64 {
         Model::default_trials(self)
+    }
+    fn cost(&self) -> crate::budget::Cost {
+        Model::cost(self)
     }
     fn max_failure_rate(&self) -> f64 {
         Model::max_failure_rate(self)

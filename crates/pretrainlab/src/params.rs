@@ -62,8 +62,16 @@ pub struct ModelInfo {
     pub params: Vec<ParamSpec>,
 }
 
-/// Checks that a length-`k` vector parameter has the right length and finite entries,
-/// and, when `positive`, that every entry is `> 0`.
+/// Largest magnitude of a real-valued parameter: beyond it the theory's products
+/// overflow or lose all precision.
+pub const MAX_MAGNITUDE: f64 = 1e12;
+
+/// Largest dimension `d` of the models that hold dense `d×d` matrices (128 MiB each at
+/// the ceiling).
+pub const MAX_DIM: usize = 4096;
+
+/// Checks that a length-`k` vector parameter has the right length and finite entries of
+/// magnitude at most [`MAX_MAGNITUDE`], and, when `positive`, that every entry is `> 0`.
 pub fn check_vector(field: &str, values: &[f64], k: usize, positive: bool) -> crate::Result<()> {
     if values.len() != k {
         return Err(crate::Error::invalid(
@@ -72,11 +80,11 @@ pub fn check_vector(field: &str, values: &[f64], k: usize, positive: bool) -> cr
         ));
     }
     for (i, &v) in values.iter().enumerate() {
-        if !v.is_finite() || (positive && v <= 0.0) {
+        if !(v.abs() <= MAX_MAGNITUDE) || (positive && v <= 0.0) {
             let want = if positive {
-                "a finite number > 0"
+                "a number in (0, 1e12]"
             } else {
-                "a finite number"
+                "a number in [-1e12, 1e12]"
             };
             return Err(crate::Error::invalid(
                 field,
@@ -87,8 +95,9 @@ pub fn check_vector(field: &str, values: &[f64], k: usize, positive: bool) -> cr
     Ok(())
 }
 
-/// Checks `1 ≤ k < d`, naming `k`.
+/// Checks `1 ≤ k < d ≤ MAX_DIM`, naming `k` or `d`.
 pub fn check_rank(k: usize, d: usize) -> crate::Result<()> {
+    check_at_most("d", d, MAX_DIM)?;
     if k == 0 || k >= d {
         return Err(crate::Error::invalid(
             "k",
@@ -98,12 +107,23 @@ pub fn check_rank(k: usize, d: usize) -> crate::Result<()> {
     Ok(())
 }
 
-/// Checks that a scalar parameter is finite and `≥ 0`.
+/// Checks that a scalar parameter is in `[0, MAX_MAGNITUDE]`.
 pub fn check_nonnegative(field: &str, value: f64) -> crate::Result<()> {
-    if !(value.is_finite() && value >= 0.0) {
+    if !(0.0..=MAX_MAGNITUDE).contains(&value) {
         return Err(crate::Error::invalid(
             field,
-            format!("must be a finite number ≥ 0, got {value}"),
+            format!("must be a number in [0, 1e12], got {value}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a documented ceiling on a size, step count or sample count.
+pub fn check_at_most(field: &str, value: usize, max: usize) -> crate::Result<()> {
+    if value > max {
+        return Err(crate::Error::invalid(
+            field,
+            format!("must be at most {max}, got {value}"),
         ));
     }
     Ok(())

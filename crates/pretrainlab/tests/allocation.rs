@@ -2,6 +2,10 @@
 //! `small` instance, the heap allocations of three trials after a first (warm-up) trial
 //! with the same workspace are counted, and must be zero. Allocations are counted per
 //! thread, so the test harness's own threads do not disturb the count.
+//!
+//! The same counter tracks the live heap bytes, so a second test checks each model's
+//! stated memory need ([`pretrainlab::budget::Cost`]) against the peak of building a
+//! workspace and running a first trial: the estimate may be generous, never far short.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -13,10 +17,27 @@ struct Counting;
 
 thread_local! {
     static ALLOCS: Cell<usize> = const { Cell::new(0) };
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
 }
 
 fn bump() {
     let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+/// Adds `delta` bytes to this thread's live heap and updates the peak.
+fn live(delta: isize) {
+    let _ = LIVE.try_with(|l| {
+        l.set(l.get() + delta);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(l.get())));
+    });
+}
+
+/// Starts a peak measurement; returns the live bytes at the start.
+fn reset_peak() -> isize {
+    let now = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(now));
+    now
 }
 
 fn allocs() -> usize {
@@ -26,13 +47,16 @@ fn allocs() -> usize {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         bump();
+        live(layout.size() as isize);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        live(-(layout.size() as isize));
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         bump();
+        live(new_size as isize - layout.size() as isize);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -57,6 +81,40 @@ fn warm_trials_allocate_nothing() {
         let n = allocs() - before;
         if n > 0 {
             report.push(format!("{}: {n} allocations in 3 warm trials", e.name));
+        }
+    }
+    assert!(report.is_empty(), "{}", report.join("\n"));
+}
+
+/// Peak heap bytes of a fresh workspace and its first trial, against the model's
+/// stated need for one trial; and the peak of a prediction against its stated need.
+/// An estimate below a quarter of the measured peak fails.
+#[test]
+fn stated_memory_needs_are_not_far_short() {
+    let mut report = Vec::new();
+    for e in ENTRIES {
+        let table: toml::Table = e.small.parse().unwrap();
+        let model = (e.build)(table).unwrap();
+        let cost = model.cost();
+        let mut out = vec![0.0; Trials::for_model(model.as_ref()).width()];
+        let start = reset_peak();
+        let mut ws = model.workspace_any();
+        run_one(model.as_ref(), 7, 0, ws.as_mut(), &mut out).unwrap();
+        let trial = (PEAK.with(Cell::get) - start) as f64;
+        drop(ws);
+        let start = reset_peak();
+        model.predict().unwrap();
+        let predict = (PEAK.with(Cell::get) - start) as f64;
+        for (what, measured, stated) in [
+            ("trial", trial, cost.trial.bytes),
+            ("prediction", predict, cost.predict.bytes),
+        ] {
+            if stated < measured / 4.0 {
+                report.push(format!(
+                    "{}: a {what} peaks at {measured:.0} bytes, the model states {stated:.0}",
+                    e.name
+                ));
+            }
         }
     }
     assert!(report.is_empty(), "{}", report.join("\n"));

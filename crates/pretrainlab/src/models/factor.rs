@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Sizes;
 use super::{TrialRecord, TwoStageModel};
+use crate::budget::Cost;
 use crate::downstream::{DownstreamScratch, LinearTask};
 use crate::linalg::{
     Cholesky, CovarianceDraw, Eigh, add_identity, cholesky_lower, frobenius_gram, mul_into,
@@ -304,6 +305,13 @@ impl TwoStageModel for FactorModel {
             .risk_parts(w, ws.s_n.as_ref(), spec.n, &mut ws.down)
             .map_err(|e| e.to_string())?;
         Ok(TrialRecord::from_parts(parts, spec.m, spec.n, None))
+    }
+
+    fn cost(&self, sizes: &Sizes) -> Cost {
+        Cost {
+            trial: super::covariance_trial(self.d, 12.0, sizes, 0.0),
+            predict: super::tangent_theory(self.d, self.k),
+        }
     }
 
     fn theory(&self) -> Result<Theory> {

@@ -56,6 +56,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Sizes;
 use super::{TrialRecord, TwoStageModel};
+use crate::budget::{Cost, Need};
 use crate::downstream::RiskParts;
 use crate::linalg::{Eigh, clean_simd_state, mul_into, sym_eigen_desc, trace_of_product};
 use crate::params::{ModelInfo, describe};
@@ -284,6 +285,15 @@ pub struct GmmModel {
 /// Rows of samples processed at a time.
 const CHUNK: usize = 2048;
 
+/// Largest number of mixture components `K`.
+const MAX_COMPONENTS: usize = 64;
+/// Largest `em_max_iter`.
+const MAX_EM_ITERATIONS: usize = 1_000_000;
+
+/// EM iterations a trial's cost estimate counts: EM converges in tens of iterations at
+/// the separations where the theory applies.
+const TYPICAL_EM_ITERATIONS: f64 = 100.0;
+
 /// Per-worker buffers; the sample buffers are resized on first use for a given `(m, n)`.
 pub struct GmmWorkspace {
     x: Mat<f64>,
@@ -382,8 +392,11 @@ impl GmmModel {
         if d < k {
             return Err(invalid_range("d", &format!("≥ K = {k}"), d));
         }
-        if !(p.beta.is_finite() && p.beta > 0.0) {
-            return Err(invalid_range("beta", "a finite number > 0", p.beta));
+        crate::params::check_at_most("d", d, crate::params::MAX_DIM)?;
+        crate::params::check_at_most("K", k, MAX_COMPONENTS)?;
+        crate::params::check_at_most("em_max_iter", p.em_max_iter, MAX_EM_ITERATIONS)?;
+        if !(p.beta > 0.0 && p.beta <= crate::params::MAX_MAGNITUDE) {
+            return Err(invalid_range("beta", "a number in (0, 1e12]", p.beta));
         }
         if !(p.theta_norm.is_finite() && p.theta_norm > 0.0) {
             return Err(invalid_range(
@@ -797,6 +810,42 @@ impl TwoStageModel for GmmModel {
 
     fn workspace(&self) -> GmmWorkspace {
         GmmWorkspace::new(self)
+    }
+
+    /// A trial keeps the `m` samples and the features of the `n` and `risk_samples`
+    /// draws; EM costs O(m K d) per iteration, counted at [`TYPICAL_EM_ITERATIONS`]
+    /// (`em_max_iter` bounds the worst case). The theory streams its draws in chunks:
+    /// O((Kd)²) per Fisher draw, O(d_eff·Kd) per projection and evaluation draw.
+    fn cost(&self, sizes: &Sizes) -> Cost {
+        let (k, d, p) = (self.k as f64, self.d as f64, self.d_eff() as f64);
+        let (m, n) = (sizes.m as f64, sizes.n as f64);
+        let prm = &self.params;
+        let risk = prm.risk_samples as f64;
+        let iterations = (prm.em_max_iter as f64).min(TYPICAL_EM_ITERATIONS);
+        let em = 6.0 * iterations * m * k * d;
+        let features = 10.0 * (risk + n) * (k * d + p * p);
+        let trial = Need::new(
+            super::doubles(d * m + (p + 1.0) * (risk + n) + 4.0 * CHUNK as f64 * (d + p)),
+            em + features,
+            if em >= features { "m" } else { "risk_samples" },
+        );
+        let kd = k * d;
+        let terms = [
+            ("fisher_samples", prm.fisher_samples as f64 * 2.0 * kd * kd),
+            ("proj_samples", prm.proj_samples as f64 * 4.0 * p * kd),
+            ("eval_samples", prm.eval_samples as f64 * 4.0 * p * kd),
+        ];
+        let (driver, _) =
+            terms.iter().copied().fold(
+                ("fisher_samples", -1.0),
+                |a, b| if b.1 > a.1 { b } else { a },
+            );
+        let predict = Need::new(
+            super::doubles(8.0 * kd * kd + 16.0 * CHUNK as f64 * (p + kd + 1.0)),
+            terms.iter().map(|t| t.1).sum(),
+            driver,
+        );
+        Cost { trial, predict }
     }
 
     fn check_sizes(&self, m: usize, n: usize) -> Result<()> {

@@ -11,6 +11,7 @@ pub mod two_stage;
 
 use rand::rngs::ChaCha8Rng;
 
+use crate::budget::{Cost, Need};
 use crate::linalg::Sampler;
 use crate::params::ModelInfo;
 use crate::theory::Theory;
@@ -96,10 +97,46 @@ pub trait TwoStageModel: Send + Sync + Sized {
     ) -> std::result::Result<TrialRecord, String>;
     /// The limit theory, computed from the model.
     fn theory(&self) -> Result<Theory>;
+    /// What one trial at `sizes` and one [`TwoStageModel::theory`] need (see
+    /// [`crate::budget`]).
+    fn cost(&self, sizes: &Sizes) -> Cost;
     /// Name of [`TrialRecord::extra`], if the model reports one.
     fn extra_name(&self) -> Option<&'static str> {
         None
     }
+}
+
+/// Bytes of `count` doubles.
+pub(crate) fn doubles(count: f64) -> f64 {
+    8.0 * count
+}
+
+/// The trial cost of drawing the two sample covariances in dimension `d` and working on
+/// `dense` d×d matrices: O(d³) from their Wishart laws, O((m + n) d²) from raw samples.
+pub(crate) fn covariance_trial(d: usize, dense: f64, sizes: &Sizes, extra_flops: f64) -> Need {
+    let d = d as f64;
+    let bytes = doubles(dense * d * d);
+    match sizes.sampler {
+        Sampler::Wishart => Need::new(bytes, 12.0 * d * d * d + extra_flops, "d"),
+        Sampler::Raw => {
+            let samples = (sizes.m + sizes.n) as f64;
+            let flops = samples * d * d + 12.0 * d * d * d + extra_flops;
+            let driver = if samples > d { "m" } else { "d" };
+            Need::new(bytes, flops, driver)
+        }
+    }
+}
+
+/// The cost of the generic tangent-space theory ([`crate::theory::psd_chart`]) for a
+/// `d×d` descriptor of rank `k`: `q ≈ dk` tangents, each a d×d matrix carried through a
+/// few products, and `q×q` Hessian and score covariance.
+pub(crate) fn tangent_theory(d: usize, k: usize) -> Need {
+    let (d, q) = (d as f64, (d * k) as f64);
+    Need::new(
+        doubles(6.0 * q * d * d + 4.0 * q * q),
+        6.0 * q * d * d * d + 4.0 * q * q * d * d + 20.0 * q * q * q,
+        "d",
+    )
 }
 
 /// Turns a deserialiser message into an error naming the parameter: serde reports

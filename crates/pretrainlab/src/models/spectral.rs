@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Sizes;
 use super::{TrialRecord, TwoStageModel};
+use crate::budget::Cost;
 use crate::downstream::{DownstreamScratch, LinearTask};
 use crate::linalg::{
     CovarianceDraw, Eigh, cholesky_lower, mul_into, sym_apply, sym_eigen_desc, trace_of_product,
@@ -877,6 +878,21 @@ impl TwoStageModel for SpectralModel {
     }
 
     /// The spectral loss needs `m > d` samples; the downstream head `n > k`.
+    /// The trial adds `max_iter` iterations of L-BFGS on the d×k loadings, each a few
+    /// d×d by d×k products.
+    fn cost(&self, sizes: &Sizes) -> Cost {
+        let (d, k) = (self.d as f64, self.k as f64);
+        let solver = 8.0 * self.params.max_iter as f64 * d * d * k;
+        let mut trial = super::covariance_trial(self.d, 16.0, sizes, solver);
+        if solver > 12.0 * d * d * d && trial.driver == "d" {
+            trial.driver = "max_iter";
+        }
+        Cost {
+            trial,
+            predict: super::tangent_theory(self.d, self.k),
+        }
+    }
+
     fn check_sizes(&self, m: usize, n: usize) -> Result<()> {
         check_size_above("m", m, self.d, "d")?;
         check_size_above("n", n, self.k, "k")

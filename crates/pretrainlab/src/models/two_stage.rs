@@ -268,6 +268,10 @@ impl<M: TwoStageModel> Model for TwoStage<M> {
         DEFAULT_TRIALS
     }
 
+    fn cost(&self) -> crate::budget::Cost {
+        self.model.cost(&self.sizes)
+    }
+
     fn labels(&self) -> Vec<(&'static str, serde_json::Value)> {
         let (m, n) = (self.sizes.m, self.sizes.n);
         let mut labels = vec![
