@@ -22,12 +22,16 @@ fn main() {
     .expect("valid parameters");
     let start = Instant::now();
     let mut e2 = 0.0;
+    let mut sample = model.blank_sample();
+    let mut w = vec![0.0; 2 * model.dim()];
+    let mut trace = Trace::default();
+    let mut buf = model.step_buffers();
     for t in 0..seeds as u64 {
         let mut rng = trial_rng(1, experiment_key("yang-ssl"), t);
-        let sample = model.draw_sample(&mut rng);
-        let mut w = model.init_box(&mut rng);
-        let mut trace = Trace::default();
-        model.train_ssl(&sample, &mut w, 0, steps, &mut rng, &mut trace);
+        model.draw_sample(&mut rng, &mut sample);
+        model.init_box(&mut rng, &mut w);
+        trace.clear();
+        model.train_ssl(&sample, &mut w, 0, steps, &mut rng, &mut trace, &mut buf);
         e2 += pretrainlab::dynamics::ssl::projection(&w, model.dim(), 1);
     }
     println!(

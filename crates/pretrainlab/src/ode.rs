@@ -119,6 +119,13 @@ impl Dopri5 {
         self.stats
     }
 
+    /// Forgets the step size and the counters: the integrator then behaves as a fresh
+    /// one of the same dimension and tolerances, without allocating.
+    pub fn reset(&mut self) {
+        self.h = 0.0;
+        self.stats = OdeStats::default();
+    }
+
     fn scale(&self, a: f64, b: f64) -> f64 {
         self.atol + self.rtol * a.abs().max(b.abs())
     }
@@ -385,6 +392,24 @@ mod tests {
         let mut ode = Dopri5::new(1, 1e-10, 1e-12).unwrap();
         ode.integrate(&mut Forced, &mut t, &mut y, 7.0).unwrap();
         assert!((y[0] - 7f64.sin()).abs() < 1e-9);
+    }
+
+    /// After `reset`, a used integrator gives the bits of a fresh one.
+    #[test]
+    fn reset_gives_the_bits_of_a_fresh_integrator() {
+        let run = |ode: &mut Dopri5| {
+            let (mut t, mut y) = (0.0, [1.0, 0.0]);
+            for t1 in [0.5, 2.0, 7.0] {
+                ode.integrate(&mut Oscillator(3.0), &mut t, &mut y, t1)
+                    .unwrap();
+            }
+            (y.map(f64::to_bits), ode.stats())
+        };
+        let mut used = Dopri5::new(2, 1e-9, 1e-11).unwrap();
+        let first = run(&mut used);
+        used.reset();
+        assert_eq!(run(&mut used), first);
+        assert_eq!(run(&mut Dopri5::new(2, 1e-9, 1e-11).unwrap()), first);
     }
 
     #[test]

@@ -82,7 +82,8 @@ fn sl_gradient_matches_finite_differences() {
     })
     .unwrap();
     let mut rng = trial_rng(9, 9, 9);
-    let sample = m.draw_sample(&mut rng);
+    let mut sample = m.blank_sample();
+    m.draw_sample(&mut rng, &mut sample);
     let d = 5;
     let w: Vec<f64> = (0..2 * d).map(|_| normal(&mut rng)).collect();
     let f = [1.3 * normal(&mut rng), 1.3 * normal(&mut rng)];
@@ -317,7 +318,7 @@ fn results_are_bitwise_identical_at_any_thread_count() {
     // Seed t is reproducible on its own from its stream: its metrics, then its curves.
     let m = YangSsl::new(small()).unwrap();
     let alone = m
-        .run(&mut trial_rng(5, experiment_key("yang-ssl"), 4), 4)
+        .outcome(&mut trial_rng(5, experiment_key("yang-ssl"), 4), 4)
         .unwrap();
     let row: Vec<f64> = alone
         .metrics
@@ -336,7 +337,9 @@ fn options_change_what_they_say() {
     let base = small();
     let run = |p: YangSslParams| {
         let m = YangSsl::new(p).unwrap();
-        m.run_seed(&mut trial_rng(2, 3, 0), 0).unwrap()
+        let mut ws = m.workspace();
+        m.run_seed(&mut trial_rng(2, 3, 0), 0, &mut ws).unwrap();
+        ws.record
     };
     let a = run(base.clone());
     // lr_convention = mean with lr = η n is the same iteration up to rounding.
@@ -364,7 +367,8 @@ fn options_change_what_they_say() {
     assert_eq!(a.ssl.w, c.ssl.w);
     // Scalar noise shifts every coordinate of a point equally; isotropic does not.
     let m = YangSsl::new(base.clone()).unwrap();
-    let s = m.draw_sample(&mut trial_rng(1, 1, 1));
+    let mut s = m.blank_sample();
+    m.draw_sample(&mut trial_rng(1, 1, 1), &mut s);
     let row = &s.x[..10];
     assert!(row[2..].iter().all(|v| *v == row[2]));
     let mi = YangSsl::new(YangSslParams {
@@ -372,7 +376,8 @@ fn options_change_what_they_say() {
         ..base
     })
     .unwrap();
-    let si = mi.draw_sample(&mut trial_rng(1, 1, 1));
+    let mut si = mi.blank_sample();
+    mi.draw_sample(&mut trial_rng(1, 1, 1), &mut si);
     assert!(si.x[2] != si.x[3]);
 }
 
@@ -381,14 +386,15 @@ fn initialisations_follow_the_spec() {
     let m = YangSsl::new(YangSslParams::default()).unwrap();
     let d = 10;
     let mut rng = trial_rng(0, 0, 0);
+    let mut w = vec![0.0; 2 * d];
     for _ in 0..200 {
-        let w = m.init_box(&mut rng);
+        m.init_box(&mut rng, &mut w);
         assert!((3.1..3.9).contains(&w[0]) && (-3.9..=-3.1).contains(&w[d]));
         assert!((8.5..9.0).contains(&(7.0 * w[1])) && (8.5..9.0).contains(&(7.0 * w[d + 1])));
-        let s = m.init_sign(&mut rng);
-        assert!(s[0] >= 0.0 && s[d] <= 0.0 && s[1] >= 0.0 && s[d + 1] >= 0.0);
-        let (t, _) = m.init_sl(&mut rng);
-        assert!(t[0] >= 0.0 && t[d] <= 0.0);
+        m.init_sign(&mut rng, &mut w);
+        assert!(w[0] >= 0.0 && w[d] <= 0.0 && w[1] >= 0.0 && w[d + 1] >= 0.0);
+        m.init_sl(&mut rng, &mut w);
+        assert!(w[0] >= 0.0 && w[d] <= 0.0);
     }
 }
 
@@ -410,7 +416,7 @@ fn extreme_inputs_give_finite_results_or_errors() {
         let Ok(m) = YangSsl::new(p.clone()) else {
             continue;
         };
-        match m.run(&mut trial_rng(0, 0, 0), 0) {
+        match m.outcome(&mut trial_rng(0, 0, 0), 0) {
             Ok(o) => assert!(
                 o.metrics
                     .iter()

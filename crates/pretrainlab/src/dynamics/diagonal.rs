@@ -34,14 +34,15 @@
 //! predicted limit, cheap where GD needs ~1e5 steps (small `c_FT`), the markers of the
 //! paper's figures.
 
-use faer::prelude::Solve;
-use faer::{Mat, Side};
+use faer::{Accum, Mat};
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::{Criterion, Curve, DynPrediction, Dynamics, RunOutcome};
+use super::dense::Cholesky;
+use super::{Criterion, Curve, DynPrediction, Dynamics, Row, RunOutcome, Schema, Sink};
+use crate::linalg::mul_into;
 use crate::model::MetricSpec;
 use crate::params::{ModelInfo, describe};
 use crate::{Error, Result};
@@ -104,179 +105,340 @@ pub fn prox(z: f64, gamma: f64, k: f64, guess: f64) -> f64 {
 // ---------------------------------------------------------------------------------------
 // The implicit-bias interpolator.
 
-/// The minimiser of `Σ_d q_{k_d}(β_d)` subject to `Xβ = y`, with the dual multipliers.
-#[derive(Clone, Debug)]
+/// The minimiser of `Σ_d q_{k_d}(β_d)` subject to `Xβ = y`, with the dual multipliers,
+/// and the buffers of the dual Newton that finds it ([`Interpolator::solve`]), for one
+/// shape `n × d` of `X`.
+#[derive(Debug)]
 pub struct Interpolator {
     pub beta: Vec<f64>,
     pub mu: Vec<f64>,
     pub newton_steps: usize,
     /// `‖Xβ − y‖ / ‖y‖` at exit.
     pub residual: f64,
+    scratch: DualScratch,
 }
 
-/// Solves `min Σ_d q_{k_d}(β_d)` s.t. `Xβ = y` (`x` is `n×d`, `n ≤ d`, full row rank) by
-/// damped Newton on the dual `min_μ g(μ) = Σ_d (√k_d/4)(cosh(2(Xᵀμ)_d) − 1) − μᵀy`,
-/// whose minimiser gives `β_d = (√k_d/2) sinh(2(Xᵀμ)_d)` (stationarity
-/// `q'(β) = Xᵀμ`) and `∇g = Xβ − y` (feasibility). Stops at `‖Xβ − y‖ ≤ tol·‖y‖`.
+/// The dual Newton's buffers: `√k_d`, `u = Xᵀμ`, the gradient `Xβ − y`, the scaled design
+/// `X diag(√k cosh 2u)^½` and the Hessian `X diag(√k cosh 2u) Xᵀ` with its factor, the
+/// Newton step and the line search's trial point `(μ, u)`.
+#[derive(Debug)]
+struct DualScratch {
+    sk: Vec<f64>,
+    u: Vec<f64>,
+    grad: Vec<f64>,
+    xs: Mat<f64>,
+    hessian: Mat<f64>,
+    chol: Cholesky,
+    delta: Mat<f64>,
+    trial_mu: Vec<f64>,
+    trial_u: Vec<f64>,
+}
+
+/// Solves `min Σ_d q_{k_d}(β_d)` s.t. `Xβ = y` with fresh buffers: see
+/// [`Interpolator::solve`].
 pub fn min_q_interpolator(x: &Mat<f64>, y: &[f64], k: &[f64], tol: f64) -> Result<Interpolator> {
-    let (n, d) = (x.nrows(), x.ncols());
-    if y.len() != n || k.len() != d {
-        return Err(Error::invalid(
-            "dimensions",
-            format!(
-                "X is {n}×{d} but y has {} entries and k has {}",
-                y.len(),
-                k.len()
-            ),
-        ));
+    let mut sol = Interpolator::new(x.nrows(), x.ncols());
+    sol.solve(x, y, k, tol)?;
+    Ok(sol)
+}
+
+impl Interpolator {
+    /// Buffers for an `n × d` design.
+    pub fn new(n: usize, d: usize) -> Self {
+        Interpolator {
+            beta: vec![0.0; d],
+            mu: vec![0.0; n],
+            newton_steps: 0,
+            residual: f64::NAN,
+            scratch: DualScratch {
+                sk: vec![0.0; d],
+                u: vec![0.0; d],
+                grad: vec![0.0; n],
+                xs: Mat::zeros(n, d),
+                hessian: Mat::zeros(n, n),
+                chol: Cholesky::new(n, 1),
+                delta: Mat::zeros(n, 1),
+                trial_mu: vec![0.0; n],
+                trial_u: vec![0.0; d],
+            },
+        }
     }
-    if let Some(bad) = k.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
-        return Err(Error::invalid(
-            "k",
-            format!("every k_d must be > 0, got {bad}"),
-        ));
-    }
-    let sk: Vec<f64> = k.iter().map(|v| v.sqrt()).collect();
-    let y_norm = y.iter().map(|v| v * v).sum::<f64>().sqrt();
-    let mut mu = vec![0.0; n];
-    let mut u = vec![0.0f64; d];
-    let mut beta = vec![0.0f64; d];
-    let dual = |u: &[f64], mu: &[f64]| -> f64 {
-        let mut g = 0.0;
-        for j in 0..d {
-            // (cosh 2u − 1) = 2 sinh² u.
-            g += sk[j] / 2.0 * u[j].sinh().powi(2);
+
+    /// Solves `min Σ_d q_{k_d}(β_d)` s.t. `Xβ = y` (`x` is `n×d`, `n ≤ d`, full row rank) by
+    /// damped Newton on the dual `min_μ g(μ) = Σ_d (√k_d/4)(cosh(2(Xᵀμ)_d) − 1) − μᵀy`,
+    /// whose minimiser gives `β_d = (√k_d/2) sinh(2(Xᵀμ)_d)` (stationarity
+    /// `q'(β) = Xᵀμ`) and `∇g = Xβ − y` (feasibility). Stops at `‖Xβ − y‖ ≤ tol·‖y‖`.
+    pub fn solve(&mut self, x: &Mat<f64>, y: &[f64], k: &[f64], tol: f64) -> Result<()> {
+        let (n, d) = (x.nrows(), x.ncols());
+        if y.len() != n || k.len() != d {
+            return Err(Error::invalid(
+                "dimensions",
+                format!(
+                    "X is {n}×{d} but y has {} entries and k has {}",
+                    y.len(),
+                    k.len()
+                ),
+            ));
         }
-        g - mu.iter().zip(y).map(|(a, b)| a * b).sum::<f64>()
-    };
-    let at = |mu: &[f64], u: &mut [f64]| {
-        for (j, uj) in u.iter_mut().enumerate() {
-            let mut s = 0.0;
-            for i in 0..n {
-                s += x[(i, j)] * mu[i];
+        if (self.mu.len(), self.beta.len()) != (n, d) {
+            return Err(Error::invalid(
+                "dimensions",
+                format!(
+                    "X is {n}×{d} but the solver's buffers are for {}×{}",
+                    self.mu.len(),
+                    self.beta.len()
+                ),
+            ));
+        }
+        if let Some(bad) = k.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+            return Err(Error::invalid(
+                "k",
+                format!("every k_d must be > 0, got {bad}"),
+            ));
+        }
+        let Interpolator {
+            beta,
+            mu,
+            newton_steps,
+            residual,
+            scratch,
+        } = self;
+        let DualScratch {
+            sk,
+            u,
+            grad,
+            xs,
+            hessian,
+            chol,
+            delta,
+            trial_mu,
+            trial_u,
+        } = scratch;
+        for (s, v) in sk.iter_mut().zip(k) {
+            *s = v.sqrt();
+        }
+        let sk = &*sk;
+        let y_norm = y.iter().map(|v| v * v).sum::<f64>().sqrt();
+        mu.fill(0.0);
+        u.fill(0.0);
+        beta.fill(0.0);
+        let dual = |u: &[f64], mu: &[f64]| -> f64 {
+            let mut g = 0.0;
+            for j in 0..d {
+                // (cosh 2u − 1) = 2 sinh² u.
+                g += sk[j] / 2.0 * u[j].sinh().powi(2);
             }
-            *uj = s;
-        }
-    };
-    let mut g_val = 0.0;
-    for step in 0..500 {
-        for j in 0..d {
-            beta[j] = sk[j] / 2.0 * (2.0 * u[j]).sinh();
-        }
-        let grad: Vec<f64> = (0..n)
-            .map(|i| (0..d).map(|j| x[(i, j)] * beta[j]).sum::<f64>() - y[i])
-            .collect();
-        let res = grad.iter().map(|v| v * v).sum::<f64>().sqrt();
-        if res <= tol * y_norm.max(1e-300) {
-            return Ok(Interpolator {
-                beta,
-                mu,
-                newton_steps: step,
-                residual: res / y_norm.max(1e-300),
-            });
-        }
-        // Hessian X diag(√k cosh 2u) Xᵀ.
-        let xs = Mat::from_fn(n, d, |i, j| {
-            x[(i, j)] * (sk[j] * (2.0 * u[j]).cosh()).sqrt()
-        });
-        let h = &xs * xs.transpose();
-        let llt = h.llt(Side::Lower).map_err(|_| {
-            Error::Numerical("dual Hessian is not positive definite (rank-deficient X?)".into())
-        })?;
-        let rhs = Mat::from_fn(n, 1, |i, _| -grad[i]);
-        let delta = llt.solve(&rhs);
-        let decrement: f64 = (0..n).map(|i| -grad[i] * delta[(i, 0)]).sum();
-        if step == 0 {
-            g_val = dual(&u, &mu);
-        }
-        // Backtracking (Armijo) line search.
-        let mut t = 1.0;
-        let mut accepted = false;
-        let mut trial_mu = vec![0.0; n];
-        let mut trial_u = vec![0.0; d];
-        for _ in 0..60 {
-            for i in 0..n {
-                trial_mu[i] = mu[i] + t * delta[(i, 0)];
+            g - mu.iter().zip(y).map(|(a, b)| a * b).sum::<f64>()
+        };
+        let at = |mu: &[f64], u: &mut [f64]| {
+            for (j, uj) in u.iter_mut().enumerate() {
+                let mut s = 0.0;
+                for i in 0..n {
+                    s += x[(i, j)] * mu[i];
+                }
+                *uj = s;
             }
-            at(&trial_mu, &mut trial_u);
-            let g_new = dual(&trial_u, &trial_mu);
-            // Armijo; near the optimum the dual value stalls at rounding level, and then a
-            // step is accepted when it lowers the primal residual ‖Xβ − y‖ instead.
-            let armijo = g_new <= g_val - 0.25 * t * decrement;
-            let stalled = (g_new - g_val).abs() <= 1e-12 * (1.0 + g_val.abs()) && {
-                let trial_res = (0..n)
-                    .map(|i| {
-                        let xb: f64 = (0..d)
-                            .map(|j| x[(i, j)] * sk[j] / 2.0 * (2.0 * trial_u[j]).sinh())
-                            .sum();
-                        (xb - y[i]).powi(2)
-                    })
-                    .sum::<f64>()
-                    .sqrt();
-                trial_res < 0.9 * res
-            };
-            if g_new.is_finite() && (armijo || stalled) {
-                mu.copy_from_slice(&trial_mu);
-                u.copy_from_slice(&trial_u);
-                g_val = g_new;
-                accepted = true;
-                break;
-            }
-            t *= 0.5;
-        }
-        if !accepted {
-            // No decrease is possible at working precision: accept the point we have.
+        };
+        let mut g_val = 0.0;
+        for step in 0..500 {
             for j in 0..d {
                 beta[j] = sk[j] / 2.0 * (2.0 * u[j]).sinh();
             }
-            let res = (0..n)
-                .map(|i| ((0..d).map(|j| x[(i, j)] * beta[j]).sum::<f64>() - y[i]).powi(2))
-                .sum::<f64>()
-                .sqrt();
-            if res <= 1e3 * tol * y_norm.max(1e-300) {
-                return Ok(Interpolator {
-                    beta,
-                    mu,
-                    newton_steps: step,
-                    residual: res / y_norm.max(1e-300),
-                });
+            for (i, gi) in grad.iter_mut().enumerate() {
+                *gi = (0..d).map(|j| x[(i, j)] * beta[j]).sum::<f64>() - y[i];
             }
-            return Err(Error::Numerical(format!(
-                "dual Newton line search failed at relative residual {:e}",
-                res / y_norm
-            )));
+            let res = grad.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if res <= tol * y_norm.max(1e-300) {
+                *newton_steps = step;
+                *residual = res / y_norm.max(1e-300);
+                return Ok(());
+            }
+            // Hessian X diag(√k cosh 2u) Xᵀ.
+            for j in 0..d {
+                let scale = (sk[j] * (2.0 * u[j]).cosh()).sqrt();
+                for i in 0..n {
+                    xs[(i, j)] = x[(i, j)] * scale;
+                }
+            }
+            mul_into(
+                hessian.as_mut(),
+                Accum::Replace,
+                xs.as_ref(),
+                xs.transpose(),
+                1.0,
+            );
+            if !chol.factor(hessian.as_ref()) {
+                return Err(Error::Numerical(
+                    "dual Hessian is not positive definite (rank-deficient X?)".into(),
+                ));
+            }
+            for (i, gi) in grad.iter().enumerate() {
+                delta[(i, 0)] = -gi;
+            }
+            chol.solve_in_place(delta.as_mut());
+            let decrement: f64 = (0..n).map(|i| -grad[i] * delta[(i, 0)]).sum();
+            if step == 0 {
+                g_val = dual(u, mu);
+            }
+            // Backtracking (Armijo) line search.
+            let mut t = 1.0;
+            let mut accepted = false;
+            for _ in 0..60 {
+                for i in 0..n {
+                    trial_mu[i] = mu[i] + t * delta[(i, 0)];
+                }
+                at(trial_mu, trial_u);
+                let g_new = dual(trial_u, trial_mu);
+                // Armijo; near the optimum the dual value stalls at rounding level, and then a
+                // step is accepted when it lowers the primal residual ‖Xβ − y‖ instead.
+                let armijo = g_new <= g_val - 0.25 * t * decrement;
+                let stalled = (g_new - g_val).abs() <= 1e-12 * (1.0 + g_val.abs()) && {
+                    let trial_res = (0..n)
+                        .map(|i| {
+                            let xb: f64 = (0..d)
+                                .map(|j| x[(i, j)] * sk[j] / 2.0 * (2.0 * trial_u[j]).sinh())
+                                .sum();
+                            (xb - y[i]).powi(2)
+                        })
+                        .sum::<f64>()
+                        .sqrt();
+                    trial_res < 0.9 * res
+                };
+                if g_new.is_finite() && (armijo || stalled) {
+                    mu.copy_from_slice(trial_mu);
+                    u.copy_from_slice(trial_u);
+                    g_val = g_new;
+                    accepted = true;
+                    break;
+                }
+                t *= 0.5;
+            }
+            if !accepted {
+                // No decrease is possible at working precision: accept the point we have.
+                for j in 0..d {
+                    beta[j] = sk[j] / 2.0 * (2.0 * u[j]).sinh();
+                }
+                let res = (0..n)
+                    .map(|i| ((0..d).map(|j| x[(i, j)] * beta[j]).sum::<f64>() - y[i]).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                if res <= 1e3 * tol * y_norm.max(1e-300) {
+                    *newton_steps = step;
+                    *residual = res / y_norm.max(1e-300);
+                    return Ok(());
+                }
+                return Err(Error::Numerical(format!(
+                    "dual Newton line search failed at relative residual {:e}",
+                    res / y_norm
+                )));
+            }
         }
+        Err(Error::Numerical(
+            "dual Newton did not converge in 500 steps".into(),
+        ))
     }
-    Err(Error::Numerical(
-        "dual Newton did not converge in 500 steps".into(),
-    ))
 }
 
-/// KKT residuals of a candidate `β` for `min Σ q_{k_d}` s.t. `Xβ = y`, computed without the
-/// dual multipliers: `(‖Xβ − y‖/‖y‖, ‖(I − Π_row X) q'(β)‖/‖q'(β)‖)`, the second from a
-/// least-squares fit of `q'(β)` on the rows of `X`.
+/// KKT residuals of a candidate `β` for `min Σ q_{k_d}` s.t. `Xβ = y`, with fresh buffers:
+/// see [`Kkt::residuals`].
 pub fn kkt_residuals(x: &Mat<f64>, y: &[f64], k: &[f64], beta: &[f64]) -> Result<(f64, f64)> {
-    let (n, d) = (x.nrows(), x.ncols());
-    let xb: Vec<f64> = (0..n)
-        .map(|i| (0..d).map(|j| x[(i, j)] * beta[j]).sum::<f64>())
-        .collect();
-    let y_norm = y.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
-    let feas = xb
-        .iter()
-        .zip(y)
-        .map(|(a, b)| (a - b).powi(2))
-        .sum::<f64>()
-        .sqrt()
-        / y_norm;
-    let g = Mat::from_fn(d, 1, |j, _| q_k_prime(beta[j], k[j]));
-    let gram = x * x.transpose();
-    let coef = gram
-        .llt(Side::Lower)
-        .map_err(|_| Error::Numerical("X Xᵀ is singular".into()))?
-        .solve(x * &g);
-    let proj = x.transpose() * coef;
-    let g_norm = g.norm_l2().max(1e-300);
-    Ok((feas, (&g - proj).norm_l2() / g_norm))
+    Kkt::new(x.nrows(), x.ncols()).residuals(x, y, k, beta)
+}
+
+/// The buffers of [`Kkt::residuals`] for an `n × d` design: `Xβ`, `q'(β)`, `XXᵀ` and its
+/// factor, the least-squares coefficients, the fit `Xᵀ·coef` and `q'(β)` minus it.
+#[derive(Debug)]
+pub struct Kkt {
+    xb: Vec<f64>,
+    g: Mat<f64>,
+    gram: Mat<f64>,
+    chol: Cholesky,
+    coef: Mat<f64>,
+    proj: Mat<f64>,
+    off_row: Mat<f64>,
+}
+
+impl Kkt {
+    pub fn new(n: usize, d: usize) -> Self {
+        Kkt {
+            xb: vec![0.0; n],
+            g: Mat::zeros(d, 1),
+            gram: Mat::zeros(n, n),
+            chol: Cholesky::new(n, 1),
+            coef: Mat::zeros(n, 1),
+            proj: Mat::zeros(d, 1),
+            off_row: Mat::zeros(d, 1),
+        }
+    }
+
+    /// KKT residuals of a candidate `β` for `min Σ q_{k_d}` s.t. `Xβ = y` (`X` of this
+    /// shape), computed without the dual multipliers: `(‖Xβ − y‖/‖y‖,
+    /// ‖(I − Π_row X) q'(β)‖/‖q'(β)‖)`, the second from a least-squares fit of `q'(β)` on
+    /// the rows of `X`.
+    pub fn residuals(
+        &mut self,
+        x: &Mat<f64>,
+        y: &[f64],
+        k: &[f64],
+        beta: &[f64],
+    ) -> Result<(f64, f64)> {
+        let (n, d) = (x.nrows(), x.ncols());
+        if (self.xb.len(), self.g.nrows()) != (n, d) {
+            return Err(Error::invalid(
+                "dimensions",
+                format!(
+                    "X is {n}×{d} but the buffers are for {}×{}",
+                    self.xb.len(),
+                    self.g.nrows()
+                ),
+            ));
+        }
+        for (i, v) in self.xb.iter_mut().enumerate() {
+            *v = (0..d).map(|j| x[(i, j)] * beta[j]).sum::<f64>();
+        }
+        let y_norm = y.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
+        let feas = self
+            .xb
+            .iter()
+            .zip(y)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            .sqrt()
+            / y_norm;
+        for j in 0..d {
+            self.g[(j, 0)] = q_k_prime(beta[j], k[j]);
+        }
+        mul_into(
+            self.gram.as_mut(),
+            Accum::Replace,
+            x.as_ref(),
+            x.transpose(),
+            1.0,
+        );
+        if !self.chol.factor(self.gram.as_ref()) {
+            return Err(Error::Numerical("X Xᵀ is singular".into()));
+        }
+        mul_into(
+            self.coef.as_mut(),
+            Accum::Replace,
+            x.as_ref(),
+            self.g.as_ref(),
+            1.0,
+        );
+        self.chol.solve_in_place(self.coef.as_mut());
+        mul_into(
+            self.proj.as_mut(),
+            Accum::Replace,
+            x.transpose(),
+            self.coef.as_ref(),
+            1.0,
+        );
+        for j in 0..d {
+            self.off_row[(j, 0)] = self.g[(j, 0)] - self.proj[(j, 0)];
+        }
+        let g_norm = self.g.norm_l2().max(1e-300);
+        Ok((feas, self.off_row.norm_l2() / g_norm))
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -870,15 +1032,31 @@ impl Diagonal {
         }
     }
 
-    /// `X` with i.i.d. `N(0, 1/rows)` entries (row-major).
-    fn design(rng: &mut ChaCha8Rng, rows: usize, d: usize) -> Vec<f64> {
+    /// Draws `x`, a row-major `rows × d` design, with i.i.d. `N(0, 1/rows)` entries.
+    fn design(rng: &mut ChaCha8Rng, rows: usize, x: &mut [f64]) {
         let sd = 1.0 / (rows as f64).sqrt();
-        (0..rows * d)
-            .map(|_| {
-                let g: f64 = StandardNormal.sample(rng);
-                sd * g
-            })
-            .collect()
+        for v in x {
+            let g: f64 = StandardNormal.sample(rng);
+            *v = sd * g;
+        }
+    }
+}
+
+/// `y = Xβ` for a row-major design `x` with rows of `β.len()` entries.
+fn labels(x: &[f64], beta: &[f64], y: &mut [f64]) {
+    let d = beta.len();
+    for (yi, row) in y.iter_mut().zip(x.chunks_exact(d)) {
+        *yi = (0..d).map(|j| row[j] * beta[j]).sum();
+    }
+}
+
+/// Copies a row-major design into a matrix of its shape.
+fn to_mat(x: &[f64], m: &mut Mat<f64>) {
+    let d = m.ncols();
+    for (i, row) in x.chunks_exact(d).enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            m[(i, j)] = *v;
+        }
     }
 }
 
@@ -900,10 +1078,27 @@ pub struct DiagNet {
 }
 
 impl DiagNet {
-    pub fn beta(&self) -> Vec<f64> {
-        (0..self.wp.len())
-            .map(|j| self.wp[j] * self.vp[j] - self.wm[j] * self.vm[j])
-            .collect()
+    fn zeros(d: usize) -> Self {
+        DiagNet {
+            wp: vec![0.0; d],
+            vp: vec![0.0; d],
+            wm: vec![0.0; d],
+            vm: vec![0.0; d],
+        }
+    }
+
+    /// Both pathways with first layer `w[j]` (coordinate `j`) and readout `v`.
+    fn set(&mut self, w: impl Fn(usize) -> f64, v: f64) {
+        for j in 0..self.wp.len() {
+            (self.wp[j], self.vp[j], self.wm[j], self.vm[j]) = (w(j), v, w(j), v);
+        }
+    }
+
+    /// `β = w₊∘v₊ − w₋∘v₋` into `beta`.
+    pub fn beta(&self, beta: &mut [f64]) {
+        for (j, b) in beta.iter_mut().enumerate() {
+            *b = self.wp[j] * self.vp[j] - self.wm[j] * self.vm[j];
+        }
     }
 }
 
@@ -914,16 +1109,17 @@ pub struct GdReport {
     pub train_mse: f64,
 }
 
-/// `‖X‖₂²` of a row-major `rows×d` matrix by 100 power iterations on `XᵀX`.
-fn spectral_norm_sq(x: &[f64], rows: usize, d: usize) -> f64 {
-    let mut v = vec![1.0 / (d as f64).sqrt(); d];
-    let mut xv = vec![0.0; rows];
+/// `‖X‖₂²` of a row-major `rows×d` matrix by 100 power iterations on `XᵀX`, with the
+/// iterate `v` (`d`) and `Xv` (`rows`) as buffers.
+fn spectral_norm_sq(x: &[f64], rows: usize, v: &mut [f64], xv: &mut [f64]) -> f64 {
+    let d = v.len();
+    v.fill(1.0 / (d as f64).sqrt());
     let mut lam = 0.0;
     for _ in 0..100 {
         for i in 0..rows {
             xv[i] = x[i * d..(i + 1) * d]
                 .iter()
-                .zip(&v)
+                .zip(v.iter())
                 .map(|(a, b)| a * b)
                 .sum();
         }
@@ -950,9 +1146,32 @@ pub struct GdSettings {
     pub threshold: f64,
 }
 
+/// The buffers of [`train`] on up to `rows` samples in dimension `d`: `β`, the residual,
+/// the gradient, and the power iteration's `v` and `Xv`.
+#[derive(Clone, Debug)]
+pub struct GdScratch {
+    beta: Vec<f64>,
+    r: Vec<f64>,
+    g: Vec<f64>,
+    v: Vec<f64>,
+    xv: Vec<f64>,
+}
+
+impl GdScratch {
+    pub fn new(rows: usize, d: usize) -> Self {
+        GdScratch {
+            beta: vec![0.0; d],
+            r: vec![0.0; rows],
+            g: vec![0.0; d],
+            v: vec![0.0; d],
+            xv: vec![0.0; rows],
+        }
+    }
+}
+
 /// Full-batch GD of the diagonal network on `(X, y)` (`X` row-major `rows×d`) until the
-/// train MSE `(1/rows)‖Xβ − y‖²` is below `threshold` or `max_steps` steps. Allocates its
-/// buffers once; a step allocates nothing.
+/// train MSE `(1/rows)‖Xβ − y‖²` is below `threshold` or `max_steps` steps. Allocates
+/// nothing: its buffers are `scratch`.
 #[allow(clippy::needless_range_loop)] // index loops over the coordinates read as the maths
 pub fn train(
     net: &mut DiagNet,
@@ -960,6 +1179,7 @@ pub fn train(
     rows: usize,
     y: &[f64],
     gd: GdSettings,
+    scratch: &mut GdScratch,
 ) -> std::result::Result<GdReport, String> {
     let GdSettings {
         lr,
@@ -968,10 +1188,8 @@ pub fn train(
         threshold,
     } = gd;
     let d = net.wp.len();
-    let lx = spectral_norm_sq(x, rows, d);
-    let mut beta = vec![0.0; d];
-    let mut r = vec![0.0; rows];
-    let mut g = vec![0.0; d];
+    let GdScratch { beta, r, g, v, xv } = scratch;
+    let lx = spectral_norm_sq(x, rows, v, xv);
     let mut mse = f64::INFINITY;
     for step in 0..=max_steps {
         let mut scale = 0.0f64;
@@ -1028,7 +1246,7 @@ pub fn train(
     })
 }
 
-/// One PT → FT instance: teachers, networks, and the GD and implicit-bias solutions.
+/// One PT → FT instance: teachers, designs, and the GD solutions.
 #[derive(Clone, Debug)]
 pub struct Instance {
     pub beta_pt: Vec<f64>,
@@ -1039,134 +1257,214 @@ pub struct Instance {
     pub beta_gd: Vec<f64>,
     pub pt: Option<GdReport>,
     pub ft: GdReport,
-    /// PT design (row-major) when PT was trained.
-    pub x_pt: Option<Vec<f64>>,
+    /// PT design (row-major `n_PT × d`) and labels when PT is trained by GD, else empty.
+    pub x_pt: Vec<f64>,
+    pub y_pt: Vec<f64>,
+    /// FT design, row-major and as a matrix, and labels.
+    pub x_ft_rows: Vec<f64>,
     pub x_ft: Mat<f64>,
     pub y_ft: Vec<f64>,
 }
 
+/// The index buffers of [`Diagonal::draw_teachers`] (`d` each): the permuted pool, the PT
+/// support as flags, the indices in and out of it, and the FT support.
+#[derive(Clone, Debug)]
+struct TeacherScratch {
+    pool: Vec<usize>,
+    in_pt: Vec<bool>,
+    pt_idx: Vec<usize>,
+    non_idx: Vec<usize>,
+    support: Vec<usize>,
+}
+
+/// The buffers of one run, reused across runs.
+#[derive(Debug)]
+pub struct DiagonalWorkspace {
+    /// The seed's instance.
+    pub instance: Instance,
+    teachers: TeacherScratch,
+    net: DiagNet,
+    gd: GdScratch,
+    /// `a_d²`: the squared first layer FT starts from.
+    a_sq: Vec<f64>,
+    /// `k_d` of the FT implicit bias, with the Σq_k interpolator and its KKT check (`n < d`).
+    k: Vec<f64>,
+    ft_fit: Option<(Interpolator, Kkt)>,
+    /// The PT design as a matrix, `k = 4c_PT²` and the KKT check of the PT implicit bias
+    /// (when [`Diagonal::checks_pt_implicit_bias`]).
+    pt_fit: Option<(Mat<f64>, Vec<f64>, Kkt)>,
+}
+
 impl Diagonal {
     /// Draws the PT teacher (support of `ρ_PT d`, amplitude `a_PT`) and the FT teacher
-    /// (`ω`-fraction of its `ρ_FT d` coordinates in the PT support, values `N(0, 1/ρ_FT)`).
-    pub fn draw_teachers(&self, rng: &mut ChaCha8Rng) -> (Vec<f64>, Vec<f64>) {
+    /// (`ω`-fraction of its `ρ_FT d` coordinates in the PT support, values `N(0, 1/ρ_FT)`)
+    /// into `ws.instance`.
+    fn draw_teachers(&self, rng: &mut ChaCha8Rng, ws: &mut DiagonalWorkspace) {
         let p = &self.p;
         let d = p.d;
-        let mut pool: Vec<usize> = (0..d).collect();
-        choose(rng, &mut pool, self.n_pt_support);
-        let mut in_pt = vec![false; d];
+        let TeacherScratch {
+            pool,
+            in_pt,
+            pt_idx,
+            non_idx,
+            support,
+        } = &mut ws.teachers;
+        let inst = &mut ws.instance;
+        pool.clear();
+        pool.extend(0..d);
+        choose(rng, pool, self.n_pt_support);
+        in_pt.fill(false);
         for &j in &pool[..self.n_pt_support] {
             in_pt[j] = true;
         }
-        let mut pt_idx: Vec<usize> = (0..d).filter(|&j| in_pt[j]).collect();
-        let mut non_idx: Vec<usize> = (0..d).filter(|&j| !in_pt[j]).collect();
-        choose(rng, &mut pt_idx, self.n_ov);
-        choose(rng, &mut non_idx, self.n_new);
-        let mut beta_pt = vec![0.0; d];
-        for j in (0..d).filter(|&j| in_pt[j]) {
-            beta_pt[j] = p.a_pt;
+        pt_idx.clear();
+        pt_idx.extend((0..d).filter(|&j| in_pt[j]));
+        non_idx.clear();
+        non_idx.extend((0..d).filter(|&j| !in_pt[j]));
+        choose(rng, pt_idx, self.n_ov);
+        choose(rng, non_idx, self.n_new);
+        for (b, &inside) in inst.beta_pt.iter_mut().zip(in_pt.iter()) {
+            *b = if inside { p.a_pt } else { 0.0 };
         }
-        let mut beta_ft = vec![0.0; d];
+        inst.beta_ft.fill(0.0);
         let sd = 1.0 / p.rho_ft.sqrt();
-        let mut support: Vec<usize> = pt_idx[..self.n_ov]
-            .iter()
-            .chain(&non_idx[..self.n_new])
-            .copied()
-            .collect();
+        support.clear();
+        support.extend_from_slice(&pt_idx[..self.n_ov]);
+        support.extend_from_slice(&non_idx[..self.n_new]);
         support.sort_unstable();
-        for j in support {
+        for &j in support.iter() {
             let g: f64 = StandardNormal.sample(rng);
-            beta_ft[j] = sd * g;
+            inst.beta_ft[j] = sd * g;
         }
-        (beta_pt, beta_ft)
     }
 
     /// Test MSE of the exact Σq_k interpolator (Thm 4.1) on one sampled instance, with the
     /// oracle `k_d` (PT learned exactly): the empirical counterpart of the replica curve
     /// without running GD.
-    pub fn interpolator_mse(&self, rng: &mut ChaCha8Rng) -> std::result::Result<f64, String> {
+    pub fn interpolator_mse(
+        &self,
+        rng: &mut ChaCha8Rng,
+        ws: &mut DiagonalWorkspace,
+    ) -> std::result::Result<f64, String> {
         let p = &self.p;
-        let d = p.d;
-        let (beta_pt, beta_ft) = self.draw_teachers(rng);
+        self.draw_teachers(rng, ws);
         let rows = self.n;
-        if rows >= d {
+        let (inst, k) = (&mut ws.instance, &mut ws.k);
+        let Some((sol, _)) = &mut ws.ft_fit else {
+            // n ≥ d: the interpolator is the teacher.
             return Ok(0.0);
+        };
+        Self::design(rng, rows, &mut inst.x_ft_rows);
+        labels(&inst.x_ft_rows, &inst.beta_ft, &mut inst.y_ft);
+        for (kj, &b) in k.iter_mut().zip(&inst.beta_pt) {
+            *kj = (2.0 * c_ft(b, p.c_pt, p.lambda_pt, p.gamma)).powi(2);
         }
-        let xv = Self::design(rng, rows, d);
-        let y: Vec<f64> = (0..rows)
-            .map(|i| (0..d).map(|j| xv[i * d + j] * beta_ft[j]).sum())
-            .collect();
-        let k: Vec<f64> = beta_pt
-            .iter()
-            .map(|&b| (2.0 * c_ft(b, p.c_pt, p.lambda_pt, p.gamma)).powi(2))
-            .collect();
-        let x = Mat::from_fn(rows, d, |i, j| xv[i * d + j]);
-        let sol = min_q_interpolator(&x, &y, &k, 1e-10).map_err(|e| e.to_string())?;
-        Ok(mean_sq_diff(&sol.beta, &beta_ft))
+        to_mat(&inst.x_ft_rows, &mut inst.x_ft);
+        sol.solve(&inst.x_ft, &inst.y_ft, k, 1e-10)
+            .map_err(|e| e.to_string())?;
+        Ok(mean_sq_diff(&sol.beta, &inst.beta_ft))
     }
 
-    /// Draws the teachers and designs of one seed and trains PT and FT by GD.
-    pub fn instance(&self, rng: &mut ChaCha8Rng) -> std::result::Result<Instance, String> {
+    /// Draws the teachers and designs of one seed into `ws.instance` and trains PT and
+    /// FT by GD.
+    pub fn instance(
+        &self,
+        rng: &mut ChaCha8Rng,
+        ws: &mut DiagonalWorkspace,
+    ) -> std::result::Result<(), String> {
         let p = &self.p;
-        let d = p.d;
-        let (beta_pt, beta_ft) = self.draw_teachers(rng);
+        self.draw_teachers(rng, ws);
+        let DiagonalWorkspace {
+            instance: inst,
+            net,
+            gd,
+            a_sq,
+            ..
+        } = ws;
         // Pre-training.
-        let (a_sq, beta_pt_hat, pt, x_pt) = match p.pretrain {
+        match p.pretrain {
             Pretrain::Oracle => {
-                let a: Vec<f64> = beta_pt
-                    .iter()
-                    .map(|&b| c_ft(b, p.c_pt, p.lambda_pt, 0.0))
-                    .collect();
-                (a, beta_pt.clone(), None, None)
+                for (a, &b) in a_sq.iter_mut().zip(&inst.beta_pt) {
+                    *a = c_ft(b, p.c_pt, p.lambda_pt, 0.0);
+                }
+                inst.beta_pt_hat.copy_from_slice(&inst.beta_pt);
+                inst.pt = None;
             }
             Pretrain::Gd => {
                 let rows = self.n_pt_samples;
-                let x = Self::design(rng, rows, d);
-                let y: Vec<f64> = (0..rows)
-                    .map(|i| (0..d).map(|j| x[i * d + j] * beta_pt[j]).sum())
-                    .collect();
+                Self::design(rng, rows, &mut inst.x_pt);
+                labels(&inst.x_pt, &inst.beta_pt, &mut inst.y_pt);
                 let w0 = (p.c_pt * (1.0 + p.lambda_pt) / 2.0).sqrt();
                 let v0 = (p.c_pt * (1.0 - p.lambda_pt) / 2.0).max(0.0).sqrt();
-                let mut net = DiagNet {
-                    wp: vec![w0; d],
-                    vp: vec![v0; d],
-                    wm: vec![w0; d],
-                    vm: vec![v0; d],
-                };
-                let rep = train(&mut net, &x, rows, &y, self.gd_settings())
+                net.set(|_| w0, v0);
+                let rep = train(net, &inst.x_pt, rows, &inst.y_pt, self.gd_settings(), gd)
                     .map_err(|e| format!("PT: {e}"))?;
-                let a: Vec<f64> = (0..d).map(|j| (net.wp[j] + net.wm[j]).powi(2)).collect();
-                (a, net.beta(), Some(rep), Some(x))
+                for ((a, wp), wm) in a_sq.iter_mut().zip(&net.wp).zip(&net.wm) {
+                    *a = (wp + wm).powi(2);
+                }
+                net.beta(&mut inst.beta_pt_hat);
+                inst.pt = Some(rep);
             }
-        };
+        }
         // Fine-tuning: both pathways get first layer a_d and readout γ/√2.
         let rows = self.n;
-        let xv = Self::design(rng, rows, d);
-        let y: Vec<f64> = (0..rows)
-            .map(|i| (0..d).map(|j| xv[i * d + j] * beta_ft[j]).sum())
-            .collect();
-        let a: Vec<f64> = a_sq.iter().map(|v| v.sqrt()).collect();
-        let r0 = p.gamma / 2f64.sqrt();
-        let mut net = DiagNet {
-            wp: a.clone(),
-            vp: vec![r0; d],
-            wm: a.clone(),
-            vm: vec![r0; d],
+        Self::design(rng, rows, &mut inst.x_ft_rows);
+        labels(&inst.x_ft_rows, &inst.beta_ft, &mut inst.y_ft);
+        net.set(|j| a_sq[j].sqrt(), p.gamma / 2f64.sqrt());
+        inst.ft = train(
+            net,
+            &inst.x_ft_rows,
+            rows,
+            &inst.y_ft,
+            self.gd_settings(),
+            gd,
+        )
+        .map_err(|e| format!("FT: {e}"))?;
+        for (c, a) in inst.c_ft.iter_mut().zip(a_sq.iter()) {
+            *c = a + 0.5 * p.gamma * p.gamma;
+        }
+        net.beta(&mut inst.beta_gd);
+        to_mat(&inst.x_ft_rows, &mut inst.x_ft);
+        Ok(())
+    }
+
+    /// The implicit-bias checks of a trained instance: the Σq_k interpolator with
+    /// `√k_d = 2c_FT,d` (left in `ws`), its worse KKT residual and the stationarity
+    /// residual of `β_GD` for the same problem (`n < d`); and the stationarity residual of
+    /// `β̂_PT` for `q_k` with `√k = 2c_PT` (when checked).
+    fn implicit_bias(
+        &self,
+        ws: &mut DiagonalWorkspace,
+    ) -> std::result::Result<(Option<[f64; 2]>, Option<f64>), String> {
+        let inst = &ws.instance;
+        let ft = match &mut ws.ft_fit {
+            Some((sol, kkt)) => {
+                for (k, c) in ws.k.iter_mut().zip(&inst.c_ft) {
+                    *k = (2.0 * c).powi(2);
+                }
+                sol.solve(&inst.x_ft, &inst.y_ft, &ws.k, 1e-11)
+                    .map_err(|e| format!("implicit-bias solver: {e}"))?;
+                let (feas, stat) = kkt
+                    .residuals(&inst.x_ft, &inst.y_ft, &ws.k, &sol.beta)
+                    .map_err(|e| e.to_string())?;
+                let (_, gd_stat) = kkt
+                    .residuals(&inst.x_ft, &inst.y_ft, &ws.k, &inst.beta_gd)
+                    .map_err(|e| e.to_string())?;
+                Some([feas.max(stat), gd_stat])
+            }
+            None => None,
         };
-        let ft =
-            train(&mut net, &xv, rows, &y, self.gd_settings()).map_err(|e| format!("FT: {e}"))?;
-        let c: Vec<f64> = a_sq.iter().map(|v| v + 0.5 * p.gamma * p.gamma).collect();
-        Ok(Instance {
-            beta_pt,
-            beta_ft,
-            beta_pt_hat,
-            c_ft: c,
-            beta_gd: net.beta(),
-            pt,
-            ft,
-            x_pt,
-            x_ft: Mat::from_fn(rows, d, |i, j| xv[i * d + j]),
-            y_ft: y,
-        })
+        let pt = match &mut ws.pt_fit {
+            Some((x, k, kkt)) => {
+                to_mat(&inst.x_pt, x);
+                let (_, stat) = kkt
+                    .residuals(x, &inst.y_pt, k, &inst.beta_pt_hat)
+                    .map_err(|e| e.to_string())?;
+                Some(stat)
+            }
+            None => None,
+        };
+        Ok((ft, pt))
     }
 }
 
@@ -1180,13 +1478,20 @@ fn norm(a: &[f64]) -> f64 {
 
 /// `‖a − b‖/‖scale‖`.
 fn rel_dist(a: &[f64], b: &[f64], scale: &[f64]) -> f64 {
-    norm(&a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>()) / norm(scale)
+    let diff = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y));
+    diff.sum::<f64>().sqrt() / norm(scale)
 }
 
 /// What one run measured, before [`Diagonal::end_metrics`] names it.
-enum Measured {
-    /// `fine_tune = "gd"`: the instance, trained by GD.
-    Trained(Box<Instance>),
+enum Measured<'a> {
+    /// `fine_tune = "gd"`: the instance trained by GD; the Σq_k interpolator `β_q` with
+    /// its KKT residual and GD's stationarity residual (`n < d`); PT's stationarity
+    /// residual (when checked).
+    Trained {
+        inst: &'a Instance,
+        fit: Option<(&'a [f64], [f64; 2])>,
+        pt_stationarity: Option<f64>,
+    },
     /// `fine_tune = "interpolator"`: the Σq_k interpolator's test MSE on the instance.
     Interpolated(f64),
 }
@@ -1207,25 +1512,21 @@ impl Diagonal {
     }
 
     /// The end-state metrics of one run, named, in the order a run reports them. This is
-    /// the one place their names are written: with `measured = None` nothing is
-    /// computed, every value is NaN, and the names are the schema
-    /// ([`Dynamics::metric_specs`]).
-    fn end_metrics(
-        &self,
-        measured: Option<&Measured>,
-    ) -> std::result::Result<Vec<(MetricSpec, f64)>, String> {
+    /// the one place their names are written: with `measured = None` every value is NaN,
+    /// and the names are the schema ([`Dynamics::metric_specs`]).
+    fn end_metrics(&self, measured: Option<&Measured<'_>>, sink: &mut impl Sink) {
         let p = &self.p;
         let d = p.d;
-        let mut out = Vec::new();
         let mut put = |name: &str, unit: &str, meaning: &str, value: Option<f64>| {
-            out.push((
-                MetricSpec::new(name, unit, meaning),
-                value.unwrap_or(f64::NAN),
-            ));
+            sink.put(name, unit, meaning, value.unwrap_or(f64::NAN));
         };
-        let inst = match measured {
-            Some(Measured::Trained(i)) => Some(&**i),
-            _ => None,
+        let (inst, fit, pt_stationarity) = match measured {
+            Some(Measured::Trained {
+                inst,
+                fit,
+                pt_stationarity,
+            }) => (Some(*inst), *fit, *pt_stationarity),
+            _ => (None, None, None),
         };
         if p.fine_tune == FineTune::Interpolator {
             let mse = match measured {
@@ -1233,7 +1534,7 @@ impl Diagonal {
                 _ => None,
             };
             put("test_mse_implicit", "1", IMPLICIT_MSE, mse);
-            return Ok(out);
+            return;
         }
         put(
             "test_mse_gd",
@@ -1244,44 +1545,30 @@ impl Diagonal {
         if self.compares_implicit_bias() {
             // The Σq_k interpolator β_q with √k_d = 2c_FT,d, its KKT residual, and the
             // stationarity residual of β_GD for the same problem.
-            let fit = match inst {
-                Some(i) => {
-                    let k: Vec<f64> = i.c_ft.iter().map(|c| (2.0 * c).powi(2)).collect();
-                    let sol = min_q_interpolator(&i.x_ft, &i.y_ft, &k, 1e-11)
-                        .map_err(|e| format!("implicit-bias solver: {e}"))?;
-                    let (feas, stat) = kkt_residuals(&i.x_ft, &i.y_ft, &k, &sol.beta)
-                        .map_err(|e| e.to_string())?;
-                    let (_, gd_stat) = kkt_residuals(&i.x_ft, &i.y_ft, &k, &i.beta_gd)
-                        .map_err(|e| e.to_string())?;
-                    Some((i, sol.beta, feas.max(stat), gd_stat))
-                }
-                None => None,
-            };
+            let fit = inst.zip(fit);
             put(
                 "test_mse_implicit",
                 "1",
                 IMPLICIT_MSE,
-                fit.as_ref()
-                    .map(|(i, beta, ..)| mean_sq_diff(beta, &i.beta_ft)),
+                fit.map(|(i, (beta, _))| mean_sq_diff(beta, &i.beta_ft)),
             );
             put(
                 "gd_vs_implicit_rel_dist",
                 "1",
                 "‖β_GD − β_q‖/‖β_FT‖: GD against its predicted implicit bias",
-                fit.as_ref()
-                    .map(|(i, beta, ..)| rel_dist(&i.beta_gd, beta, &i.beta_ft)),
+                fit.map(|(i, (beta, _))| rel_dist(&i.beta_gd, beta, &i.beta_ft)),
             );
             put(
                 "implicit_kkt",
                 "1",
                 "the interpolator's worse KKT residual: ‖Xβ_q − y‖/‖y‖ or q'(β_q) off row(X)",
-                fit.as_ref().map(|f| f.2),
+                fit.map(|(_, (_, r))| r[0]),
             );
             put(
                 "gd_kkt_stationarity",
                 "1",
                 "relative residual of q'(β_GD) off row(X_FT): GD's KKT stationarity",
-                fit.as_ref().map(|f| f.3),
+                fit.map(|(_, (_, r))| r[1]),
             );
         }
         put(
@@ -1297,31 +1584,31 @@ impl Diagonal {
             inst.map(|i| i.ft.steps as f64),
         );
         if p.pretrain == Pretrain::Gd {
-            let pt = inst.and_then(|i| Some((i, i.pt?, i.x_pt.as_ref()?)));
+            let pt = inst.and_then(|i| Some((i, i.pt?)));
             put(
                 "pt_train_mse",
                 "1",
                 "PT train MSE (1/n_PT)‖X_PT β̂_PT − y_PT‖² when GD stopped",
-                pt.map(|(_, r, _)| r.train_mse),
+                pt.map(|(_, r)| r.train_mse),
             );
             put(
                 "pt_steps",
                 "steps",
                 "PT GD steps taken",
-                pt.map(|(_, r, _)| r.steps as f64),
+                pt.map(|(_, r)| r.steps as f64),
             );
             put(
                 "pt_recovery_rel_err",
                 "1",
                 "‖β̂_PT − β_PT‖/‖β_PT‖, how well PT learned its teacher",
-                pt.map(|(i, ..)| rel_dist(&i.beta_pt_hat, &i.beta_pt, &i.beta_pt)),
+                pt.map(|(i, _)| rel_dist(&i.beta_pt_hat, &i.beta_pt, &i.beta_pt)),
             );
             // (w₊ + w₋)² against the PT closed form at the learned β̂_PT (spec [DER] 2).
             put(
                 "c_ft_formula_rel_err",
                 "1",
                 "max over coordinates of the relative error of (w₊ + w₋)² after PT against c_PT(1 + λ_PT)(1 + √(1 + (β̂_PT/c_PT)²))",
-                pt.map(|(i, ..)| {
+                pt.map(|(i, _)| {
                     (0..d)
                         .map(|j| {
                             let formula = c_ft(i.beta_pt_hat[j], p.c_pt, p.lambda_pt, 0.0);
@@ -1333,34 +1620,20 @@ impl Diagonal {
             );
             // PT implicit bias: q_k with √k = 2c_PT whatever λ_PT (spec [DER] 1).
             if self.checks_pt_implicit_bias() {
-                let stat = match pt {
-                    Some((i, _, xpt)) => {
-                        let rows = self.n_pt_samples;
-                        let xm = Mat::from_fn(rows, d, |r, j| xpt[r * d + j]);
-                        let y: Vec<f64> = (0..rows)
-                            .map(|r| (0..d).map(|j| xpt[r * d + j] * i.beta_pt[j]).sum())
-                            .collect();
-                        let kpt = vec![4.0 * p.c_pt * p.c_pt; d];
-                        let (_, stat) = kkt_residuals(&xm, &y, &kpt, &i.beta_pt_hat)
-                            .map_err(|e| e.to_string())?;
-                        Some(stat)
-                    }
-                    None => None,
-                };
                 put(
                     "pt_kkt_stationarity",
                     "1",
                     "relative residual of arcsinh(β̂_PT/c_PT) off row(X_PT): the PT implicit bias q_k, √k = 2c_PT",
-                    stat,
+                    pt.and(pt_stationarity),
                 );
             }
         }
-        Ok(out)
     }
 }
 
 impl Dynamics for Diagonal {
     type Params = DiagonalParams;
+    type Workspace = DiagonalWorkspace;
 
     fn from_params(p: DiagonalParams) -> Result<Self> {
         Self::new(p)
@@ -1371,11 +1644,9 @@ impl Dynamics for Diagonal {
     }
 
     fn metric_specs(&self) -> Vec<MetricSpec> {
-        self.end_metrics(None)
-            .expect("the schema computes nothing, so it cannot fail")
-            .into_iter()
-            .map(|(spec, _)| spec)
-            .collect()
+        let mut schema = Schema::default();
+        self.end_metrics(None, &mut schema);
+        schema.metrics
     }
 
     fn name(&self) -> &'static str {
@@ -1386,20 +1657,83 @@ impl Dynamics for Diagonal {
         12
     }
 
-    fn run(&self, rng: &mut ChaCha8Rng, _trial: u64) -> std::result::Result<RunOutcome, String> {
-        let measured = match self.p.fine_tune {
-            FineTune::Gd => Measured::Trained(Box::new(self.instance(rng)?)),
-            FineTune::Interpolator => Measured::Interpolated(self.interpolator_mse(rng)?),
+    fn workspace(&self) -> DiagonalWorkspace {
+        let p = &self.p;
+        let (d, n) = (p.d, self.n);
+        let n_pt = if p.pretrain == Pretrain::Gd {
+            self.n_pt_samples
+        } else {
+            0
         };
-        let metrics = self
-            .end_metrics(Some(&measured))?
-            .into_iter()
-            .map(|(spec, value)| (spec.name, value))
-            .collect();
-        Ok(RunOutcome {
-            metrics,
-            curves: vec![],
-        })
+        let indices = || Vec::with_capacity(d);
+        DiagonalWorkspace {
+            instance: Instance {
+                beta_pt: vec![0.0; d],
+                beta_ft: vec![0.0; d],
+                beta_pt_hat: vec![0.0; d],
+                c_ft: vec![0.0; d],
+                beta_gd: vec![0.0; d],
+                pt: None,
+                ft: GdReport {
+                    steps: 0,
+                    train_mse: f64::NAN,
+                },
+                x_pt: vec![0.0; n_pt * d],
+                y_pt: vec![0.0; n_pt],
+                x_ft_rows: vec![0.0; n * d],
+                x_ft: Mat::zeros(n, d),
+                y_ft: vec![0.0; n],
+            },
+            teachers: TeacherScratch {
+                pool: indices(),
+                in_pt: vec![false; d],
+                pt_idx: indices(),
+                non_idx: indices(),
+                support: indices(),
+            },
+            net: DiagNet::zeros(d),
+            gd: GdScratch::new(n.max(n_pt), d),
+            a_sq: vec![0.0; d],
+            k: vec![0.0; d],
+            ft_fit: self
+                .compares_implicit_bias()
+                .then(|| (Interpolator::new(n, d), Kkt::new(n, d))),
+            pt_fit: self.checks_pt_implicit_bias().then(|| {
+                (
+                    Mat::zeros(n_pt, d),
+                    vec![4.0 * p.c_pt * p.c_pt; d],
+                    Kkt::new(n_pt, d),
+                )
+            }),
+        }
+    }
+
+    fn run(
+        &self,
+        rng: &mut ChaCha8Rng,
+        _trial: u64,
+        ws: &mut DiagonalWorkspace,
+        out: &mut [f64],
+    ) -> std::result::Result<(), String> {
+        let measured = match self.p.fine_tune {
+            FineTune::Gd => {
+                self.instance(rng, ws)?;
+                let (ft, pt_stationarity) = self.implicit_bias(ws)?;
+                Measured::Trained {
+                    inst: &ws.instance,
+                    fit: ws
+                        .ft_fit
+                        .as_ref()
+                        .zip(ft)
+                        .map(|((sol, _), r)| (sol.beta.as_slice(), r)),
+                    pt_stationarity,
+                }
+            }
+            FineTune::Interpolator => Measured::Interpolated(self.interpolator_mse(rng, ws)?),
+        };
+        let mut row = Row::new(out);
+        self.end_metrics(Some(&measured), &mut row);
+        row.finish()
     }
 
     fn predict(&self) -> Result<DynPrediction> {
@@ -1583,6 +1917,8 @@ pub fn alpha_grid(count: usize) -> Vec<f64> {
 mod tests {
     use super::*;
     use crate::rng::trial_rng;
+    use faer::Side;
+    use faer::prelude::Solve;
 
     #[test]
     fn q_k_derivatives_match_finite_differences() {
@@ -1759,9 +2095,10 @@ mod tests {
         assert_eq!(curve[3].unwrap().mse, 0.0);
     }
 
-    /// The schema lists exactly the metrics a run reports, in order, at the default-style
-    /// configuration (n < d, PT by GD on n_PT ≥ d samples) and with each condition flipped:
-    /// n ≥ d (no interpolator), the oracle PT (no PT metrics), n_PT < d (PT implicit bias).
+    /// A run writes the metrics of the schema, finite and in their named slots, at the
+    /// default-style configuration (n < d, PT by GD on n_PT ≥ d samples) and with each
+    /// condition flipped: n ≥ d (no interpolator), the oracle PT (no PT metrics),
+    /// n_PT < d (PT implicit bias), and without GD (the interpolator only).
     #[test]
     fn metric_specs_match_the_run() {
         let small = DiagonalParams {
@@ -1807,11 +2144,9 @@ mod tests {
         ];
         for (label, p, count) in cases {
             let m = Diagonal::new(p).unwrap();
-            let run = m.run(&mut trial_rng(4, 0, 0), 0).unwrap();
-            let ran: Vec<&str> = run.metrics.iter().map(|(k, _)| k.as_str()).collect();
+            let run = m.outcome(&mut trial_rng(4, 0, 0), 0).unwrap();
             let specs = m.metric_specs();
             let named: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-            assert_eq!(ran, named, "{label}");
             assert_eq!(named.len(), count, "{label}: {named:?}");
             assert!(
                 run.metrics.iter().all(|(_, v)| v.is_finite()),
@@ -1822,6 +2157,13 @@ mod tests {
                     .iter()
                     .all(|s| !s.unit.is_empty() && !s.meaning.is_empty())
             );
+            if m.params().fine_tune == FineTune::Gd {
+                let mut ws = m.workspace();
+                m.instance(&mut trial_rng(4, 0, 0), &mut ws).unwrap();
+                let ft = ws.instance.ft;
+                assert_eq!(run.metric("ft_train_mse"), Some(ft.train_mse), "{label}");
+                assert_eq!(run.metric("ft_steps"), Some(ft.steps as f64), "{label}");
+            }
         }
     }
 
@@ -1838,8 +2180,10 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let run = m.run(&mut trial_rng(5, 0, 1), 1).unwrap();
-        let direct = m.interpolator_mse(&mut trial_rng(5, 0, 1)).unwrap();
+        let run = m.outcome(&mut trial_rng(5, 0, 1), 1).unwrap();
+        let direct = m
+            .interpolator_mse(&mut trial_rng(5, 0, 1), &mut m.workspace())
+            .unwrap();
         assert_eq!(run.metric("test_mse_implicit"), Some(direct));
         let names: Vec<String> = m
             .criteria(&m.predict().unwrap(), &[run])
@@ -1975,7 +2319,7 @@ mod check_tests {
             })
             .unwrap();
             let mut rng = crate::rng::trial_rng(5, 1, 0);
-            let run = m.run(&mut rng, 0).unwrap();
+            let run = m.outcome(&mut rng, 0).unwrap();
             let stat = run.metric("pt_kkt_stationarity").unwrap();
             let train = run.metric("pt_train_mse").unwrap();
             assert!(
@@ -1987,10 +2331,12 @@ mod check_tests {
             // when λ ≠ 0, so the test can tell the two apart.
             if lambda_pt != 0.0 {
                 let mut rng = crate::rng::trial_rng(5, 1, 0);
-                let inst = m.instance(&mut rng).unwrap();
+                let mut ws = m.workspace();
+                m.instance(&mut rng, &mut ws).unwrap();
+                let inst = &ws.instance;
                 let d = m.params().d;
-                let rows = inst.x_pt.as_ref().unwrap().len() / d;
-                let xpt = inst.x_pt.as_ref().unwrap();
+                let xpt = &inst.x_pt;
+                let rows = xpt.len() / d;
                 let x = Mat::from_fn(rows, d, |i, j| xpt[i * d + j]);
                 let y: Vec<f64> = (0..rows)
                     .map(|i| (0..d).map(|j| x[(i, j)] * inst.beta_pt[j]).sum())

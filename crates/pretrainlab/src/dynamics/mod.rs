@@ -3,11 +3,17 @@
 //! check turns the paper's predictions into criteria with a verdict.
 //!
 //! Each model lives in its own module behind [`Dynamics`]; [`Trajectory`] makes it a
-//! [`Model`], so front ends reach it through the registry like every other model.
+//! [`Model`], so front ends reach it through the registry like every other model. A run
+//! writes its metrics and curves straight into the runner's output slice, with every
+//! buffer in a per-worker workspace ([`Dynamics::Workspace`]), so that a warm trial
+//! allocates nothing.
 
+mod dense;
 pub mod diagonal;
 pub mod factorization;
 pub mod ssl;
+
+use std::fmt;
 
 use rand::rngs::ChaCha8Rng;
 use serde::Serialize;
@@ -18,7 +24,8 @@ use crate::model::{MetricSpec, Model, Prediction, Quantity, TraceSpec};
 use crate::params::ModelInfo;
 use crate::runner::Trials;
 
-/// What one simulated trajectory reports: named scalar end-state metrics and its curves.
+/// What one simulated trajectory reports, by name: its scalar end-state metrics and its
+/// curves. The criteria read the runs in this form.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct RunOutcome {
     pub metrics: Vec<(String, f64)>,
@@ -32,6 +39,154 @@ impl RunOutcome {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| *v)
+    }
+
+    /// Names one run's output `row`: one value per entry of `metrics`, then the values
+    /// of each entry of `traces` on its grid (the layout of [`Dynamics::run`]).
+    pub fn from_row(metrics: &[MetricSpec], traces: &[TraceSpec], row: &[f64]) -> Self {
+        let (head, mut rest) = row.split_at(metrics.len());
+        let metrics = metrics
+            .iter()
+            .zip(head)
+            .map(|(spec, v)| (spec.name.clone(), *v))
+            .collect();
+        let curves = traces
+            .iter()
+            .map(|spec| {
+                let (y, tail) = rest.split_at(spec.t.len());
+                rest = tail;
+                Curve {
+                    name: spec.name.clone(),
+                    t: spec.t.clone(),
+                    y: y.to_vec(),
+                }
+            })
+            .collect();
+        RunOutcome { metrics, curves }
+    }
+}
+
+/// Where a model's named values go, in schema order. A model names its metrics and
+/// curves in one function per kind, called with a [`Schema`] to list the names and
+/// grids once, and with a [`Row`] in every run to write the values: names and values
+/// come from the same lines, and a run formats no name.
+pub(crate) trait Sink {
+    /// The next metric; only the schema formats `name` and `meaning`.
+    fn metric(
+        &mut self,
+        name: fmt::Arguments<'_>,
+        unit: &str,
+        meaning: fmt::Arguments<'_>,
+        value: f64,
+    );
+
+    /// The next curve: its values `y`, one per point of its grid `t`; only the schema
+    /// reads `t`, `name` and `meaning`.
+    fn curve(
+        &mut self,
+        name: fmt::Arguments<'_>,
+        meaning: fmt::Arguments<'_>,
+        t: impl Iterator<Item = f64>,
+        y: impl Iterator<Item = f64>,
+    );
+
+    /// [`Sink::metric`] with a plain name and meaning.
+    fn put(&mut self, name: &str, unit: &str, meaning: &str, value: f64) {
+        self.metric(
+            format_args!("{name}"),
+            unit,
+            format_args!("{meaning}"),
+            value,
+        );
+    }
+}
+
+/// The schema: the specs of the metrics and curves, in order.
+#[derive(Default)]
+pub(crate) struct Schema {
+    pub metrics: Vec<MetricSpec>,
+    pub traces: Vec<TraceSpec>,
+}
+
+impl Sink for Schema {
+    fn metric(
+        &mut self,
+        name: fmt::Arguments<'_>,
+        unit: &str,
+        meaning: fmt::Arguments<'_>,
+        _value: f64,
+    ) {
+        self.metrics
+            .push(MetricSpec::new(name.to_string(), unit, meaning.to_string()));
+    }
+
+    fn curve(
+        &mut self,
+        name: fmt::Arguments<'_>,
+        meaning: fmt::Arguments<'_>,
+        t: impl Iterator<Item = f64>,
+        _y: impl Iterator<Item = f64>,
+    ) {
+        self.traces.push(TraceSpec::new(
+            name.to_string(),
+            t.collect(),
+            meaning.to_string(),
+        ));
+    }
+}
+
+/// One run's output slice, filled value by value in schema order.
+pub(crate) struct Row<'a> {
+    out: &'a mut [f64],
+    /// Values written so far (also those past the end of `out`, which are dropped).
+    written: usize,
+}
+
+impl<'a> Row<'a> {
+    pub fn new(out: &'a mut [f64]) -> Self {
+        Row { out, written: 0 }
+    }
+
+    fn push(&mut self, value: f64) {
+        if let Some(slot) = self.out.get_mut(self.written) {
+            *slot = value;
+        }
+        self.written += 1;
+    }
+
+    /// `Err` unless the run wrote exactly one value per slot.
+    pub fn finish(self) -> std::result::Result<(), String> {
+        if self.written == self.out.len() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the run wrote {} values into a row of {}",
+                self.written,
+                self.out.len()
+            ))
+        }
+    }
+}
+
+impl Sink for Row<'_> {
+    fn metric(
+        &mut self,
+        _name: fmt::Arguments<'_>,
+        _unit: &str,
+        _meaning: fmt::Arguments<'_>,
+        value: f64,
+    ) {
+        self.push(value);
+    }
+
+    fn curve(
+        &mut self,
+        _name: fmt::Arguments<'_>,
+        _meaning: fmt::Arguments<'_>,
+        _t: impl Iterator<Item = f64>,
+        y: impl Iterator<Item = f64>,
+    ) {
+        y.for_each(|v| self.push(v));
     }
 }
 
@@ -47,6 +202,9 @@ pub struct DynPrediction {
 pub trait Dynamics: Send + Sync + Sized {
     /// The model's parameters.
     type Params: serde::de::DeserializeOwned;
+    /// Per-worker buffers that [`Dynamics::run`] reuses, so that a warm run allocates
+    /// nothing.
+    type Workspace: Send + 'static;
 
     /// Validates the parameters and builds the model.
     fn from_params(p: Self::Params) -> Result<Self>;
@@ -54,16 +212,34 @@ pub trait Dynamics: Send + Sync + Sized {
     fn model_info() -> ModelInfo;
     fn name(&self) -> &'static str;
     /// The end-state metrics every run of this instance reports, in the order
-    /// [`Dynamics::run`] reports them.
+    /// [`Dynamics::run`] writes them.
     fn metric_specs(&self) -> Vec<MetricSpec>;
-    /// The curves every run stores with its metrics: each names a [`RunOutcome::curves`]
-    /// entry and gives its grid, which the run's curve must match point for point.
+    /// The curves every run stores after its metrics, in order, each on its grid.
     fn trace_specs(&self) -> Vec<TraceSpec> {
         Vec::new()
     }
-    /// One trajectory from its own random stream (`trial` is the seed index). An `Err` is
-    /// a failed run (e.g. a diverged integrator): it is counted, never averaged.
-    fn run(&self, rng: &mut ChaCha8Rng, trial: u64) -> std::result::Result<RunOutcome, String>;
+    /// A workspace for [`Dynamics::run`].
+    fn workspace(&self) -> Self::Workspace;
+    /// One trajectory from its own random stream (`trial` is the seed index): fills
+    /// `out` with one value per [`Dynamics::metric_specs`] entry, in order, then the
+    /// values of each [`Dynamics::trace_specs`] entry on its grid (the contract of
+    /// [`Model::trial`]). `ws` may hold anything from earlier runs. An `Err` is a failed
+    /// run (e.g. a diverged integrator): it is counted, never averaged.
+    fn run(
+        &self,
+        rng: &mut ChaCha8Rng,
+        trial: u64,
+        ws: &mut Self::Workspace,
+        out: &mut [f64],
+    ) -> std::result::Result<(), String>;
+    /// One trajectory with a fresh workspace, named: for tests and one-off runs.
+    fn outcome(&self, rng: &mut ChaCha8Rng, trial: u64) -> std::result::Result<RunOutcome, String> {
+        let (metrics, traces) = (self.metric_specs(), self.trace_specs());
+        let width = metrics.len() + traces.iter().map(|t| t.t.len()).sum::<usize>();
+        let mut out = vec![0.0; width];
+        self.run(rng, trial, &mut self.workspace(), &mut out)?;
+        Ok(RunOutcome::from_row(&metrics, &traces, &out))
+    }
     /// The theory's prediction, computed from the model.
     fn predict(&self) -> Result<DynPrediction>;
     /// The paper's predictions as criteria against the simulated runs.
@@ -108,7 +284,7 @@ impl<D: Dynamics> Trajectory<D> {
 }
 
 impl<D: Dynamics> Model for Trajectory<D> {
-    type Workspace = ();
+    type Workspace = D::Workspace;
 
     fn name(&self) -> &'static str {
         self.model.name()
@@ -122,35 +298,18 @@ impl<D: Dynamics> Model for Trajectory<D> {
         &self.traces
     }
 
-    fn workspace(&self) {}
+    fn workspace(&self) -> D::Workspace {
+        self.model.workspace()
+    }
 
     fn trial(
         &self,
         rng: &mut ChaCha8Rng,
         trial: u64,
-        _ws: &mut (),
+        ws: &mut D::Workspace,
         out: &mut [f64],
     ) -> std::result::Result<(), String> {
-        let run = self.model.run(rng, trial)?;
-        let (head, mut rest) = out.split_at_mut(self.metrics.len());
-        for (slot, spec) in head.iter_mut().zip(&self.metrics) {
-            *slot = run
-                .metric(&spec.name)
-                .ok_or_else(|| format!("the run did not report metric `{}`", spec.name))?;
-        }
-        for spec in &self.traces {
-            let curve = run
-                .curves
-                .iter()
-                .find(|c| c.name == spec.name && c.t == spec.t)
-                .ok_or_else(|| {
-                    format!("the run did not report curve `{}` on its grid", spec.name)
-                })?;
-            let (slots, tail) = rest.split_at_mut(spec.t.len());
-            slots.copy_from_slice(&curve.y);
-            rest = tail;
-        }
-        Ok(())
+        self.model.run(rng, trial, ws, out)
     }
 
     fn predict(&self) -> Result<Prediction> {
@@ -178,25 +337,7 @@ impl<D: Dynamics> Model for Trajectory<D> {
             curves: prediction.curves.clone(),
         };
         let runs: Vec<RunOutcome> = (0..trials.completed())
-            .map(|i| RunOutcome {
-                metrics: trials
-                    .metrics
-                    .iter()
-                    .cloned()
-                    .zip(trials.row(i).iter().copied())
-                    .collect(),
-                curves: self
-                    .traces
-                    .iter()
-                    .filter_map(|spec| {
-                        Some(Curve {
-                            name: spec.name.clone(),
-                            t: spec.t.clone(),
-                            y: trials.trace(i, &spec.name)?.to_vec(),
-                        })
-                    })
-                    .collect(),
-            })
+            .map(|i| RunOutcome::from_row(&self.metrics, &self.traces, trials.row(i)))
             .collect();
         self.model.criteria(&p, &runs)
     }
@@ -208,5 +349,53 @@ impl<D: Dynamics> Model for Trajectory<D> {
     /// Every seed must complete: a diverged run is a failed check.
     fn max_failure_rate(&self) -> f64 {
         0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::registry;
+    use crate::runner::{Trials, run_one};
+
+    /// A workspace may hold anything from earlier runs: a run in a reused workspace gives
+    /// the bits of a run in a fresh one, for each dynamics model in several modes.
+    #[test]
+    fn reused_workspaces_give_the_bits_of_fresh_ones() {
+        let ssl = "d = 4\nsteps_ssl = 60\nsteps_sl = 60\nrecord_every = 7";
+        let diagonal = "d = 30\nmax_steps = 3000";
+        for (name, params) in [
+            ("yang-ssl", format!("{ssl}\nsteps_long = 120")),
+            ("yang-ssl", format!("{ssl}\nsteps_long = 0")),
+            ("factorization", "t_end = 20.0\nt_fast = 5.0".to_string()),
+            (
+                "factorization",
+                "t_end = 20.0\nt_fast = 5.0\nr = 2".to_string(),
+            ),
+            ("diagonal", format!("{diagonal}\nalpha_pt = 0.5")),
+            ("diagonal", format!("{diagonal}\npretrain = \"oracle\"")),
+            (
+                "diagonal",
+                format!("{diagonal}\npretrain = \"oracle\"\nfine_tune = \"interpolator\""),
+            ),
+        ] {
+            let model = registry::build(name, params.parse().unwrap()).unwrap();
+            let width = Trials::for_model(model.as_ref()).width();
+            let mut ws = model.workspace_any();
+            let mut reused = vec![0.0; width];
+            for trial in 0..3 {
+                run_one(model.as_ref(), 9, trial, ws.as_mut(), &mut reused).unwrap();
+            }
+            let mut fresh = vec![0.0; width];
+            run_one(
+                model.as_ref(),
+                9,
+                2,
+                model.workspace_any().as_mut(),
+                &mut fresh,
+            )
+            .unwrap();
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&reused), bits(&fresh), "{name}: {params}");
+        }
     }
 }

@@ -60,17 +60,18 @@
 //!   applied to the two-sided seeds, and the SL collapse rate is its own criterion (≤ 0.15,
 //!   the rule-of-three bound on the spec's 0 of 20).
 //!
-//! **What a seed stores.** The end-state metrics of [`YangSsl::end_metrics`] and the
-//! curves of [`YangSsl::end_curves`] on fixed grids: the learning curves of the three
+//! **What a seed stores.** Its end-state metrics ([`Dynamics::metric_specs`]) and its
+//! curves on fixed grids ([`Dynamics::trace_specs`]): the learning curves of the three
 //! trajectories (about [`CURVE_POINTS`] points each) and their final weights. The paper's
-//! figures are drawn from these alone.
+//! figures are drawn from these alone. A seed runs in a [`SeedWorkspace`] and allocates
+//! nothing once the workspace is built.
 
 use rand::Rng;
 use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::{Criterion, Curve, DynPrediction, Dynamics, RunOutcome};
+use super::{Criterion, Curve, DynPrediction, Dynamics, Row, RunOutcome, Schema, Sink};
 use crate::model::{MetricSpec, TraceSpec};
 use crate::params::{ModelInfo, check_nonnegative, describe};
 use crate::rng::{experiment_key, trial_rng};
@@ -332,12 +333,22 @@ pub fn maximise_reduced(
     alpha: f64,
     start: [f64; 2],
 ) -> Result<CriticalPoint> {
+    ascend_reduced(p, tau, alpha, start).ok_or_else(|| {
+        Error::Numerical(format!(
+            "the maximisation of J̃ from ({}, {}) did not converge",
+            start[0], start[1]
+        ))
+    })
+}
+
+/// [`maximise_reduced`], `None` where it does not converge.
+fn ascend_reduced(p: &[f64; 4], tau: f64, alpha: f64, start: [f64; 2]) -> Option<CriticalPoint> {
     let mut x = start;
     for _ in 0..10_000 {
         let (f, g, h) = reduced_objective(p, tau, alpha, x);
         let gn = g[0].hypot(g[1]);
         if gn < 1e-12 {
-            return Ok(CriticalPoint {
+            return Some(CriticalPoint {
                 a: x[0],
                 b: x[1],
                 value: f,
@@ -371,10 +382,7 @@ pub fn maximise_reduced(
             break;
         }
     }
-    Err(Error::Numerical(format!(
-        "the maximisation of J̃ from ({}, {}) did not converge",
-        start[0], start[1]
-    )))
+    None
 }
 
 /// The saddle of the population `J̃` on the symmetry axis `a = 0` (where `∂J̃/∂a = 0` by
@@ -423,14 +431,16 @@ fn full_population_grad(tau: f64, alpha: f64, w: &[f64], out: &mut [f64]) {
 /// (`ρ_aug = 0`): `J_n(w) = (1/n) Σᵢ σ(w·xᵢ)² − α‖w‖²`, maximised over all of `ℝᵈ` by
 /// Newton's method (Cholesky of `−∇²J_n`) with Armijo backtracking, from `start`.
 /// Unlike the noise-free `J̃`, the data noise gives `J_n` a non-zero nuisance component at
-/// its maximum: `r = (1/(2αn)) Σᵢ g'(uᵢ) (xᵢ)_{⟂e₁,e₂}`. Returns the maximiser, or
-/// `Numerical` when Newton fails or the Hessian there is not negative definite.
+/// its maximum: `r = (1/(2αn)) Σᵢ g'(uᵢ) (xᵢ)_{⟂e₁,e₂}`. `w` holds the start and, when
+/// this returns `true`, the maximiser; `false` when Newton fails or the Hessian at the
+/// critical point is not negative definite.
 pub fn maximise_sample_objective(
     x: &[f64],
     d: usize,
     alpha: f64,
-    start: &[f64],
-) -> Result<Vec<f64>> {
+    w: &mut [f64],
+    scratch: &mut NewtonScratch,
+) -> bool {
     let n = x.len() / d;
     let eval = |w: &[f64], grad: Option<(&mut [f64], &mut [f64])>| -> f64 {
         let mut f = 0.0;
@@ -464,56 +474,77 @@ pub fn maximise_sample_objective(
         }
         f / n as f64 - alpha * dot(w, w)
     };
-    let mut w = start.to_vec();
-    let mut g = vec![0.0; d];
-    let mut h = vec![0.0; d * d];
-    let mut l = vec![0.0; d * d];
-    let mut dir = vec![0.0; d];
-    let mut trial = vec![0.0; d];
+    let NewtonScratch {
+        g,
+        h,
+        l,
+        dir,
+        trial,
+    } = scratch;
     for _ in 0..500 {
-        let f = eval(&w, Some((&mut g, &mut h)));
-        let gn = dot(&g, &g).sqrt();
+        let f = eval(w, Some((g, h)));
+        let gn = dot(g, g).sqrt();
         // Newton direction: solve (−H) dir = g when −H is positive definite.
         let newton = {
-            l.iter_mut().zip(&h).for_each(|(li, hi)| *li = -hi);
-            cholesky_in_place(&mut l, d)
+            l.iter_mut().zip(h.iter()).for_each(|(li, hi)| *li = -hi);
+            cholesky_in_place(l, d)
         };
         if newton {
-            dir.copy_from_slice(&g);
-            cholesky_solve(&l, d, &mut dir);
+            dir.copy_from_slice(g);
+            cholesky_solve(l, d, dir);
             // Converged: the Newton step is at the level of rounding.
-            if dot(&dir, &dir).sqrt() < 1e-12 * (1.0 + dot(&w, &w).sqrt()) {
-                return Ok(w);
+            if dot(dir, dir).sqrt() < 1e-12 * (1.0 + dot(w, w).sqrt()) {
+                return true;
             }
         } else if gn < 1e-13 {
-            return Err(Error::Numerical(
-                "the sample objective's critical point is not a strict maximum".into(),
-            ));
+            // The critical point is not a strict maximum.
+            return false;
         } else {
             dir.iter_mut()
-                .zip(&g)
+                .zip(g.iter())
                 .for_each(|(di, gi)| *di = 0.5 * gi / gn);
         }
-        let slope = dot(&g, &dir);
+        let slope = dot(g, dir);
         let mut t = 1.0;
         loop {
             for i in 0..d {
                 trial[i] = w[i] + t * dir[i];
             }
             // (rounding slack: near the optimum the gain is below the precision of f)
-            if eval(&trial, None) >= f + 1e-4 * t * slope - 1e-14 * (1.0 + f.abs()) || t < 1e-12 {
+            if eval(trial, None) >= f + 1e-4 * t * slope - 1e-14 * (1.0 + f.abs()) || t < 1e-12 {
                 break;
             }
             t *= 0.5;
         }
-        w.copy_from_slice(&trial);
+        w.copy_from_slice(trial);
         if w.iter().any(|v| !v.is_finite()) {
             break;
         }
     }
-    Err(Error::Numerical(
-        "the maximisation of the sample objective did not converge".into(),
-    ))
+    false
+}
+
+/// Scratch of [`maximise_sample_objective`] in `ℝᵈ`: the gradient, the Hessian and the
+/// Cholesky factor of its negative (`d × d`), the Newton direction and the trial point.
+#[derive(Clone, Debug)]
+pub struct NewtonScratch {
+    g: Vec<f64>,
+    h: Vec<f64>,
+    l: Vec<f64>,
+    dir: Vec<f64>,
+    trial: Vec<f64>,
+}
+
+impl NewtonScratch {
+    pub fn new(d: usize) -> Self {
+        NewtonScratch {
+            g: vec![0.0; d],
+            h: vec![0.0; d * d],
+            l: vec![0.0; d * d],
+            dir: vec![0.0; d],
+            trial: vec![0.0; d],
+        }
+    }
 }
 
 /// In-place lower Cholesky of a symmetric `d × d` row-major matrix; `false` if not
@@ -699,7 +730,30 @@ impl Trace {
             objective: v(),
         }
     }
-    fn push(&mut self, t: usize, w: &[f64], d: usize, objective: f64) {
+    /// Empties every column, keeping its room.
+    pub fn clear(&mut self) {
+        for v in self.columns_mut() {
+            v.clear();
+        }
+    }
+    fn columns_mut(&mut self) -> [&mut Vec<f64>; 8] {
+        [
+            &mut self.t,
+            &mut self.w11,
+            &mut self.w12,
+            &mut self.w21,
+            &mut self.w22,
+            &mut self.proj_e1,
+            &mut self.proj_e2,
+            &mut self.objective,
+        ]
+    }
+    /// Records step `t`, unless it is already the last one recorded (where a run
+    /// continues an earlier one).
+    fn push(&mut self, t: usize, w: &[f64], d: usize, objective: impl FnOnce() -> f64) {
+        if self.t.last() == Some(&(t as f64)) {
+            return;
+        }
         self.t.push(t as f64);
         self.w11.push(w[0]);
         self.w12.push(w[1]);
@@ -707,7 +761,7 @@ impl Trace {
         self.w22.push(w[d + 1]);
         self.proj_e1.push(projection(w, d, 0));
         self.proj_e2.push(projection(w, d, 1));
-        self.objective.push(objective);
+        self.objective.push(objective());
     }
     /// A trace recorded at steps `t`, every value 0 (the shape of a run, for the schema).
     fn zeros(t: Vec<f64>) -> Self {
@@ -756,11 +810,9 @@ pub const CURVE_POINTS: usize = 200;
 
 /// Indices of the points kept from a curve recorded at steps `t`: every k-th with
 /// `k = ⌈len / CURVE_POINTS⌉`, the last, and the one at step `mark`.
-fn thin(t: &[f64], mark: f64) -> Vec<usize> {
+fn thin(t: &[f64], mark: f64) -> impl Iterator<Item = usize> + Clone + '_ {
     let stride = t.len().div_ceil(CURVE_POINTS).max(1);
-    (0..t.len())
-        .filter(|&i| i % stride == 0 || i + 1 == t.len() || t[i] == mark)
-        .collect()
+    (0..t.len()).filter(move |&i| i % stride == 0 || i + 1 == t.len() || t[i] == mark)
 }
 
 /// One SSL trajectory.
@@ -769,8 +821,8 @@ pub struct SslRun {
     pub init: Vec<f64>,
     /// `W` at `steps_ssl` (`2 × d`, row-major).
     pub w: Vec<f64>,
-    /// `W` at `steps_long` (condition 0 only, when `steps_long > 0`).
-    pub w_long: Option<Vec<f64>>,
+    /// `W` at `steps_long` (condition 0 with [`YangSsl::long_run`] only; unused otherwise).
+    pub w_long: Vec<f64>,
     pub trace: Trace,
 }
 
@@ -786,7 +838,23 @@ pub struct SlRun {
     pub trace: Trace,
 }
 
-/// Everything one seed produces: the sample, SSL under both initialisations, SL.
+/// A maximiser of a seed's noisy-sample objective `J_n` in `ℝᵈ`, where Newton found one.
+#[derive(Clone, Debug, Serialize)]
+pub struct SampleMaximum {
+    /// The maximiser when `found` (the last Newton iterate otherwise).
+    pub w: Vec<f64>,
+    pub found: bool,
+}
+
+impl SampleMaximum {
+    /// The maximiser, `None` where Newton failed.
+    pub fn get(&self) -> Option<&[f64]> {
+        self.found.then_some(self.w.as_slice())
+    }
+}
+
+/// Everything one seed produces: the type counts of its sample, SSL under both
+/// initialisations, SL, and the finite-sample maximisers.
 #[derive(Clone, Debug, Serialize)]
 pub struct SeedRecord {
     pub seed: u64,
@@ -800,8 +868,27 @@ pub struct SeedRecord {
     /// `(+a*, b*)` and `(−a*, b*)`.
     pub empirical_maxima: [[f64; 2]; 2],
     /// Maximisers of the seed's noisy-sample objective `J_n` over `ℝᵈ` (views equal),
-    /// started from `(±a_emp, b_emp, 0, …)`; `None` where Newton failed.
-    pub sample_maxima: [Option<Vec<f64>>; 2],
+    /// started from `(±a_emp, b_emp, 0, …)`.
+    pub sample_maxima: [SampleMaximum; 2],
+}
+
+/// The buffers of one seed, reused across seeds: its sample, its record, and the
+/// scratch of the training loops and of Newton on `J_n`.
+#[derive(Clone, Debug)]
+pub struct SeedWorkspace {
+    pub sample: Sample,
+    pub record: SeedRecord,
+    steps: StepBuffers,
+    newton: NewtonScratch,
+}
+
+/// The per-step buffers of [`YangSsl::train_ssl`] and [`YangSsl::train_sl`]: the two
+/// views of a point (`d` each) and the gradient with respect to the `2 × d` weights.
+#[derive(Clone, Debug)]
+pub struct StepBuffers {
+    x1: Vec<f64>,
+    x2: Vec<f64>,
+    grad: Vec<f64>,
 }
 
 impl YangSsl {
@@ -956,20 +1043,33 @@ impl YangSsl {
         }
     }
 
-    /// Draws a seed's training sample (§1): types uniform on {1, 2, 3, 4}, then the noise.
-    pub fn draw_sample(&self, rng: &mut ChaCha8Rng) -> Sample {
-        let (n, d, tau, rho) = (self.n, self.p.d, self.p.tau, self.rho);
-        let types: Vec<u8> = (0..n).map(|_| (rng.next_u64() >> 62) as u8).collect();
-        let mut counts = [0usize; 4];
-        let mut x = vec![0.0; n * d];
-        let mut target = vec![0.0; n];
-        for (i, &y) in types.iter().enumerate() {
-            counts[y as usize] += 1;
-            let row = &mut x[i * d..(i + 1) * d];
+    /// A sample of this instance's shape, every value 0, for [`YangSsl::draw_sample`].
+    pub fn blank_sample(&self) -> Sample {
+        let (n, d) = (self.n, self.p.d);
+        Sample {
+            x: vec![0.0; n * d],
+            types: vec![0; n],
+            target: vec![0.0; n],
+            counts: [0; 4],
+        }
+    }
+
+    /// Draws a seed's training sample (§1) into `sample` (from
+    /// [`YangSsl::blank_sample`]): types uniform on {1, 2, 3, 4}, then the noise.
+    pub fn draw_sample(&self, rng: &mut ChaCha8Rng, sample: &mut Sample) {
+        let (d, tau, rho) = (self.p.d, self.p.tau, self.rho);
+        for y in &mut sample.types {
+            *y = (rng.next_u64() >> 62) as u8;
+        }
+        sample.counts = [0; 4];
+        let rows = sample.x.chunks_exact_mut(d);
+        for ((row, &y), target) in rows.zip(&sample.types).zip(&mut sample.target) {
+            sample.counts[y as usize] += 1;
             let c = clean_points(tau)[y as usize];
+            row.fill(0.0);
             row[0] = c[0];
             row[1] = c[1];
-            target[i] = if y >= 2 { 1.0 } else { 0.0 };
+            *target = if y >= 2 { 1.0 } else { 0.0 };
             match self.p.data_noise {
                 DataNoise::Scalar => {
                     let z = rho * normal(rng);
@@ -978,19 +1078,13 @@ impl YangSsl {
                 DataNoise::Isotropic => row.iter_mut().for_each(|v| *v += rho * normal(rng)),
             }
         }
-        Sample {
-            x,
-            types,
-            target,
-            counts,
-        }
     }
 
-    /// SSL condition-0 initialisation (§3.3): N(0,1) entries, then
-    /// `w₁^{(1)} ~ U[3.1, 3.9]`, `w₂^{(1)} ~ −U[3.1, 3.9]`, `τ w_k^{(2)} ~ U[lo, lo + 0.5]`.
-    pub fn init_box(&self, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    /// SSL condition-0 initialisation (§3.3) of the `2 × d` weights `w`: N(0,1) entries,
+    /// then `w₁^{(1)} ~ U[3.1, 3.9]`, `w₂^{(1)} ~ −U[3.1, 3.9]`, `τ w_k^{(2)} ~ U[lo, lo + 0.5]`.
+    pub fn init_box(&self, rng: &mut ChaCha8Rng, w: &mut [f64]) {
         let d = self.p.d;
-        let mut w: Vec<f64> = (0..2 * d).map(|_| normal(rng)).collect();
+        w.iter_mut().for_each(|v| *v = normal(rng));
         let lo = match self.p.e2_init_box {
             E2InitBox::Code => 8.5,
             E2InitBox::Optimum => self.p.tau * self.theory.optimum.b - 0.25,
@@ -999,28 +1093,27 @@ impl YangSsl {
         w[d] = -(3.1 + 0.8 * uniform(rng));
         w[1] = (lo + 0.5 * uniform(rng)) / self.p.tau;
         w[d + 1] = (lo + 0.5 * uniform(rng)) / self.p.tau;
-        w
     }
 
-    /// SSL condition-1 initialisation (§3.3): N(0,1) entries with the signs of
+    /// SSL condition-1 initialisation (§3.3) of `w`: N(0,1) entries with the signs of
     /// `w₁^{(1)} > 0`, `w₂^{(1)} < 0`, `w_k^{(2)} > 0` forced.
-    pub fn init_sign(&self, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    pub fn init_sign(&self, rng: &mut ChaCha8Rng, w: &mut [f64]) {
         let d = self.p.d;
-        let mut w: Vec<f64> = (0..2 * d).map(|_| normal(rng)).collect();
+        w.iter_mut().for_each(|v| *v = normal(rng));
         w[0] = w[0].abs();
         w[d] = -w[d].abs();
         w[1] = w[1].abs();
         w[d + 1] = w[d + 1].abs();
-        w
     }
 
-    /// SL initialisation (§3.3): `W̃` N(0,1) with `w̃₁^{(1)} > 0`, `w̃₂^{(1)} < 0`; `F ~ N(0, I₂)`.
-    pub fn init_sl(&self, rng: &mut ChaCha8Rng) -> (Vec<f64>, [f64; 2]) {
+    /// SL initialisation (§3.3): `W̃` into `w`, N(0,1) with `w̃₁^{(1)} > 0`,
+    /// `w̃₂^{(1)} < 0`; returns `F ~ N(0, I₂)`.
+    pub fn init_sl(&self, rng: &mut ChaCha8Rng, w: &mut [f64]) -> [f64; 2] {
         let d = self.p.d;
-        let mut w: Vec<f64> = (0..2 * d).map(|_| normal(rng)).collect();
+        w.iter_mut().for_each(|v| *v = normal(rng));
         w[0] = w[0].abs();
         w[d] = -w[d].abs();
-        (w, [normal(rng), normal(rng)])
+        [normal(rng), normal(rng)]
     }
 
     /// `J` on the clean sample (both views equal to `xᵢ`):
@@ -1036,9 +1129,21 @@ impl YangSsl {
         s / self.n as f64 - self.p.alpha * dot(w, w)
     }
 
+    /// Buffers for [`YangSsl::train_ssl`] and [`YangSsl::train_sl`].
+    pub fn step_buffers(&self) -> StepBuffers {
+        let d = self.p.d;
+        StepBuffers {
+            x1: vec![0.0; d],
+            x2: vec![0.0; d],
+            grad: vec![0.0; 2 * d],
+        }
+    }
+
     /// Full-batch SSL gradient ascent from step `from` to step `to` (§3.1):
     /// `W ← W + η[Σᵢ ∇ₓ⟨σ(Wxᵢ⁽¹⁾), σ(Wxᵢ⁽²⁾)⟩ − 2αnW]` with fresh views each step. Nothing is
-    /// allocated per step; the trace is pushed into its pre-reserved buffers.
+    /// allocated: the views and the gradient live in `buf`, and the trace is pushed into
+    /// its reserved room (a run that continues the trace does not record `from` twice).
+    #[allow(clippy::too_many_arguments)] // the loop's state, each used as the maths reads
     pub fn train_ssl(
         &self,
         sample: &Sample,
@@ -1047,16 +1152,15 @@ impl YangSsl {
         to: usize,
         rng: &mut ChaCha8Rng,
         trace: &mut Trace,
+        buf: &mut StepBuffers,
     ) {
         let (n, d, rho) = (self.n, self.p.d, self.rho);
-        let mut x1 = vec![0.0; d];
-        let mut x2 = vec![0.0; d];
-        let mut grad = vec![0.0; 2 * d];
+        let StepBuffers { x1, x2, grad } = buf;
         let shrink = 2.0 * self.p.alpha * n as f64;
         let every = self.p.record_every;
         for t in from..to {
             if t % every == 0 {
-                trace.push(t, w, d, self.clean_objective(sample, w));
+                trace.push(t, w, d, || self.clean_objective(sample, w));
             }
             grad.fill(0.0);
             for xi in sample.x.chunks_exact(d) {
@@ -1064,26 +1168,27 @@ impl YangSsl {
                     x1[j] = xi[j] + rho * normal(rng);
                     x2[j] = xi[j] + rho * normal(rng);
                 }
-                ssl_accumulate(w, &x1, &x2, &mut grad);
+                ssl_accumulate(w, x1, x2, grad);
             }
-            for (wi, gi) in w.iter_mut().zip(&grad) {
+            for (wi, gi) in w.iter_mut().zip(grad.iter()) {
                 *wi += self.step_sum * (gi - shrink * *wi);
             }
         }
-        trace.push(to, w, d, self.clean_objective(sample, w));
+        trace.push(to, w, d, || self.clean_objective(sample, w));
     }
 
     /// Full-batch SL gradient descent for `steps_sl` steps (§3.1), alternating or
-    /// simultaneous (`sl_update`). Returns the final mean BCE.
+    /// simultaneous (`sl_update`), with the gradient in `buf`. Returns the final mean BCE.
     pub fn train_sl(
         &self,
         sample: &Sample,
         w: &mut [f64],
         f: &mut [f64; 2],
         trace: &mut Trace,
+        buf: &mut StepBuffers,
     ) -> f64 {
         let (n, d) = (self.n, self.p.d);
-        let mut gw = vec![0.0; 2 * d];
+        let gw = &mut buf.grad;
         let mut gf = [0.0; 2];
         let shrink_w = 2.0 * self.p.beta * n as f64;
         let shrink_f = 2.0 * self.p.gamma * n as f64;
@@ -1091,143 +1196,107 @@ impl YangSsl {
         let steps = self.p.steps_sl;
         for t in 0..steps {
             let record = t % every == 0;
-            let bce = sl_accumulate(w, f, sample, &mut gw, &mut gf, true, record);
+            let bce = sl_accumulate(w, f, sample, gw, &mut gf, true, record);
             if record {
-                trace.push(t, w, d, bce / n as f64);
+                trace.push(t, w, d, || bce / n as f64);
             }
-            for (wi, gi) in w.iter_mut().zip(&gw) {
+            for (wi, gi) in w.iter_mut().zip(gw.iter()) {
                 *wi -= self.step_sum * (gi + shrink_w * *wi);
             }
             if self.p.sl_update == SlUpdate::Alternating {
-                sl_accumulate(w, f, sample, &mut gw, &mut gf, false, false);
+                sl_accumulate(w, f, sample, gw, &mut gf, false, false);
             }
             for k in 0..2 {
                 f[k] -= self.step_sum * (gf[k] + shrink_f * f[k]);
             }
         }
-        let bce = sl_accumulate(w, f, sample, &mut gw, &mut gf, false, true) / n as f64;
-        trace.push(steps, w, d, bce);
+        let bce = sl_accumulate(w, f, sample, gw, &mut gf, false, true) / n as f64;
+        trace.push(steps, w, d, || bce);
         bce
     }
 
-    /// One seed: the sample, SSL from both initialisations, SL, and the finite-sample
-    /// maximisers. Everything is drawn from `rng` in a fixed order.
+    /// One seed into `ws.record`: the sample, SSL from both initialisations, SL, and the
+    /// finite-sample maximisers. Everything is drawn from `rng` in a fixed order.
     pub fn run_seed(
         &self,
         rng: &mut ChaCha8Rng,
         seed: u64,
-    ) -> std::result::Result<SeedRecord, String> {
-        let d = self.p.d;
-        let sample = self.draw_sample(rng);
-        let init0 = self.init_box(rng);
-        let init1 = self.init_sign(rng);
-        let (init_sl, f0) = self.init_sl(rng);
-        let cap = |steps: usize| steps / self.p.record_every + 2;
+        ws: &mut SeedWorkspace,
+    ) -> std::result::Result<(), String> {
+        let SeedWorkspace {
+            sample,
+            record: r,
+            steps,
+            newton,
+        } = ws;
+        self.draw_sample(rng, sample);
+        self.init_box(rng, &mut r.ssl.init);
+        self.init_sign(rng, &mut r.ssl_sign.init);
+        let f0 = self.init_sl(rng, &mut r.sl.init);
 
-        let t_end = self.p.steps_long.max(self.p.steps_ssl);
-        let mut w = init0.clone();
-        let mut trace = Trace::with_capacity(cap(t_end));
-        self.train_ssl(&sample, &mut w, 0, self.p.steps_ssl, rng, &mut trace);
-        let w_t = w.clone();
-        let w_long = if self.long_run() {
-            if self.p.steps_long > self.p.steps_ssl {
-                // The trace already holds the point at steps_ssl; do not record it twice.
-                let mut tail = Trace::with_capacity(cap(t_end));
-                self.train_ssl(
-                    &sample,
-                    &mut w,
-                    self.p.steps_ssl,
-                    self.p.steps_long,
-                    rng,
-                    &mut tail,
-                );
-                let skip = usize::from(tail.t.first() == trace.t.last());
-                for (dst, src) in [
-                    (&mut trace.t, &tail.t),
-                    (&mut trace.w11, &tail.w11),
-                    (&mut trace.w12, &tail.w12),
-                    (&mut trace.w21, &tail.w21),
-                    (&mut trace.w22, &tail.w22),
-                    (&mut trace.proj_e1, &tail.proj_e1),
-                    (&mut trace.proj_e2, &tail.proj_e2),
-                    (&mut trace.objective, &tail.objective),
-                ] {
-                    dst.extend_from_slice(&src[skip..]);
-                }
-            }
-            Some(w.clone())
-        } else {
-            None
-        };
-        let ssl = SslRun {
-            init: init0,
-            w: w_t,
-            w_long,
-            trace,
-        };
-
-        let mut w = init1.clone();
-        let mut trace = Trace::with_capacity(cap(self.p.steps_ssl));
-        self.train_ssl(&sample, &mut w, 0, self.p.steps_ssl, rng, &mut trace);
-        let ssl_sign = SslRun {
-            init: init1,
-            w,
-            w_long: None,
-            trace,
-        };
-
-        let mut w = init_sl.clone();
-        let mut f = f0;
-        let mut trace = Trace::with_capacity(cap(self.p.steps_sl));
-        let bce = self.train_sl(&sample, &mut w, &mut f, &mut trace);
-        let sl = SlRun {
-            init: init_sl,
-            w,
-            f,
-            bce,
-            trace,
-        };
-
-        let freq = sample.counts.map(|c| c as f64 / self.n as f64);
-        let (a, b) = (self.theory.optimum.a, self.theory.optimum.b);
-        let mut empirical = [[f64::NAN; 2]; 2];
-        for (k, s) in [1.0, -1.0].into_iter().enumerate() {
-            if let Some(cp) = maximise_reduced(&freq, self.p.tau, self.p.alpha, [s * a, b])
-                .ok()
-                .filter(|cp| cp.hessian_eigs[1] < 0.0)
-            {
-                empirical[k] = [cp.a, cp.b];
+        let (ts, tl) = (self.p.steps_ssl, self.p.steps_long);
+        let ssl = &mut r.ssl;
+        ssl.w.copy_from_slice(&ssl.init);
+        ssl.trace.clear();
+        self.train_ssl(sample, &mut ssl.w, 0, ts, rng, &mut ssl.trace, steps);
+        if self.long_run() {
+            ssl.w_long.copy_from_slice(&ssl.w);
+            if tl > ts {
+                self.train_ssl(sample, &mut ssl.w_long, ts, tl, rng, &mut ssl.trace, steps);
             }
         }
 
-        let sample_maxima = [0, 1].map(|k| {
-            let mut start = vec![0.0; d];
-            start[0] = empirical[k][0];
-            start[1] = empirical[k][1];
-            maximise_sample_objective(&sample.x, d, self.p.alpha, &start).ok()
-        });
+        let sign = &mut r.ssl_sign;
+        sign.w.copy_from_slice(&sign.init);
+        sign.trace.clear();
+        self.train_ssl(sample, &mut sign.w, 0, ts, rng, &mut sign.trace, steps);
+
+        let sl = &mut r.sl;
+        sl.w.copy_from_slice(&sl.init);
+        sl.f = f0;
+        sl.trace.clear();
+        sl.bce = self.train_sl(sample, &mut sl.w, &mut sl.f, &mut sl.trace, steps);
+
+        r.seed = seed;
+        r.counts = sample.counts;
+        self.sample_maximisers(sample, r, newton);
 
         for (what, v) in [
-            ("SSL (condition 0)", &ssl.w),
-            ("SSL (condition 1)", &ssl_sign.w),
-            ("SL", &sl.w),
+            ("SSL (condition 0)", &r.ssl.w),
+            ("SSL (condition 1)", &r.ssl_sign.w),
+            ("SL", &r.sl.w),
         ] {
             if v.iter().any(|x| !x.is_finite()) {
                 return Err(format!("seed {seed}: {what} weights are not finite"));
             }
         }
-        if !(sl.f.iter().all(|x| x.is_finite()) && sl.bce.is_finite()) {
+        if !(r.sl.f.iter().all(|x| x.is_finite()) && r.sl.bce.is_finite()) {
             return Err(format!("seed {seed}: SL output layer is not finite"));
         }
-        Ok(SeedRecord {
-            seed,
-            counts: sample.counts,
-            ssl,
-            ssl_sign,
-            sl,
-            empirical_maxima: empirical,
-            sample_maxima,
-        })
+        Ok(())
+    }
+
+    /// The maximisers of the noise-free `J̃` at the sample's type frequencies near
+    /// `(±a*, b*)`, then those of the noisy-sample `J_n` in `ℝᵈ` from them.
+    fn sample_maximisers(&self, sample: &Sample, r: &mut SeedRecord, newton: &mut NewtonScratch) {
+        let d = self.p.d;
+        let freq = sample.counts.map(|c| c as f64 / self.n as f64);
+        let (a, b) = (self.theory.optimum.a, self.theory.optimum.b);
+        let mut empirical = [[f64::NAN; 2]; 2];
+        for (k, s) in [1.0, -1.0].into_iter().enumerate() {
+            if let Some(cp) = ascend_reduced(&freq, self.p.tau, self.p.alpha, [s * a, b])
+                .filter(|cp| cp.hessian_eigs[1] < 0.0)
+            {
+                empirical[k] = [cp.a, cp.b];
+            }
+        }
+        r.empirical_maxima = empirical;
+        for (m, start) in r.sample_maxima.iter_mut().zip(empirical) {
+            m.w.fill(0.0);
+            m.w[0] = start[0];
+            m.w[1] = start[1];
+            m.found = maximise_sample_objective(&sample.x, d, self.p.alpha, &mut m.w, newton);
+        }
     }
 
     /// Whether condition-0 SSL reports its long-run state `W(steps_long)` (the `long.*`
@@ -1247,11 +1316,14 @@ impl YangSsl {
         }
     }
 
-    /// A record of zeros shaped like this instance's seeds (with the long run iff
-    /// [`Self::long_run`], and traces recorded at the steps [`Self::run_seed`] records):
-    /// the names of its metrics and the names and grids of its curves are the schema.
+    /// A record of zeros shaped like this instance's seeds, with traces recorded at the
+    /// steps [`Self::run_seed`] records (the long run continuing condition 0 iff
+    /// [`Self::long_run`]): the names of its metrics and the names and grids of its curves
+    /// are the schema, and it is the record a workspace reuses, each trace with room for
+    /// exactly a seed's points.
     fn blank_record(&self) -> SeedRecord {
-        let w = vec![0.0; 2 * self.p.d];
+        let d = self.p.d;
+        let w = vec![0.0; 2 * d];
         let (ts, tl) = (self.p.steps_ssl, self.p.steps_long);
         let trace = |segments: &[(usize, usize)]| {
             let mut t = Vec::new();
@@ -1260,10 +1332,10 @@ impl YangSsl {
             }
             Trace::zeros(t)
         };
-        let ssl = |w_long, segments: &[(usize, usize)]| SslRun {
-            init: Vec::new(),
+        let ssl = |segments: &[(usize, usize)]| SslRun {
+            init: w.clone(),
             w: w.clone(),
-            w_long,
+            w_long: w.clone(),
             trace: trace(segments),
         };
         let cond0: &[(usize, usize)] = if self.long_run() && tl > ts {
@@ -1271,20 +1343,24 @@ impl YangSsl {
         } else {
             &[(0, ts)]
         };
+        let maximum = || SampleMaximum {
+            w: vec![0.0; d],
+            found: false,
+        };
         SeedRecord {
             seed: 0,
             counts: [0; 4],
-            ssl: ssl(self.long_run().then(|| w.clone()), cond0),
-            ssl_sign: ssl(None, &[(0, ts)]),
+            ssl: ssl(cond0),
+            ssl_sign: ssl(&[(0, ts)]),
             sl: SlRun {
-                init: Vec::new(),
+                init: w.clone(),
                 w: w.clone(),
                 f: [0.0; 2],
                 bce: 0.0,
                 trace: trace(&[(0, self.p.steps_sl)]),
             },
             empirical_maxima: [[0.0; 2]; 2],
-            sample_maxima: [None, None],
+            sample_maxima: [maximum(), maximum()],
         }
     }
 
@@ -1295,11 +1371,9 @@ impl YangSsl {
     /// `<run>.weights` on the index grid `0 … 2d − 1`. This is the one place their names
     /// and grids are written: the schema ([`Dynamics::trace_specs`]) is this list on
     /// [`Self::blank_record`].
-    pub fn end_curves(&self, r: &SeedRecord) -> Vec<(TraceSpec, Vec<f64>)> {
+    fn end_curves(&self, r: &SeedRecord, sink: &mut impl Sink) {
         let d = self.p.d;
         let mark = self.p.steps_ssl as f64;
-        let index: Vec<f64> = (0..2 * d).map(|i| i as f64).collect();
-        let mut out = Vec::new();
         for (prefix, trace, w, label, at) in [
             (
                 "ssl",
@@ -1318,53 +1392,40 @@ impl YangSsl {
             ("sl", &r.sl.trace, &r.sl.w, "SL", "steps_sl"),
         ] {
             let keep = thin(&trace.t, mark);
-            let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-            let grid = pick(&trace.t);
             for (name, meaning, y) in trace.columns() {
-                out.push((
-                    TraceSpec::new(
-                        format!("{prefix}.{name}"),
-                        grid.clone(),
-                        format!("{meaning}, {label}, against the step"),
-                    ),
-                    pick(y),
-                ));
+                sink.curve(
+                    format_args!("{prefix}.{name}"),
+                    format_args!("{meaning}, {label}, against the step"),
+                    keep.clone().map(|i| trace.t[i]),
+                    keep.clone().map(|i| y[i]),
+                );
             }
-            out.push((
-                TraceSpec::new(
-                    format!("{prefix}.weights"),
-                    index.clone(),
-                    format!(
-                        "final W of {label} at {at}, row-major: point k·d + j is W_(k+1),(j+1)"
-                    ),
+            sink.curve(
+                format_args!("{prefix}.weights"),
+                format_args!(
+                    "final W of {label} at {at}, row-major: point k·d + j is W_(k+1),(j+1)"
                 ),
-                w.clone(),
-            ));
+                (0..2 * d).map(|i| i as f64),
+                w.iter().copied(),
+            );
         }
-        out
     }
 
     /// The named end-state metrics of one seed, in the order a run reports them. This is
     /// the one place their names are written: the schema ([`Dynamics::metric_specs`]) is
     /// this list on [`Self::blank_record`].
-    pub fn end_metrics(&self, r: &SeedRecord) -> Vec<(MetricSpec, f64)> {
+    fn end_metrics(&self, r: &SeedRecord, sink: &mut impl Sink) {
         let d = self.p.d;
-        let mut m: Vec<(MetricSpec, f64)> = Vec::new();
-        let mut put = |name: &str, unit: &str, meaning: &str, v: f64| {
-            m.push((MetricSpec::new(name, unit, meaning), v));
-        };
-        let e1 = unit(d, 0);
-        let e2 = unit(d, 1);
         for (prefix, run, label) in [
             ("ssl", &r.ssl, "SSL condition 0 (box init)"),
             ("sign", &r.ssl_sign, "SSL condition 1 (sign init)"),
         ] {
             let w = &run.w;
             let mut at = |suffix: &str, unit: &str, meaning: &str, v: f64| {
-                put(
-                    &format!("{prefix}.{suffix}"),
+                sink.metric(
+                    format_args!("{prefix}.{suffix}"),
                     unit,
-                    &format!("{meaning}, {label}, at steps_ssl"),
+                    format_args!("{meaning}, {label}, at steps_ssl"),
                     v,
                 );
             };
@@ -1397,8 +1458,8 @@ impl YangSsl {
                 projection(w, d, 1),
             );
             at("cos_w1w2", "1", "cos(w₁, w₂)", cosine(&w[..d], &w[d..]));
-            let ce1 = 0.5 * (cosine(&w[..d], &e1).abs() + cosine(&w[d..], &e1).abs());
-            let ce2 = 0.5 * (cosine(&w[..d], &e2).abs() + cosine(&w[d..], &e2).abs());
+            let ce1 = 0.5 * (axis_cosine(&w[..d], 0).abs() + axis_cosine(&w[d..], 0).abs());
+            let ce2 = 0.5 * (axis_cosine(&w[..d], 1).abs() + axis_cosine(&w[d..], 1).abs());
             at("cos_e1", "1", "mean over rows of |cos(w_k, e₁)|", ce1);
             at("cos_e2", "1", "mean over rows of |cos(w_k, e₂)|", ce2);
             at(
@@ -1423,7 +1484,7 @@ impl YangSsl {
                     .unwrap_or(&f64::NAN),
             );
         }
-        put(
+        sink.put(
             "sign.collapsed",
             "0/1",
             "1 when both condition-1 rows end on the same side of e₁ (collapse)",
@@ -1431,20 +1492,21 @@ impl YangSsl {
                 r.ssl_sign.w[0].signum() == r.ssl_sign.w[d].signum(),
             )),
         );
-        if let Some(w) = &r.ssl.w_long {
-            put(
+        if self.long_run() {
+            let w = &r.ssl.w_long;
+            sink.put(
                 "long.proj_e1",
                 "1",
                 "‖P_W e₁‖ of condition-0 SSL at steps_long",
                 projection(w, d, 0),
             );
-            put(
+            sink.put(
                 "long.proj_e2",
                 "1",
                 "‖P_W e₂‖ of condition-0 SSL at steps_long",
                 projection(w, d, 1),
             );
-            put(
+            sink.put(
                 "long.nuis_max",
                 "1",
                 "larger nuisance norm of the two rows at steps_long",
@@ -1456,7 +1518,7 @@ impl YangSsl {
                 let opt = r.empirical_maxima[usize::from(a < 0.0)];
                 dist = dist.max((a - opt[0]).hypot(b - opt[1]));
             }
-            put(
+            sink.put(
                 "long.dist_opt",
                 "1",
                 "max over rows of the (e₁, e₂)-plane distance at steps_long to the noise-free maximiser of J̃ (empirical type frequencies) of its sign",
@@ -1469,7 +1531,7 @@ impl YangSsl {
             let mut nuis_gap: f64 = 0.0;
             for k in 0..2 {
                 let row = &w[k * d..(k + 1) * d];
-                match &r.sample_maxima[usize::from(row[0] < 0.0)] {
+                match r.sample_maxima[usize::from(row[0] < 0.0)].get() {
                     Some(m) => {
                         let dd = row.iter().zip(m).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
                         dist_full = dist_full.max(dd.sqrt());
@@ -1483,43 +1545,43 @@ impl YangSsl {
                     }
                 }
             }
-            put(
+            sink.put(
                 "long.dist_sample_opt",
                 "1",
                 "max over rows of the distance in ℝᵈ at steps_long to the seed's noisy-sample maximiser of J_n of its sign (NaN where Newton failed)",
                 dist_full,
             );
-            put(
+            sink.put(
                 "long.nuis_pred_max",
                 "1",
                 "larger nuisance norm of those noisy-sample maximisers (the stationary nuisance)",
                 nuis_pred,
             );
-            put(
+            sink.put(
                 "long.nuis_gap",
                 "1",
                 "max over rows of |nuisance norm − that of its noisy-sample maximiser| at steps_long",
                 nuis_gap,
             );
-            put(
+            sink.put(
                 "long.w1_1",
                 "1",
                 "weight W₁₁ of condition-0 SSL at steps_long",
                 w[0],
             );
-            put(
+            sink.put(
                 "long.w1_2",
                 "1",
                 "weight W₁₂ of condition-0 SSL at steps_long",
                 w[1],
             );
-            put(
+            sink.put(
                 "long.w2_1",
                 "1",
                 "weight W₂₁ of condition-0 SSL at steps_long",
                 w[d],
             );
-            put(
+            sink.put(
                 "long.w2_2",
                 "1",
                 "weight W₂₂ of condition-0 SSL at steps_long",
@@ -1527,130 +1589,112 @@ impl YangSsl {
             );
         }
         let w = &r.sl.w;
-        put("sl.w1_1", "1", "SL hidden weight W̃₁₁ at steps_sl", w[0]);
-        put("sl.w1_2", "1", "SL hidden weight W̃₁₂ at steps_sl", w[1]);
-        put("sl.w2_1", "1", "SL hidden weight W̃₂₁ at steps_sl", w[d]);
-        put("sl.w2_2", "1", "SL hidden weight W̃₂₂ at steps_sl", w[d + 1]);
-        put(
+        sink.put("sl.w1_1", "1", "SL hidden weight W̃₁₁ at steps_sl", w[0]);
+        sink.put("sl.w1_2", "1", "SL hidden weight W̃₁₂ at steps_sl", w[1]);
+        sink.put("sl.w2_1", "1", "SL hidden weight W̃₂₁ at steps_sl", w[d]);
+        sink.put("sl.w2_2", "1", "SL hidden weight W̃₂₂ at steps_sl", w[d + 1]);
+        sink.put(
             "sl.collapsed",
             "0/1",
             "1 when both SL hidden rows end on the same side of e₁",
             f64::from(u8::from(w[0].signum() == w[d].signum())),
         );
-        put(
+        sink.put(
             "sl.abs_w_e1_min",
             "1",
             "SL: smaller of |W̃₁₁|, |W̃₂₁|",
             w[0].abs().min(w[d].abs()),
         );
-        put(
+        sink.put(
             "sl.abs_w_e1_max",
             "1",
             "SL: larger of |W̃₁₁|, |W̃₂₁|",
             w[0].abs().max(w[d].abs()),
         );
-        put(
+        sink.put(
             "sl.abs_w_e2_max",
             "1",
             "SL: larger of |W̃₁₂|, |W̃₂₂|",
             w[1].abs().max(w[d + 1].abs()),
         );
-        put(
+        sink.put(
             "sl.nuis1",
             "1",
             "SL: nuisance norm of row 1",
             nuisance(w, d, 0),
         );
-        put(
+        sink.put(
             "sl.nuis2",
             "1",
             "SL: nuisance norm of row 2",
             nuisance(w, d, 1),
         );
-        put(
+        sink.put(
             "sl.proj_e1",
             "1",
             "SL: ‖P_W̃ e₁‖, e₁ on the row space of W̃",
             projection(w, d, 0),
         );
-        put(
+        sink.put(
             "sl.proj_e2",
             "1",
             "SL: ‖P_W̃ e₂‖, e₂ on the row space of W̃",
             projection(w, d, 1),
         );
-        put(
+        sink.put(
             "sl.cos_w1w2",
             "1",
             "SL: cos(w̃₁, w̃₂)",
             cosine(&w[..d], &w[d..]),
         );
-        put(
+        sink.put(
             "sl.cos_e1",
             "1",
             "SL: mean over rows of |cos(w̃_k, e₁)|",
-            0.5 * (cosine(&w[..d], &e1).abs() + cosine(&w[d..], &e1).abs()),
+            0.5 * (axis_cosine(&w[..d], 0).abs() + axis_cosine(&w[d..], 0).abs()),
         );
-        put(
+        sink.put(
             "sl.cos_e2",
             "1",
             "SL: mean over rows of |cos(w̃_k, e₂)|",
-            0.5 * (cosine(&w[..d], &e2).abs() + cosine(&w[d..], &e2).abs()),
+            0.5 * (axis_cosine(&w[..d], 1).abs() + axis_cosine(&w[d..], 1).abs()),
         );
-        put(
+        sink.put(
             "sl.cos_e2_max",
             "1",
             "SL: larger over rows of |cos(w̃_k, e₂)|",
-            cosine(&w[..d], &e2).abs().max(cosine(&w[d..], &e2).abs()),
+            axis_cosine(&w[..d], 1)
+                .abs()
+                .max(axis_cosine(&w[d..], 1).abs()),
         );
-        put(
+        sink.put(
             "sl.energy_e2",
             "1",
             "SL: (W̃₁₂² + W̃₂₂²)/‖W̃‖²_F, the share of ‖W̃‖² on e₂",
             (w[1] * w[1] + w[d + 1] * w[d + 1]) / dot(w, w),
         );
-        put("sl.F1", "1", "SL output weight F₁ at steps_sl", r.sl.f[0]);
-        put("sl.F2", "1", "SL output weight F₂ at steps_sl", r.sl.f[1]);
-        put(
+        sink.put("sl.F1", "1", "SL output weight F₁ at steps_sl", r.sl.f[0]);
+        sink.put("sl.F2", "1", "SL output weight F₂ at steps_sl", r.sl.f[1]);
+        sink.put(
             "sl.abs_F_mean",
             "1",
             "SL: (|F₁| + |F₂|)/2",
             0.5 * (r.sl.f[0].abs() + r.sl.f[1].abs()),
         );
-        put(
+        sink.put(
             "sl.bce",
             "1",
             "SL: final mean BCE on the sample, without the L2 terms",
             r.sl.bce,
         );
         for (k, c) in r.counts.iter().enumerate() {
-            put(
-                &format!("count_type{}", k + 1),
+            sink.metric(
+                format_args!("count_type{}", k + 1),
                 "points",
-                &format!("points of type {} in the seed's sample", k + 1),
+                format_args!("points of type {} in the seed's sample", k + 1),
                 *c as f64,
             );
         }
-        m
-    }
-
-    /// The named end-state metrics and curves of one seed (the [`RunOutcome`]).
-    pub fn outcome(&self, r: &SeedRecord) -> RunOutcome {
-        let metrics = self
-            .end_metrics(r)
-            .into_iter()
-            .map(|(spec, v)| (spec.name, v))
-            .collect();
-        let curves = self
-            .end_curves(r)
-            .into_iter()
-            .map(|(spec, y)| Curve {
-                name: spec.name,
-                t: spec.t,
-                y,
-            })
-            .collect();
-        RunOutcome { metrics, curves }
     }
 
     /// Monte Carlo of `E‖P_W e_j‖` for rows at the optimum `(±a*, b*)` plus nuisance parts
@@ -1680,10 +1724,9 @@ impl YangSsl {
     }
 }
 
-fn unit(d: usize, j: usize) -> Vec<f64> {
-    let mut e = vec![0.0; d];
-    e[j] = 1.0;
-    e
+/// `cos(u, e_j) = u_j/‖u‖`.
+fn axis_cosine(u: &[f64], j: usize) -> f64 {
+    u[j] / dot(u, u).sqrt()
 }
 
 /// Adds one sample's SSL alignment gradient for both neurons to `grad` (`2 × d`) and
@@ -2225,6 +2268,7 @@ impl YangSsl {
 
 impl Dynamics for YangSsl {
     type Params = YangSslParams;
+    type Workspace = SeedWorkspace;
 
     fn from_params(p: YangSslParams) -> Result<Self> {
         Self::new(p)
@@ -2235,25 +2279,42 @@ impl Dynamics for YangSsl {
     }
 
     fn metric_specs(&self) -> Vec<MetricSpec> {
-        self.end_metrics(&self.blank_record())
-            .into_iter()
-            .map(|(spec, _)| spec)
-            .collect()
+        let mut schema = Schema::default();
+        self.end_metrics(&self.blank_record(), &mut schema);
+        schema.metrics
     }
 
     fn trace_specs(&self) -> Vec<TraceSpec> {
-        self.end_curves(&self.blank_record())
-            .into_iter()
-            .map(|(spec, _)| spec)
-            .collect()
+        let mut schema = Schema::default();
+        self.end_curves(&self.blank_record(), &mut schema);
+        schema.traces
     }
 
     fn name(&self) -> &'static str {
         NAME
     }
 
-    fn run(&self, rng: &mut ChaCha8Rng, trial: u64) -> std::result::Result<RunOutcome, String> {
-        self.run_seed(rng, trial).map(|r| self.outcome(&r))
+    fn workspace(&self) -> SeedWorkspace {
+        SeedWorkspace {
+            sample: self.blank_sample(),
+            record: self.blank_record(),
+            steps: self.step_buffers(),
+            newton: NewtonScratch::new(self.p.d),
+        }
+    }
+
+    fn run(
+        &self,
+        rng: &mut ChaCha8Rng,
+        trial: u64,
+        ws: &mut SeedWorkspace,
+        out: &mut [f64],
+    ) -> std::result::Result<(), String> {
+        self.run_seed(rng, trial, ws)?;
+        let mut row = Row::new(out);
+        self.end_metrics(&ws.record, &mut row);
+        self.end_curves(&ws.record, &mut row);
+        row.finish()
     }
 
     fn predict(&self) -> Result<DynPrediction> {
@@ -2279,7 +2340,7 @@ mod tests {
         }
     }
 
-    /// The schema lists exactly the metrics a run reports, in order, with the long run
+    /// A run writes the metrics of the schema, each in its named slot, with the long run
     /// continued past `steps_ssl`, read at `steps_ssl` (`steps_long = steps_ssl`) and
     /// skipped (`steps_long = 0`).
     #[test]
@@ -2291,11 +2352,18 @@ mod tests {
             })
             .unwrap();
             assert_eq!(m.long_run(), long);
-            let run = m.run(&mut trial_rng(2, 0, 0), 0).unwrap();
-            let ran: Vec<&str> = run.metrics.iter().map(|(k, _)| k.as_str()).collect();
+            let run = m.outcome(&mut trial_rng(2, 0, 0), 0).unwrap();
+            let mut ws = m.workspace();
+            m.run_seed(&mut trial_rng(2, 0, 0), 0, &mut ws).unwrap();
+            let (r, d) = (&ws.record, m.dim());
+            assert_eq!(run.metric("ssl.w1_1"), Some(r.ssl.w[0]));
+            assert_eq!(run.metric("sl.F2"), Some(r.sl.f[1]));
+            assert_eq!(run.metric("count_type4"), Some(r.counts[3] as f64));
+            if long {
+                assert_eq!(run.metric("long.w2_2"), Some(r.ssl.w_long[d + 1]));
+            }
             let specs = m.metric_specs();
             let named: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-            assert_eq!(ran, named, "steps_long = {steps_long}");
             let long_count = named.iter().filter(|k| k.starts_with("long.")).count();
             assert_eq!(long_count, if long { 11 } else { 0 });
             assert_eq!(named.len(), 2 * 13 + 1 + long_count + 21 + 4);
@@ -2307,9 +2375,10 @@ mod tests {
         }
     }
 
-    /// A run reports exactly the curves of the schema, on its grids, with the long run
+    /// A run records its curves at the steps of the schema's grids, with the long run
     /// continued past `steps_ssl` (off the `record_every` grid), read at `steps_ssl` and
-    /// skipped, and with curves long enough to be thinned.
+    /// skipped, and with curves long enough to be thinned; they end where the metrics are
+    /// read.
     #[test]
     fn trace_specs_match_the_run() {
         for (steps_long, record_every) in [(300, 7), (150, 7), (0, 7), (300, 1), (0, 1)] {
@@ -2319,24 +2388,17 @@ mod tests {
                 ..small()
             })
             .unwrap();
-            let run = m.run(&mut trial_rng(2, 0, 0), 0).unwrap();
-            let specs = m.trace_specs();
-            let ran: Vec<(&str, &[f64])> = run
-                .curves
-                .iter()
-                .map(|c| (c.name.as_str(), c.t.as_slice()))
-                .collect();
-            let named: Vec<(&str, &[f64])> = specs
-                .iter()
-                .map(|s| (s.name.as_str(), s.t.as_slice()))
-                .collect();
             let case = format!("steps_long = {steps_long}, record_every = {record_every}");
-            assert_eq!(ran, named, "{case}");
+            let mut ws = m.workspace();
+            m.run_seed(&mut trial_rng(2, 0, 0), 0, &mut ws).unwrap();
+            let (ran, blank) = (&ws.record, m.blank_record());
+            assert_eq!(ran.ssl.trace.t, blank.ssl.trace.t, "{case}");
+            assert_eq!(ran.ssl_sign.trace.t, blank.ssl_sign.trace.t, "{case}");
+            assert_eq!(ran.sl.trace.t, blank.sl.trace.t, "{case}");
+            let run = m.outcome(&mut trial_rng(2, 0, 0), 0).unwrap();
+            let specs = m.trace_specs();
             assert_eq!(specs.len(), 3 * 8, "{case}");
-            for (c, s) in run.curves.iter().zip(&specs) {
-                assert_eq!(c.y.len(), s.t.len(), "{case}: {}", s.name);
-                assert!(!s.meaning.is_empty());
-            }
+            assert!(specs.iter().all(|s| !s.meaning.is_empty()));
             let grid = |name: &str| &specs.iter().find(|s| s.name == name).unwrap().t;
             let t = grid("ssl.w1_2");
             let t_end = if steps_long > 0 { steps_long } else { 150 };
