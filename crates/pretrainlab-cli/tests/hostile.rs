@@ -5,8 +5,6 @@
 //! numbers, or exit 2 with one line that names a parameter of the model, within a time
 //! bound, never panicking or aborting.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,7 @@
 //! scikit-learn's `check_estimator`). A model added to the registry gets all of this
 //! without writing a test. Each check runs the entry's `small` instance.
 
+use pretrainlab::budget::{Cost, Need};
 use pretrainlab::criteria::{Simulation, assess};
 use pretrainlab::model::{DynModel, MetricSpec, Model, Prediction};
 use pretrainlab::registry::{ENTRIES, Entry};
@@ -229,7 +230,8 @@ fn the_store_round_trips() {
     }
 }
 
-/// A model whose odd trials fail: they are counted, listed and never averaged.
+/// A model whose odd trials fail and whose trials `t ≡ 2 (mod 4)` return a NaN metric:
+/// both kinds are counted, listed and never averaged.
 struct OddFails(Vec<MetricSpec>);
 
 impl Model for OddFails {
@@ -242,7 +244,7 @@ impl Model for OddFails {
     }
     fn workspace(&self) {}
     fn trial(&self, _: &mut ChaCha8Rng, t: u64, _: &mut (), out: &mut [f64]) -> Result<(), String> {
-        out[0] = t as f64;
+        out[0] = if t % 4 == 2 { f64::NAN } else { t as f64 };
         if t % 2 == 1 {
             Err(format!("odd {t}"))
         } else {
@@ -255,20 +257,28 @@ impl Model for OddFails {
     fn default_trials(&self) -> u64 {
         10
     }
+    fn cost(&self) -> Cost {
+        let need = Need::new(8.0, 1.0, "t");
+        Cost {
+            trial: need,
+            predict: need,
+        }
+    }
 }
 
 #[test]
 fn failed_trials_are_counted_never_averaged() {
     let m = OddFails(vec![MetricSpec::new("t", "1", "the trial id")]);
     let trials = run(&m, 1, 0..10, &|_| {});
-    assert_eq!(trials.ids, vec![0, 2, 4, 6, 8]);
-    assert_eq!(trials.failures.len(), 5);
+    assert_eq!(trials.ids, vec![0, 4, 8]);
+    assert_eq!(trials.failures.len(), 7);
+    assert!(trials.failures[1].1.contains("non-finite metric `t`"));
     let check = assess(&m, Prediction::default(), 1, &trials);
     let s = check.simulation.metric("t").unwrap();
     assert_eq!(s.mean, 4.0);
     assert_eq!(
         (check.simulation.completed, check.simulation.failed),
-        (5, 5)
+        (3, 7)
     );
-    assert!(!check.pass, "half the trials failed: {:?}", check.reasons());
+    assert!(!check.pass, "most trials failed: {:?}", check.reasons());
 }

@@ -57,6 +57,10 @@ pub const DEFAULT_MAX_FLOPS: f64 = 1e15;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
+/// Memory every worker thread keeps whatever the model: the packing buffers of the
+/// matrix products and small solver scratch. Added to each stated trial need.
+pub const WORKER_BASE_BYTES: f64 = 8.0 * (1u64 << 20) as f64;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -84,7 +88,7 @@ pub fn admit(
     let workers = if trials == 0 {
         0.0
     } else {
-        cost.trial.bytes * threads.max(1) as f64
+        (cost.trial.bytes + WORKER_BASE_BYTES) * threads.max(1) as f64
     };
     let bytes = cost.predict.bytes.max(workers) + t * width.max(1) as f64 * 16.0;
     if !finite || bytes > limits.max_bytes {

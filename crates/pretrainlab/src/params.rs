@@ -80,7 +80,7 @@ pub fn check_vector(field: &str, values: &[f64], k: usize, positive: bool) -> cr
         ));
     }
     for (i, &v) in values.iter().enumerate() {
-        if !(v.abs() <= MAX_MAGNITUDE) || (positive && v <= 0.0) {
+        if !(-MAX_MAGNITUDE..=MAX_MAGNITUDE).contains(&v) || (positive && v <= 0.0) {
             let want = if positive {
                 "a number in (0, 1e12]"
             } else {

@@ -34,6 +34,7 @@
 //! predicted limit, cheap where GD needs ~1e5 steps (small `c_FT`), the markers of the
 //! paper's figures.
 
+use crate::budget::{Cost, Need};
 use faer::{Accum, Mat};
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
@@ -721,6 +722,11 @@ pub enum FineTune {
     Interpolator,
 }
 
+/// Smallest initial scales `a_pt` and `c_pt`: below them the initial weights underflow.
+const MIN_SCALE: f64 = 1e-8;
+/// Largest `max_steps`.
+const MAX_STEPS: usize = 100_000_000;
+
 /// Parameters of the diagonal-network PT → FT model. Missing fields take [`Default`]'s
 /// values.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -826,8 +832,8 @@ impl Diagonal {
         finite_in("rho_pt", p.rho_pt, 0.0, 1.0, true)?;
         finite_in("rho_ft", p.rho_ft, 0.0, 1.0, true)?;
         finite_in("omega", p.omega, 0.0, 1.0, false)?;
-        finite_in("a_pt", p.a_pt, 0.0, 1e6, true)?;
-        finite_in("c_pt", p.c_pt, 0.0, 1e6, true)?;
+        finite_in("a_pt", p.a_pt, MIN_SCALE, 1e6, false)?;
+        finite_in("c_pt", p.c_pt, MIN_SCALE, 1e6, false)?;
         finite_in("lambda_pt", p.lambda_pt, -1.0, 1.0, false)?;
         finite_in("gamma", p.gamma, 0.0, 1e6, false)?;
         finite_in("alpha_pt", p.alpha_pt, 0.0, 16.0, true)?;
@@ -847,6 +853,7 @@ impl Diagonal {
         if p.max_steps == 0 {
             return Err(Error::invalid("max_steps", "must be ≥ 1"));
         }
+        crate::params::check_at_most("max_steps", p.max_steps, MAX_STEPS)?;
         if p.curve_points > 400 {
             return Err(Error::invalid("curve_points", "must be ≤ 400"));
         }
@@ -1734,6 +1741,23 @@ impl Dynamics for Diagonal {
         let mut row = Row::new(out);
         self.end_metrics(Some(&measured), &mut row);
         row.finish()
+    }
+
+    /// A run keeps the `n×d` design (`n = α d`) and runs at most `max_steps` steps of
+    /// O(n d) in each of its two stages; the replica prediction iterates a fixed point
+    /// over `replica_nodes` quadrature nodes.
+    fn cost(&self) -> Cost {
+        let (n, d) = (self.n as f64, self.p.d as f64);
+        let steps = 2.0 * self.p.max_steps as f64;
+        let nodes = self.p.replica_nodes as f64;
+        Cost {
+            trial: Need::new(
+                8.0 * (4.0 * n * d + 40.0 * d),
+                6.0 * steps * n * d,
+                "max_steps",
+            ),
+            predict: Need::new(8.0 * 64.0 * nodes, 2e4 * nodes * 16.0, "replica_nodes"),
+        }
     }
 
     fn predict(&self) -> Result<DynPrediction> {

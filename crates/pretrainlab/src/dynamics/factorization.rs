@@ -27,6 +27,7 @@
 //! `‖H‖`, `‖P₁₁ − Λ₁‖`, `f − f⋆`, `t·λ₁(S)` and the closed-form `‖S‖`. A run keeps every
 //! matrix, integrator and reading in its [`FlowWorkspace`].
 
+use crate::budget::{Cost, Need};
 use std::sync::LazyLock;
 
 use faer::{Accum, Mat, MatMut, MatRef};
@@ -115,6 +116,28 @@ pub struct Factorization {
     grid: Vec<f64>,
 }
 
+/// Largest horizon `t_end`: the flow has converged long before, and the integrator's
+/// work grows with the number of decades it covers.
+const MAX_T_END: f64 = 1e8;
+/// Smallest `t_min`, the first point of the logarithmic grid.
+const MIN_T: f64 = 1e-8;
+/// Smallest relative tolerance (below it the steps shrink to rounding noise).
+const MIN_TOL: f64 = 1e-14;
+/// Largest `init_scale`.
+const MAX_INIT_SCALE: f64 = 1e3;
+
+/// Checks `lo ≤ x ≤ hi`.
+fn within(field: &str, x: f64, lo: f64, hi: f64) -> Result<()> {
+    if (lo..=hi).contains(&x) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("must be in [{lo:e}, {hi:e}], got {x}"),
+        ))
+    }
+}
+
 fn pos(field: &str, x: f64) -> Result<()> {
     if x.is_finite() && x > 0.0 {
         Ok(())
@@ -164,6 +187,11 @@ impl Factorization {
         pos("t_fast", p.t_fast)?;
         pos("rtol", p.rtol)?;
         pos("atol", p.atol)?;
+        within("init_scale", p.init_scale, 0.0, MAX_INIT_SCALE)?;
+        within("t_end", p.t_end, 0.0, MAX_T_END)?;
+        within("t_min", p.t_min, MIN_T, f64::MAX)?;
+        within("rtol", p.rtol, MIN_TOL, 1.0)?;
+        within("atol", p.atol, MIN_TOL * 1e-6, 1.0)?;
         if p.t_min >= p.t_end {
             return Err(Error::invalid(
                 "t_min",
@@ -1019,6 +1047,24 @@ impl Dynamics for Factorization {
         self.end_metrics(&ws.readings, &mut row);
         self.end_curves(&ws.curves, &mut row);
         row.finish()
+    }
+
+    /// A run integrates the `n×r` flow with an adaptive Runge–Kutta method over
+    /// `log₁₀(t_end/t_min)` decades; the step count per decade grows like `rtol^(−1/5)`.
+    /// Each step evaluates the gradient, O(n² r), seven times.
+    fn cost(&self) -> Cost {
+        let (n, r) = (self.p.n as f64, self.p.r as f64);
+        let decades = (self.p.t_end / self.p.t_min).log10().max(1.0);
+        let per_decade = 50.0 * self.p.rtol.powf(-0.2) + self.p.points_per_decade as f64;
+        let steps = decades * per_decade;
+        Cost {
+            trial: Need::new(
+                8.0 * (40.0 * n * r + 8.0 * n * n + 4.0 * self.grid.len() as f64 * r),
+                steps * 7.0 * 4.0 * n * n * r,
+                "t_end",
+            ),
+            predict: Need::new(8.0 * 8.0 * n * n, 20.0 * n * n * n, "n"),
+        }
     }
 
     fn predict(&self) -> Result<DynPrediction> {

@@ -242,6 +242,8 @@ pub trait Dynamics: Send + Sync + Sized {
     }
     /// The theory's prediction, computed from the model.
     fn predict(&self) -> Result<DynPrediction>;
+    /// What one run and one prediction need (see [`crate::budget`]).
+    fn cost(&self) -> crate::budget::Cost;
     /// The paper's predictions as criteria against the simulated runs.
     fn criteria(&self, prediction: &DynPrediction, runs: &[RunOutcome]) -> Vec<Criterion>;
     /// Number of seeds front ends run when the user gives none.
@@ -344,6 +346,10 @@ impl<D: Dynamics> Model for Trajectory<D> {
 
     fn default_trials(&self) -> u64 {
         self.model.default_seeds()
+    }
+
+    fn cost(&self) -> crate::budget::Cost {
+        self.model.cost()
     }
 
     /// Every seed must complete: a diverged run is a failed check.

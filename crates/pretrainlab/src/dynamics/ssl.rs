@@ -66,6 +66,7 @@
 //! figures are drawn from these alone. A seed runs in a [`SeedWorkspace`] and allocates
 //! nothing once the workspace is built.
 
+use crate::budget::{Cost, Need};
 use rand::Rng;
 use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -79,6 +80,9 @@ use crate::{Error, Result};
 
 /// The model's name in the catalogue.
 pub const NAME: &str = "yang-ssl";
+
+/// Largest step count of each run.
+pub const MAX_STEPS: usize = 10_000_000;
 
 /// How the data noise enters each sample (quirk 1 of §8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -926,6 +930,8 @@ impl YangSsl {
         check_nonnegative("rho", rho)?;
         positive("tau", p.tau)?;
         positive("alpha", p.alpha)?;
+        check_nonnegative("tau", p.tau)?;
+        check_nonnegative("alpha", p.alpha)?;
         check_nonnegative("beta", p.beta)?;
         check_nonnegative("gamma", p.gamma)?;
         positive("lr", p.lr)?;
@@ -960,13 +966,25 @@ impl YangSsl {
                 ),
             ));
         }
-        if p.steps_ssl.max(p.steps_sl).max(p.steps_long) > 10_000_000 {
-            return Err(Error::invalid("steps_long", "step counts must be ≤ 10⁷"));
+        for (field, steps) in [
+            ("steps_ssl", p.steps_ssl),
+            ("steps_sl", p.steps_sl),
+            ("steps_long", p.steps_long),
+        ] {
+            crate::params::check_at_most(field, steps, MAX_STEPS)?;
         }
         if p.record_every == 0 {
             return Err(Error::invalid("record_every", "must be ≥ 1, got 0"));
         }
-        let theory = compute_theory(p.d, p.tau, p.alpha)?;
+        let theory = compute_theory(p.d, p.tau, p.alpha).map_err(|e| {
+            Error::invalid(
+                "tau",
+                format!(
+                    "the theory has no solution at tau = {}, alpha = {}: {e}",
+                    p.tau, p.alpha
+                ),
+            )
+        })?;
         Ok(YangSsl {
             n,
             rho,
@@ -2315,6 +2333,22 @@ impl Dynamics for YangSsl {
         self.end_metrics(&ws.record, &mut row);
         self.end_curves(&ws.record, &mut row);
         row.finish()
+    }
+
+    /// A seed keeps its `n×d` sample and a few `d×d` weights; each step of the three
+    /// runs is a pass over the sample, O(n d).
+    fn cost(&self) -> Cost {
+        let (n, d) = (self.n as f64, self.p.d as f64);
+        let steps = (self.p.steps_ssl + self.p.steps_sl + self.p.steps_long) as f64;
+        let driver = if steps > n { "steps_long" } else { "n" };
+        Cost {
+            trial: Need::new(
+                8.0 * (4.0 * n * d + 16.0 * d * d),
+                30.0 * steps * n * d,
+                driver,
+            ),
+            predict: Need::new(8.0 * 64.0 * d * d, 1e3 * d * d * d, "d"),
+        }
     }
 
     fn predict(&self) -> Result<DynPrediction> {
