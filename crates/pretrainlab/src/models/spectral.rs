@@ -878,15 +878,17 @@ impl TwoStageModel for SpectralModel {
     }
 
     /// The spectral loss needs `m > d` samples; the downstream head `n > k`.
-    /// The trial adds `max_iter` iterations of L-BFGS on the d×k loadings, each a few
-    /// d×d by d×k products.
+    /// Pre-training draws the `m` raw samples (with their positive pairs and noise: four
+    /// `m×d` buffers) and forms their covariances, O(m d²), then runs `max_iter`
+    /// iterations of L-BFGS on the d×k loadings, each a few d×d by d×k products. The
+    /// downstream covariance follows the sampler.
     fn cost(&self, sizes: &Sizes) -> Cost {
-        let (d, k) = (self.d as f64, self.k as f64);
+        let (d, k, m) = (self.d as f64, self.k as f64, sizes.m as f64);
+        let samples = 6.0 * m * d * d;
         let solver = 8.0 * self.params.max_iter as f64 * d * d * k;
-        let mut trial = super::covariance_trial(self.d, 16.0, sizes, solver);
-        if solver > 12.0 * d * d * d && trial.driver == "d" {
-            trial.driver = "max_iter";
-        }
+        let mut trial = super::covariance_trial(self.d, 16.0, sizes, samples + solver);
+        trial.bytes += super::doubles(m * (4.0 * d + 2.0 * k));
+        trial.driver = if solver > samples { "max_iter" } else { "m" };
         Cost {
             trial,
             predict: super::tangent_theory(self.d, self.k),
