@@ -72,8 +72,9 @@ impl Default for Limits {
 
 /// Refuses a run of `trials` trials (0: a prediction alone) on `threads` workers whose
 /// estimated memory or work exceeds `limits`. The error names the parameter to change:
-/// the prediction's or the trial's driver when that alone is over the limit, else
-/// `trials` (a row of `width` values is kept for every trial).
+/// the prediction's or the trial's driver when that alone is over the limit, `threads`
+/// when the workspaces of all busy workers are, else `trials` (a row of `width` values
+/// is kept for every trial).
 pub fn admit(
     cost: &Cost,
     trials: u64,
@@ -85,14 +86,21 @@ pub fn admit(
         .iter()
         .all(|n| n.bytes.is_finite() && n.flops.is_finite());
     let t = trials as f64;
-    let workers = if trials == 0 {
+    let busy = threads
+        .max(1)
+        .min(usize::try_from(trials).unwrap_or(usize::MAX));
+    let one = if trials == 0 {
         0.0
     } else {
-        (cost.trial.bytes + WORKER_BASE_BYTES) * threads.max(1) as f64
+        cost.trial.bytes + WORKER_BASE_BYTES
     };
+    let workers = one * busy as f64;
     let bytes = cost.predict.bytes.max(workers) + t * width.max(1) as f64 * 16.0;
     if !finite || bytes > limits.max_bytes {
-        let driver = over(cost.predict.bytes, workers, limits.max_bytes, cost);
+        let driver = match over(cost.predict.bytes, one, limits.max_bytes, cost) {
+            "trials" if workers > limits.max_bytes => "threads",
+            driver => driver,
+        };
         return Err(Error::invalid(
             driver,
             format!(
@@ -167,14 +175,20 @@ mod tests {
             Err(Error::InvalidParameter { field, .. }) => field,
             other => panic!("{other:?}"),
         };
+        let one = 1e6 + WORKER_BASE_BYTES;
         let tight = Limits {
-            max_bytes: 5e6,
+            max_bytes: 4.0 * one,
             max_flops: 1e20,
         };
-        assert_eq!(field(admit(&cost(), 0, 1, 6, &tight)), "fisher_samples");
         let mut c = cost();
+        c.predict.bytes = 5.0 * one;
+        assert_eq!(field(admit(&c, 0, 1, 6, &tight)), "fisher_samples");
         c.predict.bytes = 1.0;
-        assert_eq!(field(admit(&c, 1, 16, 6, &tight)), "d");
+        c.trial.bytes = 5.0 * one;
+        assert_eq!(field(admit(&c, 1, 1, 6, &tight)), "d");
+        c.trial.bytes = 1e6;
+        assert_eq!(field(admit(&c, 100, 16, 6, &tight)), "threads");
+        admit(&c, 2, 16, 6, &tight).unwrap();
         assert_eq!(field(admit(&c, 10_000_000, 1, 6, &tight)), "trials");
         let slow = Limits {
             max_bytes: 1e30,

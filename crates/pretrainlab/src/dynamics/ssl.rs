@@ -1566,7 +1566,7 @@ impl YangSsl {
             sink.put(
                 "long.dist_sample_opt",
                 "1",
-                "max over rows of the distance in ℝᵈ at steps_long to the seed's noisy-sample maximiser of J_n of its sign (NaN where Newton failed)",
+                "max over rows of the distance in ℝᵈ at steps_long to the seed's noisy-sample maximiser of J_n of its sign (a seed where Newton fails is a failed run)",
                 dist_full,
             );
             sink.put(
@@ -2329,6 +2329,12 @@ impl Dynamics for YangSsl {
         out: &mut [f64],
     ) -> std::result::Result<(), String> {
         self.run_seed(rng, trial, ws)?;
+        if self.long_run() && ws.record.sample_maxima.iter().any(|m| m.get().is_none()) {
+            return Err(
+                "Newton's method did not find the seed's noisy-sample maximiser of J_n, so its long-run distances are undefined"
+                    .into(),
+            );
+        }
         let mut row = Row::new(out);
         self.end_metrics(&ws.record, &mut row);
         self.end_curves(&ws.record, &mut row);
