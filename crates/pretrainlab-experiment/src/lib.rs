@@ -46,10 +46,10 @@ use table::{Column, Table};
 /// Why a run could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot access {}: {source}", path.display())]
+    #[error("cannot access {}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{} is damaged: {message}; delete it to recompute that unit, or rerun with --fresh to start over", path.display())]
     Corrupt { path: PathBuf, message: String },
@@ -248,7 +248,7 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
     let units_dir = dir.join("units");
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| StoreError::Io { path, source }
+        move |error| StoreError::Io { path, error }
     };
     let manifest_path = dir.join("manifest.json");
     let config = config_json(e);
@@ -478,7 +478,7 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
 fn discard_results(dir: &Path) -> Result<(), StoreError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| StoreError::Io { path, source }
+        move |error| StoreError::Io { path, error }
     };
     let manifest_path = dir.join("manifest.json");
     let ours = std::fs::read(&manifest_path)

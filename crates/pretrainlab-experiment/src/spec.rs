@@ -301,10 +301,16 @@ pub fn parse(text: &str, quick: bool) -> Result<Experiment, SpecError> {
     let lines = Lines(text);
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+        let at_span = e
+            .span()
+            .and_then(|s| text.get(s))
+            .map(|k| k.trim().trim_matches('"').to_string())
+            .filter(|k| !k.is_empty() && !k.contains(['\n', '=']));
         let key = message
             .split('`')
             .nth(1)
             .map(str::to_string)
+            .or(at_span)
             .unwrap_or_else(|| "file".to_string());
         SpecError {
             line: e.span().map(|s| lines.at(s.start)),
@@ -843,6 +849,11 @@ fn resolve_axis(name: &str, raw: &RawAxis) -> Result<Axis, String> {
                 "{kind}: the count must be a whole number, got {count}"
             ));
         }
+        if *count > MAX_POINTS as f64 {
+            return Err(format!(
+                "{kind}: at most {MAX_POINTS} values per axis, got {count}"
+            ));
+        }
         let count = *count as usize;
         if count == 0 {
             return Err(format!("empty sweep: {kind} with count 0"));
@@ -1002,6 +1013,18 @@ noise_var = { list = [0.5, 1.0] }
 
         let e = error(&GOOD.replace("k = 2", "k = 7"));
         assert_eq!((e.line, e.key.as_str()), (Some(10), "k"));
+
+        let e = error(&GOOD.replace(
+            "trials = 10",
+            "trials = 10
+trials = 20",
+        ));
+        assert_eq!((e.line, e.key.as_str()), (Some(7), "trials"));
+        assert!(e.message.contains("duplicate"), "{e}");
+
+        let e = error(&GOOD.replace("[0.5, 8, 5]", "[0.5, 8, 1000000000]"));
+        assert_eq!((e.line, e.key.as_str()), (Some(15), "sweep.axes.alpha"));
+        assert!(e.message.contains("at most"), "{e}");
     }
 
     #[test]

@@ -34,9 +34,9 @@ const UNIT_FORMAT: &str = "pretrainlab-unit v2";
 /// Writes a file atomically through an exclusively created temporary sibling (see
 /// `pretrainlab_report::fsio`), naming the path on failure.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    pretrainlab_report::fsio::atomic_write(path, bytes).map_err(|source| StoreError::Io {
+    pretrainlab_report::fsio::atomic_write(path, bytes).map_err(|error| StoreError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -57,9 +57,9 @@ impl FolderLock {
     pub fn acquire(dir: &Path) -> Result<Self, StoreError> {
         use std::io::{Read, Seek, Write};
         let path = dir.join(LOCK_FILE);
-        let io = |source| StoreError::Io {
+        let io = |error| StoreError::Io {
             path: path.clone(),
-            source,
+            error,
         };
         refuse_link(&path)?;
         let mut file = std::fs::OpenOptions::new()
@@ -208,9 +208,9 @@ pub fn read_fingerprint(path: &Path) -> Result<String, StoreError> {
 }
 
 fn read_text(path: &Path) -> Result<String, StoreError> {
-    let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
+    let bytes = std::fs::read(path).map_err(|error| StoreError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     String::from_utf8(bytes).map_err(|_| corrupt(path, "not UTF-8 text"))
 }

@@ -111,9 +111,9 @@ impl<'a> Out<'a> {
         let rel = format!("paper/{stem}");
         let path = self.dir.join(&rel);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+            std::fs::create_dir_all(parent).map_err(|error| StoreError::Io {
                 path: parent.to_path_buf(),
-                source,
+                error,
             })?;
         }
         draw(&path).map_err(StoreError::from)?;

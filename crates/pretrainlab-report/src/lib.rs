@@ -109,10 +109,10 @@ pub enum PlotError {
     #[error("rendering failed: {0}")]
     Render(String),
     /// A file could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -331,9 +331,9 @@ fn with_suffix(stem: &Path, suffix: &str) -> PathBuf {
 }
 
 fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), PlotError> {
-    fsio::atomic_write(path, bytes).map_err(|source| PlotError::Io {
+    fsio::atomic_write(path, bytes).map_err(|error| PlotError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
