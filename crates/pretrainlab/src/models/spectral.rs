@@ -937,6 +937,7 @@ impl TwoStageModel for SpectralModel {
             d_base: self.d,
             sigma2: self.task.sigma2,
             law,
+            gaussian_features: true,
             interaction_mean_se: 0.0,
             paper_interaction_mean: self.paper_interaction_mean(),
             references: self.references()?,

@@ -7,7 +7,11 @@
 //! estimator's extra metric if it has one. The prediction is the limit
 //! `n(R − σ²) ⇝ σ² d_eff + ‖L(Z)‖²/α` (Theorem 4.3) at this `(m, n)`: the weighted χ²
 //! law of `‖L(Z)‖²` for `m_rep`, the shifted and scaled law for `scaled_excess`, the
-//! limits of the other parts' means, and the paper's closed form as a reference.
+//! limits of the other parts' means, and the paper's closed form as a reference. Where the
+//! downstream features are Gaussian the predicted means of `n_var`, `n_leak` and the
+//! decisive `scaled_excess` carry their exact finite-`n` terms
+//! ([`crate::theory::Prediction::finite_n_mean`]); the limit stays beside them as
+//! `limit_mean`.
 
 use std::sync::Arc;
 
@@ -191,9 +195,9 @@ impl<M: TwoStageModel> Model for TwoStage<M> {
         };
         let mut means = vec![
             mean("m_rep", p.interaction_mean, se, true),
-            mean("scaled_excess", p.limit_mean, se / p.alpha, true),
-            mean("n_var", var_limit, 0.0, false),
-            mean("n_leak", 0.0, 0.0, false),
+            mean("scaled_excess", p.finite_n_mean, se / p.alpha, true),
+            mean("n_var", p.n_var_mean, 0.0, false),
+            mean("n_leak", p.n_leak_mean, 0.0, false),
             mean("n_rep", p.interaction_mean / p.alpha, se / p.alpha, false),
         ];
         if let Some(x) = &p.extra_limit {
@@ -228,6 +232,9 @@ impl<M: TwoStageModel> Model for TwoStage<M> {
             Quantity::exact("interaction_var", p.interaction_var),
             Quantity::exact("alpha", p.alpha),
             Quantity::exact("limit_mean", p.limit_mean),
+            Quantity::exact("finite_n_mean", p.finite_n_mean),
+            Quantity::exact("n_var_mean", p.n_var_mean),
+            Quantity::exact("n_leak_mean", p.n_leak_mean),
         ];
         if let Some(a0) = p.alpha0 {
             quantities.push(Quantity::exact("alpha0", a0));

@@ -104,6 +104,18 @@ pub struct Prediction {
     pub alpha: f64,
     /// Mean of the limit law, `σ² d_eff + E‖L(Z)‖²/α`.
     pub limit_mean: f64,
+    /// Whether the finite-`n` means below are exact (Gaussian downstream features) or
+    /// the limits.
+    pub finite_n_exact: bool,
+    /// `E[n·Var_n]` at this `n`: `σ² p n/(n − p − 1)` with `p = d_eff` for Gaussian
+    /// features (the inverse-Wishart mean), else the limit `σ² d_eff`.
+    pub n_var_mean: f64,
+    /// `E[n·Leakage_n]` at this `n`: `p E‖L(Z)‖² / (α (n − p − 1))` for Gaussian features
+    /// (the population residual is independent of the features), else the limit 0.
+    pub n_leak_mean: f64,
+    /// `E[n(R − σ²)]` at this `(m, n)` with the exact finite-`n` downstream terms:
+    /// `n_var_mean + n_leak_mean + E‖L(Z)‖²/α`. The O(1/m) bias of `m·Rep` is not in it.
+    pub finite_n_mean: f64,
     /// Quantiles (levels of [`crate::stats::LEVELS`]) of `‖L(Z)‖²`.
     pub interaction_quantiles: [f64; 5],
     /// Other labelled reference values (prior-art bounds and the like).
@@ -128,6 +140,9 @@ pub struct Theory {
     /// Limit mean of the model's extra per-trial quantity (labelled with its name),
     /// where the theory predicts one.
     pub extra_limit: Option<Reference>,
+    /// Whether the downstream features `W x` are Gaussian (a Gaussian design), which makes
+    /// the finite-`n` means of the variance and leakage parts exact.
+    pub gaussian_features: bool,
 }
 
 impl Theory {
@@ -137,6 +152,7 @@ impl Theory {
         let mean = self.law.mean();
         let spare = self.d_base.saturating_sub(self.d_eff);
         let alpha0 = (spare > 0 && self.sigma2 > 0.0).then(|| mean / (self.sigma2 * spare as f64));
+        let (n_var_mean, n_leak_mean, exact) = self.finite_n_parts(n, mean / alpha);
         let weights: Vec<f64> = self
             .law
             .weights()
@@ -159,9 +175,32 @@ impl Theory {
             n,
             alpha,
             limit_mean: self.sigma2 * self.d_eff as f64 + mean / alpha,
+            finite_n_exact: exact,
+            n_var_mean,
+            n_leak_mean,
+            finite_n_mean: n_var_mean + n_leak_mean + mean / alpha,
             interaction_quantiles: crate::stats::LEVELS.map(|p| self.law.quantile(p)),
             references: self.references.clone(),
             extra_limit: self.extra_limit.clone(),
+        }
+    }
+
+    /// `(E[n·Var_n], E[n·Leakage_n], exact)` at `n`, given the mean `rep = E[n·Rep]`.
+    ///
+    /// For Gaussian features `z = W x ∈ ℝᵖ` (`p = d_eff`) and `n > p + 1`, conditionally on
+    /// the representation: `F_n = (1/n) Σ zᵢzᵢᵀ ~ Wishart_p(n, F)/n`, so
+    /// `E[tr(F F_n⁻¹)] = n p/(n − p − 1)` and `E[n·Var_n] = σ² n p/(n − p − 1)`. The
+    /// population residual `e = w⋆ᵀx − βᵀz` is uncorrelated with `z`, hence independent
+    /// of it, with variance `Rep`; so `E[Leakage_n | Z] = Rep·tr(F (ZᵀZ)⁻¹)` and
+    /// `E[n·Leakage_n] = p·E[n·Rep]/(n − p − 1)`. Otherwise the limits `σ² d_eff` and 0.
+    fn finite_n_parts(&self, n: usize, rep: f64) -> (f64, f64, bool) {
+        let p = self.d_eff as f64;
+        let n_f = n as f64;
+        if self.gaussian_features && n_f > p + 1.0 {
+            let spare = n_f - p - 1.0;
+            (self.sigma2 * n_f * p / spare, p * rep / spare, true)
+        } else {
+            (self.sigma2 * p, 0.0, false)
         }
     }
 

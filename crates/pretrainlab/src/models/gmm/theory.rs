@@ -565,6 +565,7 @@ pub fn theory(model: &GmmModel) -> Result<Theory> {
         d_base: model.d_eff() + it.gram_rank,
         sigma2: prm.noise_var,
         law,
+        gaussian_features: false,
         interaction_mean_se: it.se,
         paper_interaction_mean: None,
         extra_limit: None,
