@@ -282,3 +282,64 @@ fn failed_trials_are_counted_never_averaged() {
     );
     assert!(!check.pass, "most trials failed: {:?}", check.reasons());
 }
+
+/// A random valid configuration of a two-stage model, from `rng`: dimension, rank,
+/// strengths or noise, downstream noise and target, and sizes in the regime where the
+/// asymptotics apply (m ≫ d, well separated strengths).
+fn random_two_stage(name: &str, rng: &mut ChaCha8Rng) -> toml::Table {
+    use rand::RngExt;
+    let mut t = toml::Table::new();
+    let d: i64 = rng.random_range(3..=7);
+    let k: i64 = rng.random_range(1..=2);
+    t.insert("d".into(), d.into());
+    t.insert("k".into(), k.into());
+    t.insert("noise_var".into(), rng.random_range(0.2..2.0).into());
+    let beta: Vec<toml::Value> = (0..k).map(|_| rng.random_range(-2.0..2.0).into()).collect();
+    t.insert("beta".into(), beta.into());
+    if name == "factor" {
+        let top: f64 = rng.random_range(3.0..10.0);
+        let strengths: Vec<toml::Value> =
+            (0..k).map(|i| (top / 2f64.powi(i as i32)).into()).collect();
+        t.insert("strengths".into(), strengths.into());
+        t.insert("m".into(), 40_000.into());
+        t.insert("n".into(), rng.random_range(200_i64..2000).into());
+    } else {
+        t.insert("m".into(), 10_000.into());
+        t.insert("n".into(), rng.random_range(200_i64..2000).into());
+    }
+    t
+}
+
+/// Calibration: at seeded random valid configurations of `factor` (12) and `spectral`
+/// (6), the z-scores of the decisive `mean_scaled_excess` criterion must look like
+/// N(0, 1). Two tests on the pooled z: `z²` against χ²₁ (KS, p ≥ 10⁻³) and the pooled
+/// mean `Σz/√N` within ±3.3, each a false-alarm rate of about 10⁻³ when the theory is
+/// right. A theory or simulator off by a few standard errors fails one of them.
+#[test]
+fn two_stage_z_scores_are_calibrated() {
+    use pretrainlab::theory::WeightedChiSquare;
+    use pretrainlab::theory::weighted_chisq::{ks_p_value, ks_statistic};
+    let mut rng = pretrainlab::rng::trial_rng(2026, 12, 4);
+    let mut z = Vec::new();
+    for (name, configs, trials) in [("factor", 12, 2000), ("spectral", 6, 600)] {
+        for i in 0..configs {
+            let table = random_two_stage(name, &mut rng);
+            let m = pretrainlab::registry::build(name, table.clone())
+                .unwrap_or_else(|e| panic!("{name} {table:?}: {e}"));
+            let check = pretrainlab::criteria::check(m.as_ref(), i, trials, &|_| {}).unwrap();
+            let c = check
+                .means
+                .iter()
+                .find(|c| c.quantity == "scaled_excess")
+                .unwrap();
+            z.push(c.z);
+        }
+    }
+    let chi1 = WeightedChiSquare::new(&[1.0]).unwrap();
+    let squares: Vec<f64> = z.iter().map(|z| z * z).collect();
+    let p = ks_p_value(ks_statistic(&squares, |x| chi1.cdf(x)), squares.len());
+    let pooled = z.iter().sum::<f64>() / (z.len() as f64).sqrt();
+    eprintln!("calibration: KS p = {p}, pooled = {pooled}, z = {z:?}");
+    assert!(p >= 1e-3, "z² is not χ²₁ (KS p = {p}): {z:?}");
+    assert!(pooled.abs() <= 3.3, "pooled mean z = {pooled}: {z:?}");
+}

@@ -33,14 +33,28 @@ pub struct MetricSpec {
     /// The unit or scaling, e.g. "×n (risk units)" or "1" for a pure number.
     pub unit: String,
     pub meaning: String,
+    /// Whether a trial may leave the metric undefined (NaN), e.g. where an inner solver
+    /// of a diagnostic found nothing. Summaries count only its defined values; any other
+    /// non-finite metric makes the trial a failed one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 impl MetricSpec {
     pub fn new(name: impl Into<String>, unit: &str, meaning: impl Into<String>) -> Self {
         MetricSpec {
+            optional: false,
             name: name.into(),
             unit: unit.to_string(),
             meaning: meaning.into(),
+        }
+    }
+
+    /// The same metric, allowed to be undefined (NaN) in a trial.
+    pub fn optional(self) -> Self {
+        MetricSpec {
+            optional: true,
+            ..self
         }
     }
 }

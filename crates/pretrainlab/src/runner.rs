@@ -154,12 +154,19 @@ pub(crate) fn execute_one<M: Model>(
 }
 
 /// A trial whose metrics or trace values are not all finite failed: the first
-/// non-finite value is its reason. (Allocates only to report a failure.)
+/// non-finite value is its reason. An optional metric may be NaN (undefined).
+/// (Allocates only to report a failure.)
 fn finite_or_failed<M: Model>(model: &M, out: &[f64]) -> Result<(), String> {
-    let Some(i) = out.iter().position(|v| !v.is_finite()) else {
+    let metrics = model.metrics();
+    let undefined_allowed =
+        |i: usize, v: f64| v.is_nan() && metrics.get(i).is_some_and(|m| m.optional);
+    let Some(i) = out
+        .iter()
+        .enumerate()
+        .position(|(i, v)| !v.is_finite() && !undefined_allowed(i, *v))
+    else {
         return Ok(());
     };
-    let metrics = model.metrics();
     let what = match metrics.get(i) {
         Some(m) => format!("metric `{}`", m.name),
         None => {
