@@ -133,6 +133,9 @@ pub fn simulate(args: &RunArgs) -> Result<()> {
 
 /// `pretrainlab check`.
 pub fn check(args: &RunArgs) -> Result<()> {
+    if args.extrapolate {
+        return extrapolate(args);
+    }
     let model = build(args)?;
     admit(args, model.as_ref(), trial_count(args, model.as_ref()))?;
     let prediction = predicted(args, model.as_ref())?;
@@ -141,6 +144,29 @@ pub fn check(args: &RunArgs) -> Result<()> {
     let json = report.to_json();
     write_outputs(args, Some(&trials), &json)?;
     emit(args, &json, || render::check(&report))
+}
+
+/// `pretrainlab check --extrapolate`: the check at 1, 2 and 4 times the sizes.
+fn extrapolate(args: &RunArgs) -> Result<()> {
+    let table = table(args)?;
+    crate::set_threads(args.threads)?;
+    let base = registry::build(&args.model, table.clone())?;
+    let trials = trial_count(args, base.as_ref());
+    let scales = [1, 2, 4];
+    let bar = progress::Progress::new(scales.len() as u64 * trials, "trials", args.quiet);
+    let x = pretrainlab::extrapolate::extrapolate(
+        &args.model,
+        &table,
+        args.seed,
+        trials,
+        &scales,
+        &args.limits.limits(),
+        &|k| bar.inc(k),
+    )?;
+    bar.finish();
+    let json = x.to_json();
+    write_outputs(args, None, &json)?;
+    emit(args, &json, || render::extrapolation(&x))
 }
 
 fn emit(args: &RunArgs, json: &Value, table: impl FnOnce() -> String) -> Result<()> {

@@ -198,6 +198,11 @@ struct RunArgs {
     /// No progress output on stderr.
     #[arg(long)]
     quiet: bool,
+    /// `check` only: repeat the check at (m, n), (2m, 2n) and (4m, 4n) and judge the
+    /// decisive means on their extrapolation to m → ∞ (a weighted fit of the 1/m trend);
+    /// the finite-size slope is reported. Models with sample sizes m and n only.
+    #[arg(long)]
+    extrapolate: bool,
     #[command(flatten)]
     limits: LimitArgs,
 }

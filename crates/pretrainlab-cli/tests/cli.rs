@@ -341,3 +341,41 @@ fn models_lists_the_factor_model_and_help_explains_options() {
         assert!(text.contains(opt), "help lacks {opt}");
     }
 }
+
+/// `check --extrapolate` reports the check at three sizes, a trend per decisive mean and a
+/// verdict; a model without sample sizes is refused with code 2, naming the option.
+#[test]
+fn extrapolation_reports_levels_trends_and_a_verdict() {
+    let v = json(&[
+        "check",
+        "factor",
+        "--m",
+        "2000",
+        "--n",
+        "1000",
+        "--trials",
+        "200",
+        "--extrapolate",
+        "--quiet",
+        "--format",
+        "json",
+    ]);
+    let ms: Vec<u64> = v["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["m"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ms, vec![2000, 4000, 8000]);
+    let metrics: Vec<&str> = v["trends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["metric"].as_str().unwrap())
+        .collect();
+    assert_eq!(metrics, vec!["m_rep", "scaled_excess"]);
+    assert!(v["verdict"].is_string());
+    let out = pretrainlab(&["check", "factorization", "--extrapolate", "--quiet"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`extrapolate`"));
+}

@@ -249,3 +249,45 @@ mod tests {
         assert_eq!(num(f64::NAN), "NaN");
     }
 }
+
+/// An extrapolation: per decisive mean, the simulated and predicted means at each `m`,
+/// the fitted limits and slopes, and the verdict on the extrapolated discrepancy.
+pub fn extrapolation(x: &pretrainlab::extrapolate::Extrapolation) -> String {
+    let mut s = String::new();
+    for t in &x.trends {
+        let _ = writeln!(s, "{}:", t.metric);
+        let _ = writeln!(
+            s,
+            "  {:>10} {:>13} {:>13} {:>13}",
+            "m", "simulated", "± s.e.", "predicted"
+        );
+        for (m, sim, se, pred) in &t.points {
+            let _ = writeln!(
+                s,
+                "  {m:>10} {:>13} {:>13} {:>13}",
+                num(*sim),
+                num(*se),
+                num(*pred)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  limit m → ∞: simulated {} ± {}, theory {}; finite-size slope {} ± {} (per 1/m)",
+            num(t.measured.intercept),
+            num(t.measured.intercept_se),
+            num(t.predicted_limit),
+            num(t.measured.slope),
+            num(t.measured.slope_se)
+        );
+        let verdict = if t.pass { "holds" } else { "FAILS" };
+        let _ = writeln!(
+            s,
+            "  extrapolated discrepancy {} ± {} (z = {:.2}): {verdict}",
+            num(t.discrepancy.intercept),
+            num(t.discrepancy.intercept_se),
+            t.z
+        );
+    }
+    let _ = writeln!(s, "verdict: {}", if x.pass { "pass" } else { "fail" });
+    s
+}

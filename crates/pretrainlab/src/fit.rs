@@ -27,6 +27,55 @@ pub struct Fit {
     pub r_squared: f64,
 }
 
+/// A straight line `y = a + b x` fitted by weighted least squares, each point weighted
+/// by `1/se²`, with the standard errors of `a` and `b` from those weights.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Line {
+    pub intercept: f64,
+    pub intercept_se: f64,
+    pub slope: f64,
+    pub slope_se: f64,
+}
+
+/// Weighted least squares of `y = a + b x` with known standard errors `se` of the `y`
+/// (all > 0): with `S = Σw`, `Sx = Σwx`, `Sy = Σwy`, `Sxx = Σwx²`, `Sxy = Σwxy`,
+/// `w = 1/se²` and `Δ = S·Sxx − Sx²`, `a = (Sxx·Sy − Sx·Sxy)/Δ`, `b = (S·Sxy − Sx·Sy)/Δ`,
+/// `Var a = Sxx/Δ`, `Var b = S/Δ`. Needs two distinct `x`.
+pub fn weighted_line(x: &[f64], y: &[f64], se: &[f64]) -> Result<Line> {
+    if x.len() != y.len() || x.len() != se.len() || x.len() < 2 {
+        return Err(Error::invalid(
+            "y",
+            "needs at least two points with an s.e. each",
+        ));
+    }
+    if se.iter().any(|s| !(*s > 0.0 && s.is_finite())) {
+        return Err(Error::Numerical(
+            "a standard error is not a finite number > 0".into(),
+        ));
+    }
+    let (mut s, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for ((&x, &y), &e) in x.iter().zip(y).zip(se) {
+        let w = 1.0 / (e * e);
+        s += w;
+        sx += w * x;
+        sy += w * y;
+        sxx += w * x * x;
+        sxy += w * x * y;
+    }
+    let delta = s * sxx - sx * sx;
+    if !(delta > 0.0) {
+        return Err(Error::Numerical(
+            "the points do not have two distinct x".into(),
+        ));
+    }
+    Ok(Line {
+        intercept: (sxx * sy - sx * sxy) / delta,
+        intercept_se: (sxx / delta).sqrt(),
+        slope: (s * sxy - sx * sy) / delta,
+        slope_se: (s / delta).sqrt(),
+    })
+}
+
 /// Least squares on basis functions `basis[j](x)`. Needs at least as many finite points
 /// as basis functions.
 pub fn linear_least_squares(x: &[f64], y: &[f64], basis: &[&dyn Fn(f64) -> f64]) -> Result<Fit> {
@@ -97,6 +146,22 @@ pub fn power_law(x: &[f64], y: &[f64]) -> Result<Fit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Exact points recover the line; the intercept's s.e. matches the textbook formula
+    /// for equal errors, `σ √(Σx² / (N Σ(x − x̄)²))`.
+    #[test]
+    fn weighted_line_recovers_a_line_and_its_errors() {
+        let x = [1.0, 0.5, 0.25];
+        let y: Vec<f64> = x.iter().map(|x| 2.0 - 3.0 * x).collect();
+        let l = weighted_line(&x, &y, &[0.1; 3]).unwrap();
+        assert!((l.intercept - 2.0).abs() < 1e-12 && (l.slope + 3.0).abs() < 1e-12);
+        let mean = x.iter().sum::<f64>() / 3.0;
+        let sxx: f64 = x.iter().map(|v| (v - mean).powi(2)).sum();
+        let x2: f64 = x.iter().map(|v| v * v).sum();
+        let want = 0.1 * (x2 / (3.0 * sxx)).sqrt();
+        assert!((l.intercept_se - want).abs() < 1e-12);
+        assert!(weighted_line(&[1.0, 1.0], &[0.0, 1.0], &[1.0, 1.0]).is_err());
+    }
 
     /// Exact data are recovered with R² = 1; noisy data give R² < 1.
     #[test]

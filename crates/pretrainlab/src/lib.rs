@@ -17,6 +17,7 @@
 //! - [`runner`]: the only place that derives random streams and runs trials in parallel;
 //! - [`budget`]: resource bounds (memory and work) checked before a run starts;
 //! - [`criteria`]: summaries, the generic criteria and the verdict of a check;
+//! - [`extrapolate`]: a check repeated at growing sizes, fitted to its `1/m` trend;
 //! - [`law`]: the [`law::Law`] trait of limit laws;
 //! - [`models`]: the two-stage family: one module per pre-training estimator behind
 //!   [`models::TwoStageModel`], made a model by [`models::two_stage::TwoStage`];
@@ -32,6 +33,7 @@ pub mod budget;
 pub mod criteria;
 pub mod downstream;
 pub mod dynamics;
+pub mod extrapolate;
 pub mod fit;
 pub mod law;
 pub mod linalg;
