@@ -236,20 +236,6 @@ pub fn check(c: &Check) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::num;
-
-    #[test]
-    fn numbers_are_compact() {
-        assert_eq!(num(2.0), "2");
-        assert_eq!(num(9.75), "9.750000");
-        assert_eq!(num(2.5e-4), "2.50000e-4");
-        assert_eq!(num(-0.5), "-0.500000");
-        assert_eq!(num(f64::NAN), "NaN");
-    }
-}
-
 /// An extrapolation: per decisive mean, the simulated and predicted means at each `m`,
 /// the fitted limits and slopes, and the verdict on the extrapolated discrepancy.
 pub fn extrapolation(x: &pretrainlab::extrapolate::Extrapolation) -> String {
@@ -290,4 +276,18 @@ pub fn extrapolation(x: &pretrainlab::extrapolate::Extrapolation) -> String {
     }
     let _ = writeln!(s, "verdict: {}", if x.pass { "pass" } else { "fail" });
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::num;
+
+    #[test]
+    fn numbers_are_compact() {
+        assert_eq!(num(2.0), "2");
+        assert_eq!(num(9.75), "9.750000");
+        assert_eq!(num(2.5e-4), "2.50000e-4");
+        assert_eq!(num(-0.5), "-0.500000");
+        assert_eq!(num(f64::NAN), "NaN");
+    }
 }

@@ -172,7 +172,7 @@ mod tests {
             11,
             4000,
             &[1, 2, 4],
-            &|_| Ok(()),
+            &Default::default(),
             &|_| {},
         )
         .unwrap();
