@@ -166,7 +166,8 @@ pub fn store_error(e: StoreError, setting: &str) -> anyhow::Error {
         | StoreError::Locked { .. }
         | StoreError::Link { .. }
         | StoreError::NotResults { .. }
-        | StoreError::Budget { .. } => input_error(e),
+        | StoreError::Budget { .. }
+        | StoreError::UnknownName { .. } => input_error(e),
         StoreError::Model(pretrainlab::Error::InvalidParameter { .. }) => input_error(e),
         StoreError::Io { .. } => {
             anyhow::Error::new(e).context(format!("the results folder ({setting})"))

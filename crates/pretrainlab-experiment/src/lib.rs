@@ -244,6 +244,7 @@ impl PointResult {
 pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError> {
     let models = build_models(e)?;
     admit_models(e, &models, &opts.limits)?;
+    check_predicted_key(e, &models)?;
     let dir = &opts.output;
     let units_dir = dir.join("units");
     let io = |path: &Path| {
@@ -518,7 +519,32 @@ fn build_models(e: &Experiment) -> Result<Vec<Box<dyn DynModel>>, StoreError> {
 /// names the point and the parameter. Nothing runs.
 pub fn admit(e: &Experiment, limits: &Limits) -> Result<(), StoreError> {
     let models = build_models(e)?;
-    admit_models(e, &models, limits)
+    admit_models(e, &models, limits)?;
+    check_predicted_key(e, &models)
+}
+
+/// The file's `predicted` must name a quantity the first point's prediction has: checked
+/// before any unit runs (it costs one prediction).
+fn check_predicted_key(e: &Experiment, models: &[Box<dyn DynModel>]) -> Result<(), StoreError> {
+    let (Some(name), Some(model)) = (&e.predicted, models.first()) else {
+        return Ok(());
+    };
+    let known: Vec<String> = model
+        .predict()?
+        .quantities
+        .iter()
+        .map(|q| q.name.clone())
+        .collect();
+    if known.contains(name) {
+        return Ok(());
+    }
+    Err(StoreError::UnknownName {
+        key: "predicted",
+        name: name.clone(),
+        model: e.model.clone(),
+        what: "predicted quantity",
+        known,
+    })
 }
 
 fn admit_models(

@@ -155,3 +155,17 @@ fn an_unknown_metric_fails_validation() {
     assert_eq!(err.key, "metric", "{err}");
     assert!(err.message.contains("m_rep"), "{err}");
 }
+
+/// A `predicted` that names no quantity of the prediction is refused before any unit
+/// runs, listing the quantities.
+#[test]
+fn an_unknown_predicted_quantity_is_refused_before_work() {
+    let text = SMALL.replace(
+        "seed = 5",
+        "seed = 5\nmetric = \"m_rep\"\npredicted = \"nope\"",
+    );
+    let e = parse(&text, false).unwrap();
+    let err = pretrainlab_experiment::admit(&e, &Default::default()).unwrap_err();
+    assert!(matches!(err, StoreError::UnknownName { .. }), "{err}");
+    assert!(err.to_string().contains("interaction_mean"), "{err}");
+}
