@@ -146,6 +146,34 @@ pub fn check(args: &RunArgs) -> Result<()> {
     emit(args, &json, || render::check(&report))
 }
 
+/// `pretrainlab plan`: the theory's constants from the model's prediction, then the split.
+pub fn plan(args: &crate::PlanArgs) -> Result<()> {
+    use pretrainlab::plan::{Constants, Costs, budget_for, plan};
+    let table = params::collect(args.config.as_deref(), &args.set).map_err(input_error)?;
+    let model = registry::build(&args.model, table)?;
+    let constants = Constants::of(&model.predict()?)?;
+    let costs = Costs {
+        unlabeled: args.cost_unlabeled,
+        labeled: args.cost_labeled,
+    };
+    let p = match (args.target_risk, args.budget) {
+        (Some(r), _) => budget_for(&constants, &costs, r)?,
+        (None, Some(b)) => plan(&constants, &costs, b)?,
+        (None, None) => {
+            return Err(input_error(
+                "invalid `--budget`: give a budget or --target-risk",
+            ));
+        }
+    };
+    let json =
+        serde_json::json!({"model": args.model, "constants": constants, "costs": costs, "plan": p});
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&json)?),
+        Format::Table => print!("{}", render::plan(&args.model, &constants, &p)),
+    }
+    Ok(())
+}
+
 /// `pretrainlab check --extrapolate`: the check at 1, 2 and 4 times the sizes.
 fn extrapolate(args: &RunArgs) -> Result<()> {
     let table = table(args)?;

@@ -58,6 +58,37 @@ enum Command {
     },
     /// Run a built-in preset (a paper figure or a demo); `--list` lists them.
     Reproduce(ReproduceArgs),
+    /// Split a budget between unlabeled and labeled samples (two-stage models): the
+    /// optimal (m, n) from the theory's constants, the downstream-only alternative and
+    /// whether pre-training pays.
+    Plan(PlanArgs),
+}
+
+#[derive(Args, Debug)]
+struct PlanArgs {
+    /// Model name (a two-stage model: factor, spectral, gmm).
+    model: String,
+    /// Set a model parameter, KEY=VALUE (TOML value). Repeatable; applied after `--config`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// TOML file of model parameters.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Total budget B = c_m·m + c_n·n to split.
+    #[arg(long, value_parser = positive, required_unless_present = "target_risk")]
+    budget: Option<f64>,
+    /// Cost c_m of one unlabeled sample.
+    #[arg(long, value_parser = positive)]
+    cost_unlabeled: f64,
+    /// Cost c_n of one labeled sample.
+    #[arg(long, value_parser = positive)]
+    cost_labeled: f64,
+    /// Instead of a budget: the cheapest budget whose plan reaches this excess risk.
+    #[arg(long, value_parser = positive, conflicts_with = "budget")]
+    target_risk: Option<f64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
 }
 
 /// Settings shared by `run` and `reproduce`.
@@ -280,6 +311,7 @@ fn run(cli: Cli) -> Result<()> {
             quick,
             limits,
         } => experiments::validate(&file, quick, &limits.limits()),
+        Command::Plan(args) => commands::plan(&args),
         Command::Reproduce(args) => {
             if args.list {
                 print!("{}", presets::list());

@@ -379,3 +379,54 @@ fn extrapolation_reports_levels_trends_and_a_verdict() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`extrapolate`"));
 }
+
+/// `plan` splits a budget on the budget line, and the inverse question reaches its target;
+/// a model without the two-stage constants is refused with code 2.
+#[test]
+fn plan_splits_the_budget_and_answers_the_inverse_question() {
+    let v = json(&[
+        "plan",
+        "factor",
+        "--budget",
+        "100000",
+        "--cost-unlabeled",
+        "1",
+        "--cost-labeled",
+        "10",
+        "--format",
+        "json",
+    ]);
+    let p = &v["plan"];
+    let spent = p["m"].as_f64().unwrap() + 10.0 * p["n"].as_f64().unwrap();
+    assert!((spent - 1e5).abs() < 1e-6, "{v}");
+    assert!(p["pretrain"].is_boolean());
+    let v = json(&[
+        "plan",
+        "factor",
+        "--target-risk",
+        "0.001",
+        "--cost-unlabeled",
+        "1",
+        "--cost-labeled",
+        "10",
+        "--format",
+        "json",
+    ]);
+    let p = &v["plan"];
+    let best = p["risk"]
+        .as_f64()
+        .unwrap()
+        .min(p["downstream_risk"].as_f64().unwrap());
+    assert!((best - 0.001).abs() < 1e-12, "{v}");
+    let out = pretrainlab(&[
+        "plan",
+        "diagonal",
+        "--budget",
+        "10",
+        "--cost-unlabeled",
+        "1",
+        "--cost-labeled",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

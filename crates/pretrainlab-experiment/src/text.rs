@@ -278,6 +278,42 @@ pub fn extrapolation(x: &pretrainlab::extrapolate::Extrapolation) -> String {
     s
 }
 
+/// A budget plan: the constants, the optimal split with its risk, the downstream-only
+/// alternative and the verdict.
+pub fn plan(model: &str, k: &pretrainlab::plan::Constants, p: &pretrainlab::plan::Plan) -> String {
+    let mut s = format!(
+        "model {model}: A = σ² d_eff = {}, C = E‖L(Z)‖² = {}, σ² d_base = {}\n",
+        num(k.variance),
+        num(k.interaction),
+        num(k.baseline)
+    );
+    let _ = writeln!(s, "budget {}", num(p.budget));
+    let _ = writeln!(
+        s,
+        "  pre-train:       m = {:.0}, n = {:.0}, predicted excess risk {}",
+        p.m,
+        p.n,
+        num(p.risk)
+    );
+    let _ = writeln!(
+        s,
+        "  downstream only: n = {:.0}, predicted excess risk {}",
+        p.downstream_n,
+        num(p.downstream_risk)
+    );
+    let verdict = if p.pretrain {
+        "pre-train"
+    } else {
+        "don't pre-train"
+    };
+    let _ = writeln!(
+        s,
+        "verdict: {verdict} (downstream-only risk / pre-train risk = {:.3})",
+        p.margin
+    );
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::num;

@@ -19,6 +19,7 @@
 //! - [`criteria`]: summaries, the generic criteria and the verdict of a check;
 //! - [`extrapolate`]: a check repeated at growing sizes, fitted to its `1/m` trend;
 //! - [`law`]: the [`law::Law`] trait of limit laws;
+//! - [`plan`]: the budget split between unlabeled and labeled samples, in closed form;
 //! - [`models`]: the two-stage family: one module per pre-training estimator behind
 //!   [`models::TwoStageModel`], made a model by [`models::two_stage::TwoStage`];
 //! - [`dynamics`]: the training-dynamics family behind [`dynamics::Dynamics`], made a
@@ -42,6 +43,7 @@ pub mod models;
 pub mod ode;
 pub mod optim;
 pub mod params;
+pub mod plan;
 pub mod registry;
 pub mod rng;
 pub mod runner;
