@@ -148,9 +148,9 @@ pub fn check(args: &RunArgs) -> Result<()> {
 
 /// `pretrainlab plan`: the theory's constants from the model's prediction, then the split.
 pub fn plan(args: &crate::PlanArgs) -> Result<()> {
-    use pretrainlab::plan::{Constants, Costs, budget_for, plan};
+    use pretrainlab::plan::{Constants, Costs, budget_for, plan, verify};
     let table = params::collect(args.config.as_deref(), &args.set).map_err(input_error)?;
-    let model = registry::build(&args.model, table)?;
+    let model = registry::build(&args.model, table.clone())?;
     let constants = Constants::of(&model.predict()?)?;
     let costs = Costs {
         unlabeled: args.cost_unlabeled,
@@ -165,11 +165,32 @@ pub fn plan(args: &crate::PlanArgs) -> Result<()> {
             ));
         }
     };
-    let json =
-        serde_json::json!({"model": args.model, "constants": constants, "costs": costs, "plan": p});
+    let verified = if args.verify {
+        let factors = [0.5, 1.0, 2.0];
+        let bar = progress::Progress::new(factors.len() as u64 * args.trials, "trials", args.quiet);
+        let v = verify(
+            &args.model,
+            &table,
+            &constants,
+            &costs,
+            &p,
+            &factors,
+            args.trials,
+            args.seed,
+            &args.limits.limits(),
+            &|k| bar.inc(k),
+        )?;
+        bar.finish();
+        v
+    } else {
+        Vec::new()
+    };
+    let json = serde_json::json!({
+        "model": args.model, "constants": constants, "costs": costs, "plan": p, "verify": verified,
+    });
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&json)?),
-        Format::Table => print!("{}", render::plan(&args.model, &constants, &p)),
+        Format::Table => print!("{}", render::plan(&args.model, &constants, &p, &verified)),
     }
     Ok(())
 }

@@ -86,9 +86,24 @@ struct PlanArgs {
     /// Instead of a budget: the cheapest budget whose plan reaches this excess risk.
     #[arg(long, value_parser = positive, conflicts_with = "budget")]
     target_risk: Option<f64>,
+    /// Also simulate the planned split and the splits with half and twice its m/n on the
+    /// same budget, and show their simulated excess risks ± s.e.
+    #[arg(long)]
+    verify: bool,
+    /// Trials per simulated split under `--verify`, 1 to 10⁸.
+    #[arg(long, default_value_t = 2000, value_parser = bounded::<1, MAX_TRIALS, u64>)]
+    trials: u64,
+    /// Master seed of `--verify`.
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = bounded::<0, { u64::MAX }, u64>)]
+    seed: u64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// No progress output on stderr.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 /// Settings shared by `run` and `reproduce`.

@@ -279,8 +279,13 @@ pub fn extrapolation(x: &pretrainlab::extrapolate::Extrapolation) -> String {
 }
 
 /// A budget plan: the constants, the optimal split with its risk, the downstream-only
-/// alternative and the verdict.
-pub fn plan(model: &str, k: &pretrainlab::plan::Constants, p: &pretrainlab::plan::Plan) -> String {
+/// alternative, the verdict, and the simulated splits of `--verify` if any.
+pub fn plan(
+    model: &str,
+    k: &pretrainlab::plan::Constants,
+    p: &pretrainlab::plan::Plan,
+    verified: &[pretrainlab::plan::Verified],
+) -> String {
     let mut s = format!(
         "model {model}: A = σ² d_eff = {}, C = E‖L(Z)‖² = {}, σ² d_base = {}\n",
         num(k.variance),
@@ -311,6 +316,25 @@ pub fn plan(model: &str, k: &pretrainlab::plan::Constants, p: &pretrainlab::plan
         "verdict: {verdict} (downstream-only risk / pre-train risk = {:.3})",
         p.margin
     );
+    if !verified.is_empty() {
+        let _ = writeln!(
+            s,
+            "simulated on the budget line:\n  {:>6} {:>10} {:>10} {:>13} {:>13} {:>13}",
+            "m/n ×", "m", "n", "predicted", "simulated", "± s.e."
+        );
+        for v in verified {
+            let _ = writeln!(
+                s,
+                "  {:>6} {:>10} {:>10} {:>13} {:>13} {:>13}",
+                v.factor,
+                v.m,
+                v.n,
+                num(v.predicted),
+                num(v.simulated),
+                num(v.se)
+            );
+        }
+    }
     s
 }
 

@@ -131,6 +131,72 @@ pub fn budget_for(k: &Constants, c: &Costs, target: f64) -> Result<Plan> {
     plan(k, c, budget)
 }
 
+/// One split simulated by [`verify`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Verified {
+    /// The split's `m/n` relative to the plan's.
+    pub factor: f64,
+    pub m: u64,
+    pub n: u64,
+    /// `A/n + C/m`.
+    pub predicted: f64,
+    /// Mean simulated excess risk `scaled_excess / n` over the trials, and its s.e.
+    pub simulated: f64,
+    pub se: f64,
+}
+
+/// Simulates the planned split and its neighbours on the same budget line: for each
+/// `factor`, the split with `m/n = factor · m*/n*` (rounded to whole samples), `trials`
+/// trials of model `name` under `seed`, each admitted against `limits` first.
+#[allow(clippy::too_many_arguments)] // the plan, the model and the run settings
+pub fn verify(
+    name: &str,
+    params: &toml::Table,
+    k: &Constants,
+    c: &Costs,
+    plan: &Plan,
+    factors: &[f64],
+    trials: u64,
+    seed: u64,
+    limits: &crate::budget::Limits,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<Verified>> {
+    let ratio = plan.m / plan.n;
+    factors
+        .iter()
+        .map(|&f| {
+            let q = f * ratio;
+            let n = (plan.budget / (c.unlabeled * q + c.labeled)).round();
+            let m = (q * n).round();
+            let mut table = params.clone();
+            table.insert("m".into(), toml::Value::Integer(m as i64));
+            table.insert("n".into(), toml::Value::Integer(n as i64));
+            let model = crate::registry::build(name, table)?;
+            let width = crate::runner::Trials::for_model(model.as_ref()).width();
+            let threads = rayon::current_num_threads();
+            crate::budget::admit(&model.cost(), trials, threads, width, limits)?;
+            let runs = crate::runner::run(model.as_ref(), seed, 0..trials, progress);
+            let risks: Vec<f64> = runs
+                .column("scaled_excess")
+                .unwrap_or_default()
+                .iter()
+                .map(|x| x / n)
+                .collect();
+            let s = crate::stats::Summary::of(&risks).ok_or_else(|| {
+                Error::Numerical(format!("no trial completed at m = {m}, n = {n}"))
+            })?;
+            Ok(Verified {
+                factor: f,
+                m: m as u64,
+                n: n as u64,
+                predicted: k.variance / n + k.interaction / m,
+                simulated: s.mean,
+                se: s.se,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +240,38 @@ mod tests {
             assert!(best <= p.risk * (1.0 + 1e-6), "{} vs {best}", p.risk);
             let verdict = p.risk < K.baseline * c.labeled / budget;
             assert_eq!(p.pretrain, verdict);
+        }
+    }
+
+    /// Acceptance: at the default factor model, the planned split's simulated risk is the
+    /// lowest of the split and its neighbours at half and twice its m/n, within 2 s.e.
+    #[test]
+    fn the_planned_split_simulates_best_among_its_neighbours() {
+        let params = toml::Table::new();
+        let model = crate::registry::build("factor", params.clone()).unwrap();
+        let k = Constants::of(&model.predict().unwrap()).unwrap();
+        let c = Costs {
+            unlabeled: 1.0,
+            labeled: 10.0,
+        };
+        let p = plan(&k, &c, 1e5).unwrap();
+        let v = verify(
+            "factor",
+            &params,
+            &k,
+            &c,
+            &p,
+            &[0.5, 1.0, 2.0],
+            4000,
+            1,
+            &Default::default(),
+            &|_| {},
+        )
+        .unwrap();
+        let best = &v[1];
+        for other in [&v[0], &v[2]] {
+            let se = (best.se.powi(2) + other.se.powi(2)).sqrt();
+            assert!(best.simulated <= other.simulated + 2.0 * se, "{v:?}");
         }
     }
 
