@@ -188,6 +188,19 @@ pub fn plan(args: &crate::PlanArgs) -> Result<()> {
     let json = serde_json::json!({
         "model": args.model, "constants": constants, "costs": costs, "plan": p, "verify": verified,
     });
+    if let Some(dir) = &args.output {
+        atomic_write(
+            &dir.join("plan.json"),
+            serde_json::to_string_pretty(&json)?.as_bytes(),
+        )?;
+        pretrainlab_experiment::figures::write_plan_figure(
+            &constants,
+            &costs,
+            &p,
+            &dir.join("plan"),
+        )
+        .context("--output")?;
+    }
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&json)?),
         Format::Table => print!("{}", render::plan(&args.model, &constants, &p, &verified)),

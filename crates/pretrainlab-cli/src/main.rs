@@ -99,6 +99,10 @@ struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Also write into this folder `plan.json` and the figure `plan.svg`/`plan.png`
+    /// (iso-risk contours in the (n, m) plane, the budget line and the optimum).
+    #[arg(long, value_name = "DIR")]
+    output: Option<PathBuf>,
     /// No progress output on stderr.
     #[arg(long)]
     quiet: bool,

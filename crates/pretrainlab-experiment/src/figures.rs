@@ -454,6 +454,84 @@ fn cdf_figures(results: &[PointResult]) -> Option<Vec<Figure>> {
     (!figs.is_empty()).then_some(figs)
 }
 
+/// Writes [`plan_figure`] as `<stem>.svg` and `<stem>.png`.
+pub fn write_plan_figure(
+    k: &pretrainlab::plan::Constants,
+    c: &pretrainlab::plan::Costs,
+    p: &pretrainlab::plan::Plan,
+    stem: &Path,
+) -> Result<(), StoreError> {
+    pretrainlab_report::write_figure(&plan_figure(k, c, p), stem).map_err(Into::into)
+}
+
+/// Points per iso-risk contour of [`plan_figure`].
+const CONTOUR_POINTS: usize = 200;
+
+/// The budget plan in the `(n, m)` plane (log axes): iso-risk contours
+/// `A/n + C/m = r` at `r = R*·{1, 1.25, 1.5, 2, 3}` (`m = C/(r − A/n)` for `n > A/r`),
+/// the budget line `c_m m + c_n n = B`, and the optimum, where the `R*` contour touches
+/// the line.
+pub fn plan_figure(
+    k: &pretrainlab::plan::Constants,
+    c: &pretrainlab::plan::Costs,
+    p: &pretrainlab::plan::Plan,
+) -> Figure {
+    let n_max = p.budget / c.labeled;
+    let grid = |lo: f64| -> Vec<f64> {
+        (0..CONTOUR_POINTS)
+            .map(|i| lo * (n_max / lo).powf(i as f64 / (CONTOUR_POINTS - 1) as f64))
+            .collect()
+    };
+    let mut series: Vec<Series> = [1.0, 1.25, 1.5, 2.0, 3.0]
+        .iter()
+        .map(|f| {
+            let r = f * p.risk;
+            let (x, y): (Vec<f64>, Vec<f64>) = grid(1.001 * k.variance / r)
+                .into_iter()
+                .map(|n| (n, k.interaction / (r - k.variance / n)))
+                .filter(|(_, m)| m.is_finite() && *m > 0.0 && *m <= 10.0 * p.budget / c.unlabeled)
+                .unzip();
+            Series {
+                label: format!("risk {}", pretrainlab_report::format_number(r)),
+                x,
+                y,
+                err: None,
+                style: Style::Line,
+            }
+        })
+        .collect();
+    let (x, y): (Vec<f64>, Vec<f64>) = grid(p.n / 10.0)
+        .into_iter()
+        .map(|n| (n, (p.budget - c.labeled * n) / c.unlabeled))
+        .filter(|(_, m)| *m > 0.0)
+        .unzip();
+    series.push(Series {
+        label: "budget line".into(),
+        x,
+        y,
+        err: None,
+        style: Style::Line,
+    });
+    series.push(Series {
+        label: "optimum".into(),
+        x: vec![p.n],
+        y: vec![p.m],
+        err: None,
+        style: Style::Points,
+    });
+    Figure {
+        title: format!(
+            "iso-risk contours and the budget B = {}",
+            pretrainlab_report::format_number(p.budget)
+        ),
+        x_label: "n (labeled samples)".into(),
+        y_label: "m (unlabeled samples)".into(),
+        log_x: true,
+        log_y: true,
+        series,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
