@@ -132,6 +132,9 @@ pub fn prediction(p: &Prediction, model_labels: &[(&str, Value)]) -> String {
             .collect();
         let _ = writeln!(s, "curves: {}: {}", p.curves.len(), names.join(", "));
     }
+    for w in &p.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
     s
 }
 

@@ -161,7 +161,16 @@ impl Check {
 
     /// One line per criterion, saying what was compared and whether it held.
     pub fn reasons(&self) -> Vec<String> {
-        self.criteria.iter().map(reason).collect()
+        let mut reasons: Vec<String> = self.criteria.iter().map(reason).collect();
+        if !self.pass {
+            reasons.extend(
+                self.prediction
+                    .warnings
+                    .iter()
+                    .map(|w| format!("outside the regime of the asymptotics: {w}")),
+            );
+        }
+        reasons
     }
 
     /// JSON: `prediction`, `simulation`, `means`, `laws`, `quantiles` (one row per level
@@ -221,6 +230,7 @@ pub fn prediction_json(p: &Prediction) -> Value {
     m.insert("means".into(), json!(p.means));
     m.insert("laws".into(), json!(p.laws));
     m.insert("references".into(), json!(p.references));
+    m.insert("warnings".into(), json!(p.warnings));
     let curves: Map<String, Value> = p
         .curves
         .iter()

@@ -167,6 +167,10 @@ pub struct Prediction {
     pub laws: Vec<LawPrediction>,
     pub references: Vec<Reference>,
     pub curves: Vec<Curve>,
+    /// Conditions of the asymptotics that this instance does not meet, each with the
+    /// expected size of the deviation (e.g. an eigengap too small for `m`). Front ends
+    /// show them as warnings, and a failing check cites them.
+    pub warnings: Vec<String>,
     /// A model's own structured record of the prediction, kept so that a model family's
     /// documented JSON keys stay stable (the two-stage models put their
     /// `theory::Prediction` here); front ends flatten it into their JSON.

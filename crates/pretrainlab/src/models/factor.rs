@@ -181,6 +181,10 @@ impl FactorModel {
     }
 }
 
+/// Smallest eigengap, in sampling standard deviations, below which `predict` warns that
+/// the asymptotics are not yet accurate (the neglected terms are then above 4%).
+pub const MIN_SEPARATION: f64 = 5.0;
+
 fn beta_col(beta: &[f64]) -> Mat<f64> {
     Mat::from_fn(beta.len(), 1, |i, _| beta[i])
 }
@@ -305,6 +309,38 @@ impl TwoStageModel for FactorModel {
             .risk_parts(w, ws.s_n.as_ref(), spec.n, &mut ws.down)
             .map_err(|e| e.to_string())?;
         Ok(TrialRecord::from_parts(parts, spec.m, spec.n, None))
+    }
+
+    /// The expansion behind the limit needs each signal eigenvalue `λᵢ = 1 + sᵢ` of `Σ_x`
+    /// separated from its neighbours (the noise bulk at 1 below `λ_k`) by much more than
+    /// its sampling fluctuation `λᵢ √(2/m)`. With `r = minᵢ gapᵢ √(m/2) / λᵢ`, the
+    /// neglected terms are of relative size about `1/r²`; below [`MIN_SEPARATION`] that
+    /// is a warning.
+    fn regime(&self, sizes: &Sizes) -> Vec<String> {
+        let mut lambda: Vec<f64> = self.strengths.iter().map(|s| 1.0 + s).collect();
+        lambda.sort_by(|a, b| b.total_cmp(a));
+        lambda.push(1.0);
+        let r = (0..self.k)
+            .map(|i| {
+                let below = lambda[i] - lambda[i + 1];
+                let above = if i == 0 {
+                    f64::INFINITY
+                } else {
+                    lambda[i - 1] - lambda[i]
+                };
+                below.min(above) * (sizes.m as f64 / 2.0).sqrt() / lambda[i]
+            })
+            .fold(f64::INFINITY, f64::min);
+        if r >= MIN_SEPARATION {
+            return Vec::new();
+        }
+        vec![format!(
+            "the smallest eigengap of Σ_x is only {r:.2} sampling standard deviations at m = {}; \
+             the asymptotics need ≫ 1, so expect m·Rep and the excess risk to deviate from \
+             their limits by about {:.0}% (1/r²): increase m or separate the strengths",
+            sizes.m,
+            100.0 / (r * r)
+        )]
     }
 
     fn cost(&self, sizes: &Sizes) -> Cost {
@@ -620,6 +656,27 @@ mod tests {
         let limit = check.prediction.quantity("limit_mean").unwrap();
         let z = (c.measured - limit) / c.se.unwrap();
         assert!(z > 5.0, "against the limit z = {z}");
+    }
+
+    /// An eigengap of 0.03 (at λ = 2.03) is half a sampling standard deviation at
+    /// m = 2000 (warned, with the expected deviation) and ten at m = 10⁶ (no warning).
+    #[test]
+    fn a_small_eigengap_for_m_is_warned() {
+        let m = model(5, vec![1.03, 1.0], vec![1.0, 1.0]);
+        let at = |m_size: usize| {
+            let sizes = Sizes {
+                m: m_size,
+                n: 1000,
+                sampler: Sampler::Wishart,
+            };
+            Model::predict(&TwoStage::new(m.clone(), sizes).unwrap())
+                .unwrap()
+                .warnings
+        };
+        let w = at(2000);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("eigengap") && w[0].contains('%'), "{w:?}");
+        assert!(at(1_000_000).is_empty());
     }
 
     #[test]

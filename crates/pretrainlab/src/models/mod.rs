@@ -100,6 +100,11 @@ pub trait TwoStageModel: Send + Sync + Sized {
     /// What one trial at `sizes` and one [`TwoStageModel::theory`] need (see
     /// [`crate::budget`]).
     fn cost(&self, sizes: &Sizes) -> Cost;
+    /// Conditions of the limit theory that `sizes` does not meet, each with the expected
+    /// size of the deviation (none by default).
+    fn regime(&self, _sizes: &Sizes) -> Vec<String> {
+        Vec::new()
+    }
     /// Name of [`TrialRecord::extra`], if the model reports one.
     fn extra_name(&self) -> Option<&'static str> {
         None

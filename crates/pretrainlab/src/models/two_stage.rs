@@ -267,6 +267,7 @@ impl<M: TwoStageModel> Model for TwoStage<M> {
             laws,
             references,
             curves: Vec::new(),
+            warnings: self.model.regime(&self.sizes),
             detail: serde_json::to_value(&p).ok(),
         })
     }
