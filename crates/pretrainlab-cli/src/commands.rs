@@ -84,10 +84,7 @@ fn trial_count(args: &RunArgs, model: &dyn DynModel) -> u64 {
 
 /// Refuses a run of `trials` trials (0: a prediction alone) over the resource limits.
 fn admit(args: &RunArgs, model: &dyn DynModel, trials: u64) -> Result<()> {
-    let width = Trials::for_model(model).width();
-    let threads = rayon::current_num_threads();
-    pretrainlab::budget::admit(&model.cost(), trials, threads, width, &args.limits.limits())
-        .map_err(input_error)
+    pretrainlab::budget::admit_model(model, trials, &args.limits.limits()).map_err(input_error)
 }
 
 /// Runs the trials of `model` with a progress bar.

@@ -554,15 +554,13 @@ fn admit_models(
 ) -> Result<(), StoreError> {
     let trials = if e.actions.runs_trials() { e.trials } else { 0 };
     for (point, model) in e.points.iter().zip(models) {
-        let width = Trials::for_model(model.as_ref()).width();
-        let threads = rayon::current_num_threads();
-        pretrainlab::budget::admit(&model.cost(), trials, threads, width, limits).map_err(
-            |source| StoreError::Budget {
+        pretrainlab::budget::admit_model(model.as_ref(), trials, limits).map_err(|source| {
+            StoreError::Budget {
                 point: point.index,
                 label: point.label(),
                 source,
-            },
-        )?;
+            }
+        })?;
     }
     Ok(())
 }

@@ -148,6 +148,19 @@ fn per_trial(driver: &str, cost: &Cost) -> String {
     }
 }
 
+/// [`admit`] for `trials` trials of `model` on the current rayon pool, with the model's
+/// own cost and row width.
+pub fn admit_model(model: &dyn crate::model::DynModel, trials: u64, limits: &Limits) -> Result<()> {
+    let width = crate::runner::Trials::for_model(model).width();
+    admit(
+        &model.cost(),
+        trials,
+        rayon::current_num_threads(),
+        width,
+        limits,
+    )
+}
+
 /// Bytes in GiB, for messages.
 fn gib(bytes: f64) -> String {
     format!("{:.1} GiB", bytes / GIB)

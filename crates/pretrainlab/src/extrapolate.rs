@@ -104,9 +104,7 @@ pub fn extrapolate(
             table.insert(key.into(), toml::Value::Integer(v));
         }
         let model = registry::build(name, table)?;
-        let width = crate::runner::Trials::for_model(model.as_ref()).width();
-        let threads = rayon::current_num_threads();
-        crate::budget::admit(&model.cost(), trials, threads, width, limits)?;
+        crate::budget::admit_model(model.as_ref(), trials, limits)?;
         let check = check(model.as_ref(), seed, trials, progress)?;
         levels.push(Level { m, n, check });
     }

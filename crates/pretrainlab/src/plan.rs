@@ -110,6 +110,15 @@ pub fn plan(k: &Constants, c: &Costs, budget: f64) -> Result<Plan> {
     let s = s(k, c);
     let risk = s * s / budget;
     let downstream_risk = k.baseline * c.labeled / budget;
+    if !(risk.is_finite() && downstream_risk.is_finite() && risk > 0.0) {
+        return Err(Error::invalid(
+            "budget",
+            format!(
+                "the plan's risks overflow at budget {budget:e} with costs {:e} and {:e}: use values of ordinary magnitude",
+                c.unlabeled, c.labeled
+            ),
+        ));
+    }
     Ok(Plan {
         budget,
         m: budget * (k.interaction / c.unlabeled).sqrt() / s,
@@ -128,6 +137,12 @@ pub fn budget_for(k: &Constants, c: &Costs, target: f64) -> Result<Plan> {
     check(c, "target_risk", target)?;
     let s = s(k, c);
     let budget = (s * s).min(k.baseline * c.labeled) / target;
+    if !budget.is_finite() {
+        return Err(Error::invalid(
+            "target_risk",
+            format!("the budget for risk {target:e} overflows: use a larger target"),
+        ));
+    }
     plan(k, c, budget)
 }
 
@@ -172,9 +187,7 @@ pub fn verify(
             table.insert("m".into(), toml::Value::Integer(m as i64));
             table.insert("n".into(), toml::Value::Integer(n as i64));
             let model = crate::registry::build(name, table)?;
-            let width = crate::runner::Trials::for_model(model.as_ref()).width();
-            let threads = rayon::current_num_threads();
-            crate::budget::admit(&model.cost(), trials, threads, width, limits)?;
+            crate::budget::admit_model(model.as_ref(), trials, limits)?;
             let runs = crate::runner::run(model.as_ref(), seed, 0..trials, progress);
             let risks: Vec<f64> = runs
                 .column("scaled_excess")
@@ -285,5 +298,12 @@ mod tests {
         let p = budget_for(&K, &c, 1e-3).unwrap();
         assert!((p.risk.min(p.downstream_risk) - 1e-3).abs() < 1e-12);
         assert!(plan(&K, &c, 0.0).is_err());
+        assert!(plan(&K, &c, 1e-308).is_err());
+        let dear = Costs {
+            unlabeled: 1e308,
+            labeled: 1e308,
+        };
+        assert!(plan(&K, &dear, 1.0).is_err());
+        assert!(budget_for(&K, &c, 1e-308).is_err());
     }
 }
