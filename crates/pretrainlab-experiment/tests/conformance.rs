@@ -289,6 +289,24 @@ fn failed_trials_are_counted_never_averaged() {
 fn random_two_stage(name: &str, rng: &mut ChaCha8Rng) -> toml::Table {
     use rand::RngExt;
     let mut t = toml::Table::new();
+    if name == "gmm" {
+        let k: i64 = rng.random_range(2..=3);
+        t.insert("K".into(), k.into());
+        t.insert("d".into(), rng.random_range(k..=k + 3).into());
+        t.insert("beta".into(), rng.random_range(2.5..4.0).into());
+        t.insert("noise_var".into(), rng.random_range(0.001..0.01).into());
+        for (key, value) in [
+            ("risk_samples", 5_000),
+            ("fisher_samples", 30_000),
+            ("proj_samples", 100_000),
+            ("eval_samples", 100_000),
+            ("m", 4_000),
+        ] {
+            t.insert(key.into(), value.into());
+        }
+        t.insert("n".into(), rng.random_range(200_i64..1000).into());
+        return t;
+    }
     let d: i64 = rng.random_range(3..=7);
     let k: i64 = rng.random_range(1..=2);
     t.insert("d".into(), d.into());
@@ -310,8 +328,8 @@ fn random_two_stage(name: &str, rng: &mut ChaCha8Rng) -> toml::Table {
     t
 }
 
-/// Calibration: at seeded random valid configurations of `factor` (12) and `spectral`
-/// (6), the z-scores of the decisive `mean_scaled_excess` criterion must look like
+/// Calibration: at seeded random valid configurations of `factor` (12), `spectral` (6)
+/// and `gmm` (4, where the finite-`n` terms are estimated), the z-scores of the decisive `mean_scaled_excess` criterion must look like
 /// N(0, 1). Two tests on the pooled z: `z²` against χ²₁ (KS, p ≥ 10⁻³) and the pooled
 /// mean `Σz/√N` within ±3.3, each a false-alarm rate of about 10⁻³ when the theory is
 /// right. A theory or simulator off by a few standard errors fails one of them.
@@ -321,7 +339,7 @@ fn two_stage_z_scores_are_calibrated() {
     use pretrainlab::theory::weighted_chisq::{ks_p_value, ks_statistic};
     let mut rng = pretrainlab::rng::trial_rng(2026, 12, 4);
     let mut z = Vec::new();
-    for (name, configs, trials) in [("factor", 12, 2000), ("spectral", 6, 600)] {
+    for (name, configs, trials) in [("factor", 12, 2000), ("spectral", 6, 600), ("gmm", 4, 300)] {
         for i in 0..configs {
             let table = random_two_stage(name, &mut rng);
             let m = pretrainlab::registry::build(name, table.clone())

@@ -64,16 +64,36 @@ pub struct FactorizationParams {
     pub init_scale: f64,
     /// Final time `T` of the flow.
     pub t_end: f64,
-    /// Time `t_fast` at which the exponential blocks `H`, `P₁₁ − Λ₁` are read.
-    pub t_fast: f64,
+    /// Time `t_fast` at which the exponential blocks `H`, `P₁₁ − Λ₁` are read; by default
+    /// [`FAST_DECAY`]`/λ_min(Λ₁)`, read from the predicted rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub t_fast: Option<f64>,
     /// First time of the log-spaced output grid.
     pub t_min: f64,
     /// Output points per decade of `t`.
     pub points_per_decade: usize,
     /// DOPRI5 relative tolerance.
     pub rtol: f64,
-    /// DOPRI5 absolute tolerance.
-    pub atol: f64,
+    /// DOPRI5 absolute tolerance; by default [`horizon_atol`] of `t_end`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub atol: Option<f64>,
+}
+
+/// The default `t_fast` is `FAST_DECAY/λ_min(Λ₁)`: the fast blocks `H` and `P₁₁ − Λ₁`
+/// decay at rate `≳ λ_min(Λ₁)`, so by then they are below `e^{−15} ≈ 3·10⁻⁷` of their
+/// start, while the slow Schur complement is still `≈ 1/(2t)`. That is what the
+/// `cascade_separation` criterion needs (`‖H‖/‖S‖ ≤ 10⁻³`) whatever the spectrum; the
+/// default spectrum gets `t_fast = 10`.
+pub const FAST_DECAY: f64 = 15.0;
+
+/// The default absolute tolerance for a horizon `T`: `min(10⁻¹³, 10⁻⁹/T)`. The slow
+/// Schur complement decays like `1/(2t)`, while the integrator's absolute error does
+/// not, so the relative error of `S(T)` grows like `atol·T` (measured: ×10 per decade of
+/// `T` at a fixed `atol`). Scaling `atol` with `1/T` keeps it at the default horizon's
+/// level (`10⁻¹³` at `T = 10⁴`), which the `s_*_err` criteria (`≤ 10³·max(rtol, atol)`)
+/// need.
+pub fn horizon_atol(t_end: f64) -> f64 {
+    1e-13f64.min(1e-9 / t_end)
 }
 
 /// The eigenvalues of `M` when `n = 8` and `spectrum` is not given (spec §1).
@@ -88,11 +108,11 @@ impl Default for FactorizationParams {
             rotate: true,
             init_scale: 0.3,
             t_end: 10_000.0,
-            t_fast: 10.0,
+            t_fast: None,
             t_min: 0.01,
             points_per_decade: 10,
             rtol: 1e-11,
-            atol: 1e-13,
+            atol: None,
         }
     }
 }
@@ -113,6 +133,10 @@ pub struct Factorization {
     n0: usize,
     slow: usize,
     f_star: f64,
+    /// `t_fast`, given or [`FAST_DECAY`]`/λ_min(Λ₁)`.
+    t_fast: f64,
+    /// `atol`, given or [`horizon_atol`]`(t_end)`.
+    atol: f64,
     grid: Vec<f64>,
 }
 
@@ -136,6 +160,38 @@ fn within(field: &str, x: f64, lo: f64, hi: f64) -> Result<()> {
             format!("must be in [{lo:e}, {hi:e}], got {x}"),
         ))
     }
+}
+
+/// `t_fast` as given, or [`FAST_DECAY`]`/λ_min(Λ₁)` (to three digits); either must be below `t_end`.
+fn fast_time(p: &FactorizationParams, lambda_min: f64) -> Result<f64> {
+    match p.t_fast {
+        Some(t) if t >= p.t_end => Err(Error::invalid(
+            "t_fast",
+            format!("must be < t_end = {}, got {t}", p.t_end),
+        )),
+        Some(t) => Ok(t),
+        None => {
+            let t = round_up_3(FAST_DECAY / lambda_min);
+            if t >= p.t_end {
+                Err(Error::invalid(
+                    "t_end",
+                    format!(
+                        "must exceed the fast-phase time {FAST_DECAY}/λ_min(Λ₁) = {t:.4e} (or give t_fast < t_end), got {}",
+                        p.t_end
+                    ),
+                ))
+            } else {
+                Ok(t)
+            }
+        }
+    }
+}
+
+/// `x > 0` rounded up to three significant digits, so that a reading time computed from
+/// an eigenvalue carries no rounding noise (`15/0.49999…` is read at 30).
+fn round_up_3(x: f64) -> f64 {
+    let per_unit = 10f64.powf(2.0 - x.log10().floor());
+    (x * per_unit - 1e-9).ceil() / per_unit
 }
 
 fn pos(field: &str, x: f64) -> Result<()> {
@@ -184,24 +240,22 @@ impl Factorization {
         pos("init_scale", p.init_scale)?;
         pos("t_end", p.t_end)?;
         pos("t_min", p.t_min)?;
-        pos("t_fast", p.t_fast)?;
+        if let Some(t) = p.t_fast {
+            pos("t_fast", t)?;
+        }
         pos("rtol", p.rtol)?;
-        pos("atol", p.atol)?;
+        if let Some(atol) = p.atol {
+            pos("atol", atol)?;
+            within("atol", atol, MIN_TOL * 1e-6, 1.0)?;
+        }
         within("init_scale", p.init_scale, 0.0, MAX_INIT_SCALE)?;
         within("t_end", p.t_end, 0.0, MAX_T_END)?;
         within("t_min", p.t_min, MIN_T, f64::MAX)?;
         within("rtol", p.rtol, MIN_TOL, 1.0)?;
-        within("atol", p.atol, MIN_TOL * 1e-6, 1.0)?;
         if p.t_min >= p.t_end {
             return Err(Error::invalid(
                 "t_min",
                 format!("must be < t_end = {}, got {}", p.t_end, p.t_min),
-            ));
-        }
-        if p.t_fast >= p.t_end {
-            return Err(Error::invalid(
-                "t_fast",
-                format!("must be < t_end = {}, got {}", p.t_end, p.t_fast),
             ));
         }
         if p.points_per_decade == 0 || p.points_per_decade > 1000 {
@@ -262,11 +316,13 @@ impl Factorization {
                 .map(|l| l * l)
                 .sum::<f64>();
         let slow = (p.r - r1).min(n0);
+        let t_fast = fast_time(&p, lambda1[r1 - 1])?;
+        let atol = p.atol.unwrap_or_else(|| horizon_atol(p.t_end));
         let grid = time_grid(
             p.t_min,
             p.t_end,
             p.points_per_decade,
-            &[p.t_fast / 2.0, p.t_fast, p.t_end / 10.0],
+            &[t_fast / 2.0, t_fast, p.t_end / 10.0],
         );
         let m = (0..n * n).map(|k| mm[(k / n, k % n)]).collect();
         Ok(Factorization {
@@ -279,6 +335,8 @@ impl Factorization {
             n0,
             slow,
             f_star,
+            t_fast,
+            atol,
             grid,
         })
     }
@@ -323,7 +381,14 @@ impl Factorization {
                     ("rtol", "DOPRI5 relative tolerance (> 0)"),
                     ("atol", "DOPRI5 absolute tolerance (> 0)"),
                 ],
-                &[("spectrum", SPECTRUM.as_str())],
+                &[
+                    ("spectrum", SPECTRUM.as_str()),
+                    (
+                        "t_fast",
+                        "15/λ_min(Λ₁), the smallest positive eigenvalue of M",
+                    ),
+                    ("atol", "min(1e-13, 1e-9/t_end)"),
+                ],
             ),
         }
     }
@@ -715,7 +780,7 @@ impl Factorization {
     fn end_metrics(&self, r: &Readings, sink: &mut impl Sink) {
         let t_end = self.p.t_end;
         let tenth = t_end / 10.0;
-        let dt = self.p.t_fast / 2.0;
+        let dt = self.t_fast / 2.0;
         let eig = |eigs: &[f64], i: usize| eigs.get(i).copied().unwrap_or(f64::NAN);
         // t·λᵢ(S(t)) of the m slow directions at T and at T/10 (descending order).
         for i in 0..self.slow {
@@ -945,10 +1010,10 @@ impl Factorization {
         c.excess.push(excess);
         c.t_lambda.push(t1 * eigs.first().copied().unwrap_or(0.0));
         c.s_closed_form.push(fro(ws.s_closed.as_ref()));
-        if t1 == self.p.t_fast / 2.0 {
+        if t1 == self.t_fast / 2.0 {
             rd.half = (h_norm, p11_err);
         }
-        if t1 == self.p.t_fast {
+        if t1 == self.t_fast {
             rd.fast = (h_norm, p11_err, s_norm);
         }
         if t1 == self.p.t_end {
@@ -1008,7 +1073,7 @@ impl Dynamics for Factorization {
     fn workspace(&self) -> FlowWorkspace {
         let (n, r, r1, k) = (self.p.n, self.p.r, self.r1, self.schur_dim());
         let dopri =
-            |dim| Dopri5::new(dim, self.p.rtol, self.p.atol).expect("tolerances checked in new");
+            |dim| Dopri5::new(dim, self.p.rtol, self.atol).expect("tolerances checked in new");
         let mut readings = Readings::default();
         readings.end_eigs.reserve(k);
         readings.tenth_eigs.reserve(k);
@@ -1100,6 +1165,37 @@ impl Dynamics for Factorization {
                 },
             ],
         })
+    }
+
+    /// A given `t_fast` below `15/λ_min(Λ₁)` reads the fast blocks before they have decayed
+    /// (`‖H‖ ≈ e^{−λ_min t}`), and a given `atol` above [`horizon_atol`] lets the relative
+    /// error of the slow `S(T)` grow like `atol·T`.
+    fn regime(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let lambda_min = self.lambda1[self.r1 - 1];
+        let needed = FAST_DECAY / lambda_min;
+        if self.t_fast < needed {
+            out.push(format!(
+                "t_fast = {} is before the fast phase ends ({FAST_DECAY}/λ_min(Λ₁) = {needed:.3}): \
+                 ‖H‖ has only decayed by about e^(−{:.1}) there, so cascade_separation and the \
+                 rates may fail; leave t_fast unset to read it at {needed:.3}",
+                self.t_fast,
+                lambda_min * self.t_fast
+            ));
+        }
+        let wanted = horizon_atol(self.p.t_end);
+        if self.atol > wanted {
+            out.push(format!(
+                "atol = {:e} is above {wanted:e} = min(1e-13, 1e-9/t_end): the relative error of \
+                 S(T) grows like atol·T (measured 2–5·atol·T), about {:.1e} at T = {}, against the \
+                 criteria's 1e3·max(rtol, atol) = {:.1e}; leave atol unset",
+                self.atol,
+                3.0 * self.atol * self.p.t_end,
+                self.p.t_end,
+                1e3 * self.p.rtol.max(self.atol)
+            ));
+        }
+        out
     }
 
     fn criteria(&self, prediction: &DynPrediction, runs: &[RunOutcome]) -> Vec<Criterion> {
@@ -1230,8 +1326,8 @@ impl Dynamics for Factorization {
                 name: name.into(),
                 statement: format!(
                     "{label} decays exponentially at rate ≳ λ_min(Λ₁) = {rate}: the rate over [{}, {}] is ≥ 0.9·λ_min(Λ₁) in every seed",
-                    self.p.t_fast / 2.0,
-                    self.p.t_fast
+                    self.t_fast / 2.0,
+                    self.t_fast
                 ),
                 predicted: Some(rate),
                 measured: mean,
@@ -1248,7 +1344,7 @@ impl Dynamics for Factorization {
                 name: "cascade_separation".into(),
                 statement: format!(
                     "at t = {} H has converged while S is still slow: ‖H‖/‖S‖ ≤ 1e-3 in every seed",
-                    self.p.t_fast
+                    self.t_fast
                 ),
                 predicted: Some(0.0),
                 measured: mean,
@@ -1267,7 +1363,7 @@ impl Dynamics for Factorization {
                 pass: !v.is_empty() && v.iter().all(|x| *x <= 1e-9),
             });
         }
-        let tol = 1e3 * self.p.rtol.max(self.p.atol);
+        let tol = 1e3 * self.p.rtol.max(self.atol);
         // With m = 0, S ≡ 0 (checked above) and a relative error of S is meaningless.
         let compared: &[(&str, &str)] = if self.slow > 0 {
             &[
@@ -1360,11 +1456,90 @@ mod tests {
         );
         bad(
             FactorizationParams {
-                t_fast: 20000.0,
+                t_fast: Some(20000.0),
                 ..d()
             },
             "t_fast",
         );
+    }
+
+    /// With λ_min(Λ₁) = 0.5 the fast phase lasts three times longer than with the default
+    /// spectrum: the default `t_fast = 15/λ_min(Λ₁) = 30` passes `cascade_separation`
+    /// (and every other criterion), while reading it at the default spectrum's 10 fails.
+    #[test]
+    fn the_fast_phase_is_read_at_the_predicted_rate() {
+        use crate::dynamics::Trajectory;
+        let at = |t_fast: Option<f64>| {
+            let f = Factorization::new(FactorizationParams {
+                spectrum: Some(vec![3.0, 0.5, 0.0, 0.0, 0.0, -0.5, -1.0, -2.0]),
+                t_fast,
+                ..Default::default()
+            })
+            .unwrap();
+            assert_eq!(f.t_fast, t_fast.unwrap_or(30.0));
+            crate::criteria::check(&Trajectory::new(f), 1, 8, &|_| {}).unwrap()
+        };
+        let auto = at(None);
+        assert_eq!(auto.verdict(), "pass", "{:#?}", auto.reasons());
+        assert!(
+            auto.prediction.warnings.is_empty(),
+            "{:?}",
+            auto.prediction.warnings
+        );
+        let fixed = at(Some(10.0));
+        let c = fixed
+            .criteria
+            .iter()
+            .find(|c| c.name == "cascade_separation")
+            .unwrap();
+        assert!(!c.pass, "{c:?}");
+        let w = &fixed.prediction.warnings;
+        assert!(w.len() == 1 && w[0].contains("fast phase"), "{w:?}");
+        assert!(fixed.reasons().iter().any(|r| r.contains("fast phase")));
+        assert_eq!(
+            Factorization::new(FactorizationParams::default())
+                .unwrap()
+                .t_fast,
+            10.0
+        );
+    }
+
+    /// At a horizon of 10⁵ the default tolerance (`horizon_atol` = 10⁻¹⁴) keeps the
+    /// relative error of `S` within the `s_riccati_err` criterion; the default horizon's
+    /// 10⁻¹³ does not (its error grows like `atol·T`: about 5·10⁻⁸ against 10⁻⁸).
+    #[test]
+    fn long_horizons_scale_the_tolerance() {
+        use crate::dynamics::Trajectory;
+        let at = |atol: Option<f64>| {
+            let f = Factorization::new(FactorizationParams {
+                t_end: 1e5,
+                atol,
+                ..Default::default()
+            })
+            .unwrap();
+            let check = crate::criteria::check(&Trajectory::new(f), 1, 4, &|_| {}).unwrap();
+            check
+                .criteria
+                .into_iter()
+                .find(|c| c.name == "s_riccati_err")
+                .unwrap()
+        };
+        assert_eq!(horizon_atol(1e5), 1e-14);
+        assert_eq!(horizon_atol(1e4), 1e-13);
+        let auto = at(None);
+        assert!(auto.pass, "{auto:?}");
+        let fixed = at(Some(1e-13));
+        assert!(!fixed.pass, "{fixed:?}");
+        let warned = Trajectory::new(
+            Factorization::new(FactorizationParams {
+                t_end: 1e5,
+                atol: Some(1e-13),
+                ..Default::default()
+            })
+            .unwrap(),
+        );
+        let w = crate::model::Model::predict(&warned).unwrap().warnings;
+        assert!(w.len() == 1 && w[0].contains("atol"), "{w:?}");
     }
 
     #[test]
@@ -1377,7 +1552,7 @@ mod tests {
             assert!(g.windows(2).all(|w| w[0] < w[1]));
             let f = Factorization::new(FactorizationParams {
                 t_end,
-                t_fast: t_end / 4.0,
+                t_fast: Some(t_end / 4.0),
                 ..Default::default()
             })
             .unwrap();
@@ -1394,7 +1569,7 @@ mod tests {
             let f = Factorization::new(FactorizationParams {
                 r,
                 t_end: 20.0,
-                t_fast: 5.0,
+                t_fast: Some(5.0),
                 ..Default::default()
             })
             .unwrap();
@@ -1422,7 +1597,7 @@ mod tests {
             let f = Factorization::new(FactorizationParams {
                 r,
                 t_end: 20.0,
-                t_fast: 5.0,
+                t_fast: Some(5.0),
                 ..Default::default()
             })
             .unwrap();
@@ -1472,7 +1647,7 @@ mod tests {
     fn info_params_match_the_parameter_type() {
         crate::params::assert_describes::<FactorizationParams>(
             &Factorization::info().params,
-            &["spectrum"],
+            &["spectrum", "t_fast", "atol"],
         );
     }
 

@@ -263,6 +263,11 @@ pub trait Dynamics: Send + Sync + Sized {
     fn default_seeds(&self) -> u64 {
         20
     }
+    /// Where this instance's settings fall outside what its criteria need (a horizon or
+    /// tolerance against the predicted rates), one line each with the expected effect.
+    fn regime(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A training-dynamics model as a [`Model`]: one trial is one seed's trajectory, its
@@ -337,6 +342,7 @@ impl<D: Dynamics> Model for Trajectory<D> {
                 .map(|(k, v)| Quantity::exact(k, *v))
                 .collect(),
             curves: p.curves,
+            warnings: self.model.regime(),
             ..Default::default()
         })
     }

@@ -361,7 +361,7 @@ impl TwoStageModel for FactorModel {
             d_base: self.d,
             sigma2: self.task.sigma2,
             law,
-            gaussian_features: true,
+            design: crate::theory::DesignMoments::Gaussian,
             interaction_mean_se: 0.0,
             paper_interaction_mean: Some(self.paper_interaction_mean()?),
             references: vec![],

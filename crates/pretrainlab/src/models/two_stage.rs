@@ -152,6 +152,15 @@ fn take_size(table: &mut toml::Table, field: &str, default: usize) -> Result<usi
     }
 }
 
+/// A predicted quantity with its Monte Carlo standard error (none when it is exact).
+fn estimated(name: &str, value: f64, se: f64) -> Quantity {
+    Quantity {
+        name: name.into(),
+        value,
+        se: (se > 0.0).then_some(se),
+    }
+}
+
 impl<M: TwoStageModel> Model for TwoStage<M> {
     type Workspace = M::Workspace;
 
@@ -195,9 +204,9 @@ impl<M: TwoStageModel> Model for TwoStage<M> {
         };
         let mut means = vec![
             mean("m_rep", p.interaction_mean, se, true),
-            mean("scaled_excess", p.finite_n_mean, se / p.alpha, true),
-            mean("n_var", p.n_var_mean, 0.0, false),
-            mean("n_leak", p.n_leak_mean, 0.0, false),
+            mean("scaled_excess", p.finite_n_mean, p.finite_n_mean_se(), true),
+            mean("n_var", p.n_var_mean, p.n_var_mean_se, false),
+            mean("n_leak", p.n_leak_mean, p.n_leak_mean_se, false),
             mean("n_rep", p.interaction_mean / p.alpha, se / p.alpha, false),
         ];
         if let Some(x) = &p.extra_limit {
@@ -224,17 +233,13 @@ impl<M: TwoStageModel> Model for TwoStage<M> {
             Quantity::exact("d_eff", p.d_eff as f64),
             Quantity::exact("d_base", p.d_base as f64),
             Quantity::exact("sigma2", p.sigma2),
-            Quantity {
-                name: "interaction_mean".into(),
-                value: p.interaction_mean,
-                se: (se > 0.0).then_some(se),
-            },
+            estimated("interaction_mean", p.interaction_mean, se),
             Quantity::exact("interaction_var", p.interaction_var),
             Quantity::exact("alpha", p.alpha),
             Quantity::exact("limit_mean", p.limit_mean),
-            Quantity::exact("finite_n_mean", p.finite_n_mean),
-            Quantity::exact("n_var_mean", p.n_var_mean),
-            Quantity::exact("n_leak_mean", p.n_leak_mean),
+            estimated("finite_n_mean", p.finite_n_mean, p.finite_n_mean_se()),
+            estimated("n_var_mean", p.n_var_mean, p.n_var_mean_se),
+            estimated("n_leak_mean", p.n_leak_mean, p.n_leak_mean_se),
         ];
         if let Some(a0) = p.alpha0 {
             quantities.push(Quantity::exact("alpha0", a0));

@@ -105,15 +105,19 @@ pub struct Prediction {
     /// Mean of the limit law, `σ² d_eff + E‖L(Z)‖²/α`.
     pub limit_mean: f64,
     /// Whether the finite-`n` means below are exact (Gaussian downstream features) or
-    /// the limits.
+    /// estimated to first order in `1/n` from the features' moments.
     pub finite_n_exact: bool,
-    /// `E[n·Var_n]` at this `n`: `σ² p n/(n − p − 1)` with `p = d_eff` for Gaussian
-    /// features (the inverse-Wishart mean), else the limit `σ² d_eff`.
+    /// How the finite-`n` means were obtained, in words.
+    pub finite_n_method: &'static str,
+    /// `E[n·Var_n]` at this `n` (see [`Theory::finite_n_parts`]).
     pub n_var_mean: f64,
-    /// `E[n·Leakage_n]` at this `n`: `p E‖L(Z)‖² / (α (n − p − 1))` for Gaussian features
-    /// (the population residual is independent of the features), else the limit 0.
+    /// Monte Carlo standard error of `n_var_mean` (0 when exact).
+    pub n_var_mean_se: f64,
+    /// `E[n·Leakage_n]` at this `n` (see [`Theory::finite_n_parts`]).
     pub n_leak_mean: f64,
-    /// `E[n(R − σ²)]` at this `(m, n)` with the exact finite-`n` downstream terms:
+    /// Monte Carlo standard error of `n_leak_mean` (0 when exact).
+    pub n_leak_mean_se: f64,
+    /// `E[n(R − σ²)]` at this `(m, n)` with the finite-`n` downstream terms:
     /// `n_var_mean + n_leak_mean + E‖L(Z)‖²/α`. The O(1/m) bias of `m·Rep` is not in it.
     pub finite_n_mean: f64,
     /// Quantiles (levels of [`crate::stats::LEVELS`]) of `‖L(Z)‖²`.
@@ -123,6 +127,15 @@ pub struct Prediction {
     /// Limit mean of the model's extra per-trial quantity (labelled with its name),
     /// where the theory predicts one.
     pub extra_limit: Option<Reference>,
+}
+
+impl Prediction {
+    /// Standard error of `finite_n_mean`: the Monte Carlo errors of `E‖L(Z)‖²/α` and of
+    /// the two finite-`n` terms, in quadrature.
+    pub fn finite_n_mean_se(&self) -> f64 {
+        let rep = self.interaction_mean_se / self.alpha;
+        (rep * rep + self.n_var_mean_se.powi(2) + self.n_leak_mean_se.powi(2)).sqrt()
+    }
 }
 
 /// The model-level ingredients of a [`Prediction`] that do not depend on `(m, n)`.
@@ -140,9 +153,39 @@ pub struct Theory {
     /// Limit mean of the model's extra per-trial quantity (labelled with its name),
     /// where the theory predicts one.
     pub extra_limit: Option<Reference>,
-    /// Whether the downstream features `W x` are Gaussian (a Gaussian design), which makes
-    /// the finite-`n` means of the variance and leakage parts exact.
-    pub gaussian_features: bool,
+    /// The moments of the downstream features that fix the finite-`n` means of the
+    /// variance and leakage parts.
+    pub design: DesignMoments,
+}
+
+/// The two moments of the downstream features `ψ ∈ ℝᵖ` (`p = d_eff`, `Σ = E ψψᵀ`,
+/// `q(x) = ψ(x)ᵀΣ⁻¹ψ(x)`, the whitened squared norm) that the finite-`n` downstream means
+/// need, per unit of `‖L(Z)‖²` where it enters:
+///
+/// - `κ = E[q²]`, the fourth moment of the whitened features (`p² + 2p` for Gaussian ones);
+/// - `λ = E[q(x)·s(x)ᵀV s(x)]`, the leakage weight: the mean of `‖L(Z)‖²`'s density
+///   `s(x)ᵀVs(x)` weighted by `q` (`p·E‖L(Z)‖²` when the residual is independent of the
+///   features, as for Gaussian ones).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub enum DesignMoments {
+    /// Gaussian features: the finite-`n` means are exact (inverse-Wishart moments).
+    Gaussian,
+    /// Moments estimated by Monte Carlo, with their standard errors.
+    Estimated {
+        kurtosis: f64,
+        kurtosis_se: f64,
+        leak_weight: f64,
+        leak_weight_se: f64,
+    },
+}
+
+/// The finite-`n` downstream means of one [`Prediction`].
+struct FiniteN {
+    var: f64,
+    var_se: f64,
+    leak: f64,
+    leak_se: f64,
+    exact: bool,
 }
 
 impl Theory {
@@ -152,7 +195,7 @@ impl Theory {
         let mean = self.law.mean();
         let spare = self.d_base.saturating_sub(self.d_eff);
         let alpha0 = (spare > 0 && self.sigma2 > 0.0).then(|| mean / (self.sigma2 * spare as f64));
-        let (n_var_mean, n_leak_mean, exact) = self.finite_n_parts(n, mean / alpha);
+        let fin = self.finite_n_parts(n, alpha, mean);
         let weights: Vec<f64> = self
             .law
             .weights()
@@ -175,32 +218,67 @@ impl Theory {
             n,
             alpha,
             limit_mean: self.sigma2 * self.d_eff as f64 + mean / alpha,
-            finite_n_exact: exact,
-            n_var_mean,
-            n_leak_mean,
-            finite_n_mean: n_var_mean + n_leak_mean + mean / alpha,
+            finite_n_exact: fin.exact,
+            finite_n_method: if fin.exact {
+                "exact: inverse-Wishart means of Gaussian features"
+            } else {
+                "first order in 1/n from Monte Carlo moments of the features"
+            },
+            n_var_mean: fin.var,
+            n_var_mean_se: fin.var_se,
+            n_leak_mean: fin.leak,
+            n_leak_mean_se: fin.leak_se,
+            finite_n_mean: fin.var + fin.leak + mean / alpha,
             interaction_quantiles: crate::stats::LEVELS.map(|p| self.law.quantile(p)),
             references: self.references.clone(),
             extra_limit: self.extra_limit.clone(),
         }
     }
 
-    /// `(E[n·Var_n], E[n·Leakage_n], exact)` at `n`, given the mean `rep = E[n·Rep]`.
+    /// `E[n·Var_n]` and `E[n·Leakage_n]` at `n`, given `α` and `E‖L(Z)‖²`.
     ///
-    /// For Gaussian features `z = W x ∈ ℝᵖ` (`p = d_eff`) and `n > p + 1`, conditionally on
-    /// the representation: `F_n = (1/n) Σ zᵢzᵢᵀ ~ Wishart_p(n, F)/n`, so
-    /// `E[tr(F F_n⁻¹)] = n p/(n − p − 1)` and `E[n·Var_n] = σ² n p/(n − p − 1)`. The
-    /// population residual `e = w⋆ᵀx − βᵀz` is uncorrelated with `z`, hence independent
-    /// of it, with variance `Rep`; so `E[Leakage_n | Z] = Rep·tr(F (ZᵀZ)⁻¹)` and
-    /// `E[n·Leakage_n] = p·E[n·Rep]/(n − p − 1)`. Otherwise the limits `σ² d_eff` and 0.
-    fn finite_n_parts(&self, n: usize, rep: f64) -> (f64, f64, bool) {
+    /// With `F_n = (1/n) Σ ψᵢψᵢᵀ` and `A = Σ^{-1/2} F_n Σ^{-1/2} = I + E`,
+    /// `n·Var_n = σ² tr(Σ F_n⁻¹) = σ² tr A⁻¹`, and `tr A⁻¹ = p − tr E + tr E² − …` with
+    /// `E[tr E] = 0`, `E[tr E²] = (κ − p)/n`. So
+    ///
+    /// ```text
+    /// E[n·Var_n]     = σ² (p + (κ − p)/(n − p − 1))
+    /// E[n·Leakage_n] = λ / (α (n − p − 1))
+    /// ```
+    ///
+    /// For Gaussian features (`κ = p² + 2p`, `λ = p E‖L(Z)‖²`) both are exact: `F_n` is a
+    /// scaled Wishart, `E[tr(Σ F_n⁻¹)] = n p/(n − p − 1)`, and the population residual
+    /// `e` is independent of the features with variance `Rep`, so
+    /// `E[Leakage_n | Z] = Rep·tr(Σ (ΨᵀΨ)⁻¹)`. Otherwise they are right to first order in
+    /// `1/n` (the leakage from `δ ≈ Σ⁻¹(1/n)Σ ψᵢeᵢ` and `E[e² | x] = s(x)ᵀVs(x)/m`);
+    /// the `n − p − 1` keeps them exact in the Gaussian case. Below `n = p + 2` the limits.
+    fn finite_n_parts(&self, n: usize, alpha: f64, rep_mean: f64) -> FiniteN {
         let p = self.d_eff as f64;
-        let n_f = n as f64;
-        if self.gaussian_features && n_f > p + 1.0 {
-            let spare = n_f - p - 1.0;
-            (self.sigma2 * n_f * p / spare, p * rep / spare, true)
-        } else {
-            (self.sigma2 * p, 0.0, false)
+        let spare = n as f64 - p - 1.0;
+        let (kurtosis, kurtosis_se, leak_weight, leak_weight_se, exact) = match self.design {
+            DesignMoments::Gaussian => (p * p + 2.0 * p, 0.0, p * rep_mean, 0.0, true),
+            DesignMoments::Estimated {
+                kurtosis,
+                kurtosis_se,
+                leak_weight,
+                leak_weight_se,
+            } => (kurtosis, kurtosis_se, leak_weight, leak_weight_se, false),
+        };
+        if spare <= 0.0 {
+            return FiniteN {
+                var: self.sigma2 * p,
+                var_se: 0.0,
+                leak: 0.0,
+                leak_se: 0.0,
+                exact: false,
+            };
+        }
+        FiniteN {
+            var: self.sigma2 * (p + (kurtosis - p) / spare),
+            var_se: self.sigma2 * kurtosis_se / spare,
+            leak: leak_weight / (alpha * spare),
+            leak_se: leak_weight_se / (alpha * spare),
+            exact,
         }
     }
 

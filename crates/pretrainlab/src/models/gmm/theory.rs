@@ -58,7 +58,7 @@ use rayon::prelude::*;
 use super::GmmModel;
 use crate::linalg::{clean_simd_state, mul_into, pinv_psd, sym_eigen_desc};
 use crate::rng::{experiment_key, trial_rng};
-use crate::theory::{Reference, TangentProblem, Theory, WeightedChiSquare};
+use crate::theory::{DesignMoments, Reference, TangentProblem, Theory, WeightedChiSquare};
 use crate::{Error, Result};
 
 /// Independent Monte Carlo blocks per stage.
@@ -85,6 +85,10 @@ pub struct Interaction {
     pub beta_error: f64,
     /// Numerical rank of `G`.
     pub gram_rank: usize,
+    /// `κ = E[q²]` with `q = ψᵀΣ⁻¹ψ`, and its standard error (evaluation stage).
+    pub kurtosis: (f64, f64),
+    /// `λ = E[q·sᵀVs]`, and its standard error (evaluation stage).
+    pub leak_weight: (f64, f64),
 }
 
 /// Everything at `U⋆` needed to evaluate `ψ`, `f⋆` and `J` at one point.
@@ -428,21 +432,34 @@ fn projection_blocks(
     })
 }
 
-/// Evaluation stage: per-block `(Σ s sᵀ, count)` with `s = J − Bᵀψ`.
+/// One block of the evaluation stage: `Σ s sᵀ`, the sums of `q²` and `q·sᵀVs` (with
+/// `q = ψᵀΣ⁻¹ψ`, for the finite-`n` moments of [`crate::theory::DesignMoments`]) and the
+/// count.
+struct EvalBlock {
+    gram: Mat<f64>,
+    q2: f64,
+    q_density: f64,
+    count: usize,
+}
+
+/// Evaluation stage: per-block [`EvalBlock`]s with `s = J − Bᵀψ`.
 fn evaluation_blocks(
     model: &GmmModel,
     sens: &Sensitivity,
-    b_mat: MatRef<'_, f64>,
+    stage: &Stage,
     n: usize,
     seed: u64,
-) -> Vec<(Mat<f64>, usize)> {
+) -> Vec<EvalBlock> {
     let (kd, p) = (model.k * model.d, model.d_eff());
     blocks(n, seed, "gmm/evaluation", |rng, count| {
         let mut g = Mat::<f64>::zeros(kd, kd);
         let mut psi = Mat::<f64>::zeros(p, CHUNK);
         let mut jac = Mat::<f64>::zeros(kd, CHUNK);
         let mut f = Mat::<f64>::zeros(1, CHUNK);
+        let mut white = Mat::<f64>::zeros(p, CHUNK);
+        let mut vs = Mat::<f64>::zeros(kd, CHUNK);
         let mut s = sens.scratch();
+        let (mut q2, mut q_density) = (0.0, 0.0);
         for_chunks(model, rng, count, |x| {
             let b = x.ncols();
             fill(sens, x, &mut psi, &mut jac, &mut f, &mut s);
@@ -450,24 +467,58 @@ fn evaluation_blocks(
             mul_into(
                 js.as_mut(),
                 Accum::Add,
-                b_mat.transpose(),
+                stage.b_mat.transpose(),
                 psi.as_ref().subcols(0, b),
                 -1.0,
             );
             let js = jac.as_ref().subcols(0, b);
             mul_into(g.as_mut(), Accum::Add, js, js.transpose(), 1.0);
+            let ps = psi.as_ref().subcols(0, b);
+            mul_into(
+                white.as_mut().subcols_mut(0, b),
+                Accum::Replace,
+                stage.sigma_inv.as_ref(),
+                ps,
+                1.0,
+            );
+            mul_into(
+                vs.as_mut().subcols_mut(0, b),
+                Accum::Replace,
+                stage.v.as_ref(),
+                js,
+                1.0,
+            );
+            clean_simd_state();
+            for j in 0..b {
+                let q: f64 = (0..p).map(|i| ps[(i, j)] * white[(i, j)]).sum();
+                let density: f64 = (0..kd).map(|i| js[(i, j)] * vs[(i, j)]).sum();
+                q2 += q * q;
+                q_density += q * density;
+            }
         });
-        (g, count)
+        EvalBlock {
+            gram: g,
+            q2,
+            q_density,
+            count,
+        }
     })
 }
 
-/// `B = Σ⁻¹E[ψJᵀ]`, `β̂ = Σ⁻¹E[ψf⋆]` from projection blocks.
+/// What the evaluation stage needs from the earlier ones: `B`, `Σ⁺` and `V`.
+struct Stage {
+    b_mat: Mat<f64>,
+    sigma_inv: Mat<f64>,
+    v: Mat<f64>,
+}
+
+/// `B = Σ⁻¹E[ψJᵀ]`, `β̂ = Σ⁻¹E[ψf⋆]` and `Σ⁻¹` from projection blocks.
 pub fn projection(
     model: &GmmModel,
     sens: &Sensitivity,
     n: usize,
     seed: u64,
-) -> Result<(Mat<f64>, Vec<f64>)> {
+) -> Result<(Mat<f64>, Vec<f64>, Mat<f64>)> {
     let parts = projection_blocks(model, sens, n, seed);
     let total: usize = parts.iter().map(|p| p.3).sum();
     let scale = faer::Scale(1.0 / total as f64);
@@ -476,7 +527,12 @@ pub fn projection(
     let m = sum_mats(&parts.iter().map(|p| p.2.clone()).collect::<Vec<_>>()) * scale;
     let inv = pinv_psd(sig.as_ref())?;
     let beta = &inv * &c;
-    Ok((&inv * &m, (0..beta.nrows()).map(|i| beta[(i, 0)]).collect()))
+    let b_mat = &inv * &m;
+    Ok((
+        b_mat,
+        (0..beta.nrows()).map(|i| beta[(i, 0)]).collect(),
+        inv,
+    ))
 }
 
 /// The three Monte Carlo stages and `E‖L(Z)‖²` with its error bar.
@@ -491,8 +547,14 @@ pub fn interaction(model: &GmmModel) -> Result<Interaction> {
     let fisher = sum_mats(&fb.iter().map(|b| b.0.clone()).collect::<Vec<_>>())
         * faer::Scale(1.0 / nf as f64);
     let fisher = Mat::from_fn(kd, kd, |i, j| 0.5 * (fisher[(i, j)] + fisher[(j, i)]));
+    let mut problem = TangentProblem {
+        hessian: fisher.clone(),
+        score_cov: fisher.clone(),
+        residual_gram: Mat::zeros(kd, kd),
+    };
+    let v = problem.tangent_covariance()?;
 
-    let (b_mat, beta_hat) = projection(model, &sens, prm.proj_samples, seed)?;
+    let (b_mat, beta_hat, sigma_inv) = projection(model, &sens, prm.proj_samples, seed)?;
     let beta_error = beta_hat
         .iter()
         .zip(&model.theta_feat)
@@ -506,24 +568,24 @@ pub fn interaction(model: &GmmModel) -> Result<Interaction> {
         )));
     }
 
-    let eb = evaluation_blocks(model, &sens, b_mat.as_ref(), prm.eval_samples, seed);
-    let ne: usize = eb.iter().map(|b| b.1).sum();
-    let gram = sum_mats(&eb.iter().map(|b| b.0.clone()).collect::<Vec<_>>())
+    let stage = Stage {
+        b_mat,
+        sigma_inv,
+        v,
+    };
+    let eb = evaluation_blocks(model, &sens, &stage, prm.eval_samples, seed);
+    let v = stage.v;
+    let ne: usize = eb.iter().map(|b| b.count).sum();
+    let gram = sum_mats(&eb.iter().map(|b| b.gram.clone()).collect::<Vec<_>>())
         * faer::Scale(1.0 / ne as f64);
     let gram = Mat::from_fn(kd, kd, |i, j| 0.5 * (gram[(i, j)] + gram[(j, i)]));
-
-    let problem = TangentProblem {
-        hessian: fisher.clone(),
-        score_cov: fisher.clone(),
-        residual_gram: gram.clone(),
-    };
-    let v = problem.tangent_covariance()?;
+    problem.residual_gram = gram.clone();
     let weights = problem.interaction_weights()?;
     let mean = frob(v.as_ref(), gram.as_ref());
 
     let per_block: Vec<f64> = eb
         .iter()
-        .map(|(g, n)| frob(v.as_ref(), g.as_ref()) / *n as f64)
+        .map(|b| frob(v.as_ref(), b.gram.as_ref()) / b.count as f64)
         .collect();
     let (_, sd_eval) = mean_sd(&per_block);
     let se_eval = sd_eval / (BLOCKS as f64).sqrt();
@@ -534,6 +596,8 @@ pub fn interaction(model: &GmmModel) -> Result<Interaction> {
         .collect();
     let (_, sd_f) = mean_sd(&per_block_f);
     let se_fisher = sd_f / (BLOCKS as f64).sqrt();
+    let kurtosis = batch_mean(&eb, |b| b.q2);
+    let leak_weight = batch_mean(&eb, |b| b.q_density);
 
     let (g_eig, _) = sym_eigen_desc(gram.as_ref())?;
     let gram_rank = g_eig
@@ -550,7 +614,19 @@ pub fn interaction(model: &GmmModel) -> Result<Interaction> {
         gram,
         beta_error,
         gram_rank,
+        kurtosis,
+        leak_weight,
     })
+}
+
+/// The count-weighted mean of a per-block sum over the evaluation blocks, and its
+/// batch-means standard error.
+fn batch_mean(blocks: &[EvalBlock], sum: impl Fn(&EvalBlock) -> f64) -> (f64, f64) {
+    let total: usize = blocks.iter().map(|b| b.count).sum();
+    let mean = blocks.iter().map(&sum).sum::<f64>() / total as f64;
+    let per_block: Vec<f64> = blocks.iter().map(|b| sum(b) / b.count as f64).collect();
+    let (_, sd) = mean_sd(&per_block);
+    (mean, sd / (BLOCKS as f64).sqrt())
 }
 
 /// The [`Theory`] of the mixture model.
@@ -565,7 +641,12 @@ pub fn theory(model: &GmmModel) -> Result<Theory> {
         d_base: model.d_eff() + it.gram_rank,
         sigma2: prm.noise_var,
         law,
-        gaussian_features: false,
+        design: DesignMoments::Estimated {
+            kurtosis: it.kurtosis.0,
+            kurtosis_se: it.kurtosis.1,
+            leak_weight: it.leak_weight.0,
+            leak_weight_se: it.leak_weight.1,
+        },
         interaction_mean_se: it.se,
         paper_interaction_mean: None,
         extra_limit: None,
