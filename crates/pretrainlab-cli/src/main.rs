@@ -58,6 +58,13 @@ enum Command {
     },
     /// Run a built-in preset (a paper figure or a demo); `--list` lists them.
     Reproduce(ReproduceArgs),
+    /// Check every claim of the papers that the models declare, in one run: each claim's
+    /// instance is checked through the runner and store (it resumes), and `audit.html`,
+    /// `audit.json` and `audit.csv` list each claim with the paper's value, the generic
+    /// computation, the simulation ± s.e. and the verdict (confirmed, contradicted with
+    /// the distance in s.e., or not testable here). Default folder: results/audit
+    /// (results/audit-quick with --quick).
+    Audit(AuditArgs),
     /// Split a budget between unlabeled and labeled samples (two-stage models): the
     /// optimal (m, n) from the theory's constants, the downstream-only alternative and
     /// whether pre-training pays.
@@ -182,6 +189,15 @@ struct ReproduceArgs {
     /// List the presets, one line each.
     #[arg(long)]
     list: bool,
+    #[command(flatten)]
+    settings: ExperimentSettings,
+}
+
+#[derive(Args, Debug)]
+struct AuditArgs {
+    /// Audit only this model's claims (repeatable; default: every model).
+    #[arg(long = "model", value_name = "NAME")]
+    models: Vec<String>,
     #[command(flatten)]
     settings: ExperimentSettings,
 }
@@ -331,6 +347,7 @@ fn run(cli: Cli) -> Result<()> {
             limits,
         } => experiments::validate(&file, quick, &limits.limits()),
         Command::Plan(args) => commands::plan(&args),
+        Command::Audit(args) => presets::audit(&args.models, &args.settings),
         Command::Reproduce(args) => {
             if args.list {
                 print!("{}", presets::list());

@@ -1,10 +1,12 @@
-//! `pretrainlab reproduce NAME`: the presets of `pretrainlab_papers` (paper figures and
-//! demos), run with the command line's settings, progress and Ctrl-C handling.
+//! `pretrainlab reproduce NAME` and `pretrainlab audit`: the presets and the claims of
+//! `pretrainlab_papers`, run with the command line's settings, progress and Ctrl-C
+//! handling.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
+use pretrainlab_papers::audit::AuditOutcome;
 use pretrainlab_papers::{Options, PaperError, PresetOutcome};
 
 use crate::experiments::{self, Interrupted, STOP};
@@ -36,17 +38,7 @@ pub fn reproduce(name: &str, settings: &ExperimentSettings) -> Result<()> {
             limits: ctx.limits,
         },
     )
-    .map_err(|e| match e {
-        PaperError::Store(e) => {
-            let setting = if settings.output.is_some() {
-                "--output"
-            } else {
-                "the default results/<preset>"
-            };
-            experiments::store_error(e, setting)
-        }
-        other => anyhow::Error::new(other),
-    })?;
+    .map_err(|e| paper_error(e, settings, "the default results/<preset>"))?;
     let secs = start.elapsed().as_secs_f64();
     match outcome {
         PresetOutcome::Interrupted {
@@ -92,6 +84,76 @@ pub fn reproduce(name: &str, settings: &ExperimentSettings) -> Result<()> {
                 }
                 print!("{text}");
             }
+            Ok(())
+        }
+    }
+}
+
+/// Maps a preset's or the audit's error to the CLI's, naming the folder setting.
+fn paper_error(e: PaperError, settings: &ExperimentSettings, default: &str) -> anyhow::Error {
+    match e {
+        PaperError::Store(e) => {
+            let setting = if settings.output.is_some() {
+                "--output"
+            } else {
+                default
+            };
+            experiments::store_error(e, setting)
+        }
+        PaperError::Post(message) if message.contains("--model") => input_error(message),
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// `pretrainlab audit [--model NAME]…`.
+pub fn audit(models: &[String], settings: &ExperimentSettings) -> Result<()> {
+    let output = settings.output.clone().unwrap_or_else(|| {
+        experiments::quick_folder(&PathBuf::from("results/audit"), settings.quick)
+    });
+    let ctx = experiments::context(settings)?;
+    experiments::install_interrupt_handler();
+    let progress = ExperimentProgress::new(ctx.quiet);
+    let outcome = pretrainlab_papers::audit::run(
+        models,
+        &Options {
+            output: output.clone(),
+            fresh: ctx.fresh,
+            quick: ctx.quick,
+            stop: &STOP,
+            progress: &progress,
+            limits: ctx.limits,
+        },
+    )
+    .map_err(|e| paper_error(e, settings, "the default results/audit"))?;
+    match outcome {
+        AuditOutcome::Interrupted {
+            claim,
+            units_done,
+            units_total,
+        } => {
+            let mut hint = String::from("pretrainlab audit");
+            for m in models {
+                hint.push_str(&format!(" --model {m}"));
+            }
+            if ctx.quick {
+                hint.push_str(" --quick");
+            }
+            if settings.output.is_some() {
+                hint.push_str(&format!(" --output {}", output.display()));
+            }
+            Err(Interrupted(format!(
+                "interrupted: {units_done} of {units_total} units of the instance of `{claim}` are stored in {}; resume with `{hint}`",
+                output.display()
+            ))
+            .into())
+        }
+        AuditOutcome::Finished { rows, files } => {
+            print!("{}", pretrainlab_experiment::text::audit_table(&rows));
+            let mut text = format!("audit: written to {}:\n", output.display());
+            for f in &files {
+                text.push_str(&format!("  {f}\n"));
+            }
+            print!("{text}");
             Ok(())
         }
     }

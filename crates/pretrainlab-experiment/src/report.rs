@@ -254,7 +254,7 @@ fn num(x: f64) -> String {
 }
 
 /// Escapes text for HTML.
-fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -7,6 +7,7 @@ use pretrainlab::criteria::{Check, Simulation};
 use pretrainlab::model::Prediction;
 use pretrainlab::params::ModelInfo;
 use pretrainlab::stats::{LEVELS, Summary};
+use pretrainlab_report::format_number;
 use serde_json::Value;
 
 /// Every model with its parameters, defaults and meaning.
@@ -339,6 +340,46 @@ pub fn plan(
         }
     }
     s
+}
+
+/// The `audit` table: one line per claim (id, where, the paper's value, the generic
+/// theory, the simulation ± s.e., the verdict with the distance in s.e.), then the counts.
+pub fn audit_table(rows: &[pretrainlab::audit::ClaimRow]) -> String {
+    use pretrainlab::audit::Verdict;
+    let f = |x: Option<f64>| x.map_or_else(|| "—".to_string(), format_number);
+    let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(5).max(5);
+    let mut out = format!(
+        "{:<width$}  {:<38}  {:>12}  {:>12}  {:>24}  verdict\n",
+        "claim", "where", "paper", "generic", "simulated ± s.e."
+    );
+    for r in rows {
+        let sim = match (r.simulated, r.simulated_se) {
+            (Some(m), Some(se)) => format!("{} ± {}", format_number(m), format_number(se)),
+            _ => "—".into(),
+        };
+        let verdict = match (r.verdict, r.z) {
+            (Verdict::Contradicted, Some(z)) => format!("contradicted ({:.1} s.e.)", z.abs()),
+            (v, _) => v.as_str().to_string(),
+        };
+        let location: String = r.location.chars().take(38).collect();
+        out.push_str(&format!(
+            "{:<width$}  {:<38}  {:>12}  {:>12}  {:>24}  {verdict}\n",
+            r.id,
+            location,
+            f(r.paper_value),
+            f(r.generic),
+            sim
+        ));
+    }
+    let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
+    out.push_str(&format!(
+        "{} claims: {} confirmed, {} contradicted, {} not testable here\n",
+        rows.len(),
+        count(Verdict::Confirmed),
+        count(Verdict::Contradicted),
+        count(Verdict::NotTestable)
+    ));
+    out
 }
 
 #[cfg(test)]

@@ -361,3 +361,47 @@ fn two_stage_z_scores_are_calibrated() {
     assert!(p >= 1e-3, "z² is not χ²₁ (KS p = {p}): {z:?}");
     assert!(pooled.abs() <= 3.3, "pooled mean z = {pooled}: {z:?}");
 }
+
+/// Every declared claim has a unique, file-safe id, a paper cited with its arXiv id, a
+/// location, trials, and an instance that builds; a closed-form claim names a reference
+/// that the instance's prediction gives and a metric it simulates.
+#[test]
+fn declared_claims_are_well_formed() {
+    use pretrainlab::audit::ClaimTest;
+    let mut ids = std::collections::HashSet::new();
+    for e in pretrainlab::registry::ENTRIES {
+        for c in e.claims {
+            assert!(ids.insert(c.id), "duplicate claim id {}", c.id);
+            assert!(
+                c.id.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-._".contains(ch)),
+                "{}",
+                c.id
+            );
+            assert!(c.paper.contains("arXiv "), "{}: {}", c.id, c.paper);
+            assert!(
+                !c.location.is_empty() && !c.statement.is_empty(),
+                "{}",
+                c.id
+            );
+            assert!(
+                c.trials >= c.quick_trials && c.quick_trials >= 1,
+                "{}",
+                c.id
+            );
+            let table: toml::Table = c.params.parse().unwrap();
+            let model = pretrainlab::registry::build(e.name, table)
+                .unwrap_or_else(|err| panic!("{}: {err}", c.id));
+            if let ClaimTest::PaperForm { reference, metric } = c.test {
+                assert!(model.metrics().iter().any(|m| m.name == metric), "{}", c.id);
+                let p = model.predict().unwrap();
+                assert!(
+                    p.references.iter().any(|r| r.key.starts_with(reference)),
+                    "{}: no reference {reference}",
+                    c.id
+                );
+            }
+        }
+    }
+    assert!(ids.len() >= 6);
+}

@@ -16,6 +16,7 @@
 //! Add a preset by adding its experiment files under `presets/`, its post-processing (if
 //! any) in a module of its own, and one entry in [`all`].
 
+pub mod audit;
 pub mod demos;
 pub mod dynamics_papers;
 pub mod tinati_tu;

@@ -30,6 +30,7 @@
 //!   [`stats`] (summaries), [`rng`] (per-trial streams), [`params`] (parameter
 //!   descriptions and checks).
 
+pub mod audit;
 pub mod budget;
 pub mod criteria;
 pub mod downstream;

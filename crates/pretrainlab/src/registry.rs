@@ -5,6 +5,7 @@
 //! [`catalogue`] and [`names`]; nothing outside this file needs to know which family a
 //! model belongs to. Adding a model is one line in [`ENTRIES`].
 
+use crate::audit::Claim;
 use crate::dynamics::{Trajectory, diagonal::Diagonal, factorization::Factorization, ssl::YangSsl};
 use crate::model::DynModel;
 use crate::models::two_stage::TwoStage;
@@ -21,6 +22,8 @@ pub struct Entry {
     pub build: fn(toml::Table) -> Result<Box<dyn DynModel>>,
     /// Parameters (TOML) of a small, fast instance: what the conformance suite runs.
     pub small: &'static str,
+    /// The papers' statements about the model that `pretrainlab audit` tests.
+    pub claims: &'static [Claim],
 }
 
 /// Every model, in the order `pretrainlab models` lists them.
@@ -30,36 +33,42 @@ pub const ENTRIES: &[Entry] = &[
         info: TwoStage::<FactorModel>::info,
         build: |t| Ok(Box::new(TwoStage::<FactorModel>::build(t)?)),
         small: "d = 5\nk = 2\nm = 400\nn = 200",
+        claims: crate::models::factor::CLAIMS,
     },
     Entry {
         name: "spectral",
         info: TwoStage::<SpectralModel>::info,
         build: |t| Ok(Box::new(TwoStage::<SpectralModel>::build(t)?)),
         small: "m = 2000\nn = 500",
+        claims: crate::models::spectral::CLAIMS,
     },
     Entry {
         name: "gmm",
         info: TwoStage::<GmmModel>::info,
         build: |t| Ok(Box::new(TwoStage::<GmmModel>::build(t)?)),
         small: "K = 2\nd = 3\nbeta = 3.0\nm = 600\nn = 300\nrisk_samples = 2000\nfisher_samples = 4000\nproj_samples = 4000\neval_samples = 4000",
+        claims: crate::models::gmm::CLAIMS,
     },
     Entry {
         name: "yang-ssl",
         info: Trajectory::<YangSsl>::info,
         build: |t| Ok(Box::new(Trajectory::<YangSsl>::build(t)?)),
         small: "d = 4\nsteps_ssl = 150\nsteps_sl = 150\nsteps_long = 300\nrecord_every = 7",
+        claims: crate::dynamics::ssl::CLAIMS,
     },
     Entry {
         name: "factorization",
         info: Trajectory::<Factorization>::info,
         build: |t| Ok(Box::new(Trajectory::<Factorization>::build(t)?)),
         small: "t_end = 20.0\nt_fast = 5.0",
+        claims: crate::dynamics::factorization::CLAIMS,
     },
     Entry {
         name: "diagonal",
         info: Trajectory::<Diagonal>::info,
         build: |t| Ok(Box::new(Trajectory::<Diagonal>::build(t)?)),
         small: "d = 40\nmax_steps = 20000",
+        claims: crate::dynamics::diagonal::CLAIMS,
     },
 ];
 

@@ -34,6 +34,7 @@
 //! predicted limit, cheap where GD needs ~1e5 steps (small `c_FT`), the markers of the
 //! paper's figures.
 
+use crate::audit::{Claim, ClaimTest};
 use crate::budget::{Cost, Need};
 use faer::{Accum, Mat};
 use rand::RngExt;
@@ -50,6 +51,19 @@ use crate::{Error, Result};
 
 // ---------------------------------------------------------------------------------------
 // The potential q_k.
+
+/// The paper's statements about this model that `pretrainlab audit` tests: every
+/// criterion of `check` at the default instance.
+pub const CLAIMS: &[Claim] = &[Claim {
+    id: "diagonal-bias-and-replica",
+    paper: "Anguita, Locatello, Saxe, Mondelli, Mancini, Lippl, Dominé, A Theory of How Pretraining Shapes Inductive Bias in Fine-Tuning, arXiv 2602.20062",
+    location: "Theorem 4.1 and Proposition 4.2",
+    statement: "fine-tuning converges to the min-Σq_k interpolator with the PT-shaped scales, and its test error is the replica fixed point's",
+    params: "",
+    trials: 12,
+    quick_trials: 12,
+    test: ClaimTest::Generic,
+}];
 
 /// `q_k(z) = (√k/4)[1 − √(1 + 4z²/k) + (2z/√k) arcsinh(2z/√k)]`.
 pub fn q_k(z: f64, k: f64) -> f64 {

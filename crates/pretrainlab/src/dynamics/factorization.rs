@@ -27,6 +27,7 @@
 //! `‖H‖`, `‖P₁₁ − Λ₁‖`, `f − f⋆`, `t·λ₁(S)` and the closed-form `‖S‖`. A run keeps every
 //! matrix, integrator and reading in its [`FlowWorkspace`].
 
+use crate::audit::{Claim, ClaimTest};
 use crate::budget::{Cost, Need};
 use std::sync::LazyLock;
 
@@ -42,6 +43,31 @@ use crate::model::{MetricSpec, TraceSpec};
 use crate::ode::{Dopri5, OdeSystem};
 use crate::params::{ModelInfo, describe};
 use crate::{Error, Result};
+
+/// The paper's statements about this flow that `pretrainlab audit` tests: every criterion
+/// of `check`, over-parameterised (r = 4) and exact (r = r₁ = 2).
+pub const CLAIMS: &[Claim] = &[
+    Claim {
+        id: "factorization-cascade",
+        paper: "Mohammadi, Tinati, Tu, Soltanolkotabi, Jovanović, Stability properties of gradient flow dynamics for the symmetric low-rank matrix factorization problem, arXiv 2411.15972",
+        location: "the Schur-complement cascade (eqs. (1)–(3)) and its rates",
+        statement: "over-parameterised: t·λ(S) → 1/2 on the slow directions, t²(f − f⋆) → m/16, H and P₁₁ − Λ₁ decay at rate ≳ λ_min(Λ₁)",
+        params: "",
+        trials: 8,
+        quick_trials: 8,
+        test: ClaimTest::Generic,
+    },
+    Claim {
+        id: "factorization-exact",
+        paper: "Mohammadi, Tinati, Tu, Soltanolkotabi, Jovanović, Stability properties of gradient flow dynamics for the symmetric low-rank matrix factorization problem, arXiv 2411.15972",
+        location: "the Schur-complement cascade (eqs. (1)–(3)), r = r₁",
+        statement: "exact parameterisation: S ≡ 0 and f − f⋆ decays exponentially",
+        params: "r = 2",
+        trials: 8,
+        quick_trials: 8,
+        test: ClaimTest::Generic,
+    },
+];
 
 /// The coefficient `c` of the slow scalar mode `s' = −c s²` (eq. 1 on `null(M)`): the
 /// `2` of `−2S²`. It fixes the limits `t·s(t) → 1/c` and `t²(f − f⋆) → m/(4c²)`.

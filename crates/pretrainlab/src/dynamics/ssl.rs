@@ -66,6 +66,7 @@
 //! figures are drawn from these alone. A seed runs in a [`SeedWorkspace`] and allocates
 //! nothing once the workspace is built.
 
+use crate::audit::{Claim, ClaimTest};
 use crate::budget::{Cost, Need};
 use rand::Rng;
 use rand::rngs::ChaCha8Rng;
@@ -77,6 +78,19 @@ use crate::model::{MetricSpec, TraceSpec};
 use crate::params::{ModelInfo, check_nonnegative, describe};
 use crate::rng::{experiment_key, trial_rng};
 use crate::{Error, Result};
+
+/// The paper's statements about this model that `pretrainlab audit` tests: every
+/// criterion of `check` at the default instance.
+pub const CLAIMS: &[Claim] = &[Claim {
+    id: "yang-ssl-feature",
+    paper: "Yang, Li, Jiang, Li, Understanding Representation Learnability of Nonlinear Self-Supervised Learning, arXiv 2401.03214",
+    location: "main theorem (SSL against SL)",
+    statement: "nonlinear SSL learns the hidden feature e₂ of the four-type data; supervised learning on the labels does not",
+    params: "",
+    trials: 20,
+    quick_trials: 20,
+    test: ClaimTest::Generic,
+}];
 
 /// The model's name in the catalogue.
 pub const NAME: &str = "yang-ssl";

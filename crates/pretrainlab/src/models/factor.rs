@@ -13,6 +13,7 @@
 //! Both stages depend on the data only through `S_m` and `S_n`, which the default
 //! sampler draws directly from their Wishart laws.
 
+use crate::audit::{Claim, ClaimTest};
 use faer::linalg::solvers::DenseSolveCore;
 use faer::prelude::Solve;
 use faer::{Accum, Mat, MatRef, Side};
@@ -180,6 +181,34 @@ impl FactorModel {
                 .sum::<f64>())
     }
 }
+
+/// The paper's statements about this model that `pretrainlab audit` tests, at the
+/// default instance (m = 2·10⁴, n = 10⁴).
+pub const CLAIMS: &[Claim] = &[
+    Claim {
+        id: "factor-cor-6.4",
+        paper: "Tinati & Tu, On the Asymptotics of Self-Supervised Pre-training, arXiv 2603.27631",
+        location: "Corollary 6.4",
+        statement: "E‖L(Z)‖² = (d − k)‖(I + Σ⋆)^(-1/2) U₁ᵀAβ‖², the mean of m·Rep",
+        params: "m = 20000\nn = 10000",
+        trials: 2000,
+        quick_trials: 400,
+        test: ClaimTest::PaperForm {
+            reference: "paper_interaction_mean",
+            metric: "m_rep",
+        },
+    },
+    Claim {
+        id: "factor-law",
+        paper: "Tinati & Tu, On the Asymptotics of Self-Supervised Pre-training, arXiv 2603.27631",
+        location: "Theorem 5.1 (arXiv v1: Theorem 5.2)",
+        statement: "n(R − σ²) converges in law to σ² d_eff + ‖L(Z)‖²/α, with ‖L(Z)‖² the weighted χ² of the tangent problem",
+        params: "m = 20000\nn = 10000",
+        trials: 2000,
+        quick_trials: 400,
+        test: ClaimTest::Generic,
+    },
+];
 
 /// Smallest eigengap, in sampling standard deviations, below which `predict` warns that
 /// the asymptotics are not yet accurate (the neglected terms are then above 4%).

@@ -52,6 +52,7 @@
 pub mod em;
 pub mod theory;
 
+use crate::audit::{Claim, ClaimTest};
 use faer::prelude::Reborrow;
 use faer::{Accum, Mat, MatMut, MatRef};
 use rand::RngExt;
@@ -69,6 +70,34 @@ use crate::theory::Theory;
 use crate::{Error, Result};
 
 pub use em::Init;
+
+/// The paper's statements about this model that `pretrainlab audit` tests: the generic
+/// law at the acceptance instance, and Fig. 3's drawn mean of the limit of `n·Rep`.
+pub const CLAIMS: &[Claim] = &[
+    Claim {
+        id: "gmm-law",
+        paper: "Tinati & Tu, On the Asymptotics of Self-Supervised Pre-training, arXiv 2603.27631",
+        location: "Theorem 5.1 (arXiv v1: Theorem 5.2)",
+        statement: "n(R − σ²) converges in law to σ² d_eff + ‖L(Z)‖²/α for the subspace-gated mixture features (Proposition 6.6)",
+        params: "m = 20000\nn = 10000",
+        trials: 1000,
+        quick_trials: 150,
+        test: ClaimTest::Generic,
+    },
+    Claim {
+        id: "gmm-fig-3",
+        paper: "Tinati & Tu, On the Asymptotics of Self-Supervised Pre-training, arXiv 2603.27631",
+        location: "Figure 3 (PMLR), the limit curve",
+        statement: "the limit of n·Rep at K = 4, d = 20, β = 2, ‖θ⋆‖ = 10, α = 2 has mean 2.06 (digitised from the figure; its quantiles are in the same ratio)",
+        params: "K = 4\nd = 20\nbeta = 2.0\ntheta_norm = 10.0\nnoise_var = 0.25\nm = 20000\nn = 10000",
+        trials: 400,
+        quick_trials: 60,
+        test: ClaimTest::Stated {
+            value: 2.06,
+            metric: "n_rep",
+        },
+    },
+];
 
 /// Parameters of the mixture model (TOML keys as written here; `K` is upper case).
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -27,6 +27,7 @@
 //! `λ_{k+1}(C) > 0`, so the theory uses the chart Hessian of
 //! [`crate::theory::psd_chart`], which carries the curvature term (spec §2.3, §3.1.8).
 
+use crate::audit::{Claim, ClaimTest};
 use faer::prelude::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef};
 use rand::Rng;
@@ -48,6 +49,99 @@ use crate::params::{
 use crate::theory::psd_chart::{PsdModel, tangent_problem};
 use crate::theory::{Reference, Theory, WeightedChiSquare};
 use crate::{Error, Result};
+
+/// The paper's statements about this model that `pretrainlab audit` tests: Corollary
+/// 6.3's instance at its three sizes, and the generic law at the first.
+pub const CLAIMS: &[Claim] = &[
+    Claim {
+        id: "spectral-cor-6.3-d3-k1",
+        paper: "Tinati & Tu, On the Asymptotics of Self-Supervised Pre-training, arXiv 2603.27631",
+        location: "Corollary 6.3",
+        statement: "closed form of E‖L(Z)‖² for Σ_pre = I, Σ⁺ = diag(1/i), the mean of m·Rep, at (d, k) = (3, 1)",
+        params: "d = 3\nk = 1\nm = 20000\nn = 10000",
+        trials: 2000,
+        quick_trials: 600,
+        test: ClaimTest::PaperForm {
+            reference: "paper_interaction_mean",
+            metric: "m_rep",
+        },
+    },
+    Claim {
+        id: "spectral-h41-d3-k1",
+        paper: "Tinati & Tu, On the Asymptotics of Self-Supervised Pre-training, arXiv 2603.27631",
+        location: "eq. (H.41)",
+        statement: "E[Q], the mean of Cabannes' pre-training sub-optimality m(L(M̂) − L(M⋆)), at (d, k) = (3, 1)",
+        params: "d = 3\nk = 1\nm = 20000\nn = 10000",
+        trials: 2000,
+        quick_trials: 600,
+        test: ClaimTest::PaperForm {
+            reference: "paper_h_41",
+            metric: "m_subopt",
+        },
+    },
+    Claim {
+        id: "spectral-cor-6.3-d4-k2",
+        paper: "Tinati & Tu, On the Asymptotics of Self-Supervised Pre-training, arXiv 2603.27631",
+        location: "Corollary 6.3",
+        statement: "closed form of E‖L(Z)‖² for Σ_pre = I, Σ⁺ = diag(1/i), the mean of m·Rep, at (d, k) = (4, 2)",
+        params: "d = 4\nk = 2\nm = 20000\nn = 10000",
+        trials: 2000,
+        quick_trials: 600,
+        test: ClaimTest::PaperForm {
+            reference: "paper_interaction_mean",
+            metric: "m_rep",
+        },
+    },
+    Claim {
+        id: "spectral-h41-d4-k2",
+        paper: "Tinati & Tu, On the Asymptotics of Self-Supervised Pre-training, arXiv 2603.27631",
+        location: "eq. (H.41)",
+        statement: "E[Q], the mean of Cabannes' pre-training sub-optimality m(L(M̂) − L(M⋆)), at (d, k) = (4, 2)",
+        params: "d = 4\nk = 2\nm = 20000\nn = 10000",
+        trials: 2000,
+        quick_trials: 600,
+        test: ClaimTest::PaperForm {
+            reference: "paper_h_41",
+            metric: "m_subopt",
+        },
+    },
+    Claim {
+        id: "spectral-cor-6.3-d6-k3",
+        paper: "Tinati & Tu, On the Asymptotics of Self-Supervised Pre-training, arXiv 2603.27631",
+        location: "Corollary 6.3",
+        statement: "closed form of E‖L(Z)‖² for Σ_pre = I, Σ⁺ = diag(1/i), the mean of m·Rep, at (d, k) = (6, 3)",
+        params: "d = 6\nk = 3\nm = 20000\nn = 10000",
+        trials: 2000,
+        quick_trials: 600,
+        test: ClaimTest::PaperForm {
+            reference: "paper_interaction_mean",
+            metric: "m_rep",
+        },
+    },
+    Claim {
+        id: "spectral-h41-d6-k3",
+        paper: "Tinati & Tu, On the Asymptotics of Self-Supervised Pre-training, arXiv 2603.27631",
+        location: "eq. (H.41)",
+        statement: "E[Q], the mean of Cabannes' pre-training sub-optimality m(L(M̂) − L(M⋆)), at (d, k) = (6, 3)",
+        params: "d = 6\nk = 3\nm = 20000\nn = 10000",
+        trials: 2000,
+        quick_trials: 600,
+        test: ClaimTest::PaperForm {
+            reference: "paper_h_41",
+            metric: "m_subopt",
+        },
+    },
+    Claim {
+        id: "spectral-law",
+        paper: "Tinati & Tu, On the Asymptotics of Self-Supervised Pre-training, arXiv 2603.27631",
+        location: "Theorem 5.1 (arXiv v1: Theorem 5.2)",
+        statement: "n(R − σ²) converges in law to σ² d_eff + ‖L(Z)‖²/α, with ‖L(Z)‖² the weighted χ² of the tangent problem in the PSD chart",
+        params: "d = 3\nk = 1\nm = 20000\nn = 10000",
+        trials: 2000,
+        quick_trials: 600,
+        test: ClaimTest::Generic,
+    },
+];
 
 /// A covariance given by its diagonal (a list) or in full (a list of rows).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
