@@ -400,58 +400,70 @@ fn cdf_figures(results: &[PointResult]) -> Option<Vec<Figure>> {
     };
     let mut figs = Vec::new();
     for r in picks {
-        let Some(check) = r.check.as_ref() else {
-            continue;
-        };
-        for law in &check.prediction.laws {
-            let mut xs = pretrainlab::criteria::finite_column(&r.trials, &law.metric);
-            xs.sort_by(f64::total_cmp);
-            if xs.is_empty() {
-                continue;
-            }
-            let k = xs.len() as f64;
-            let trials = xs.len();
-            let mut ecdf_y: Vec<f64> = (1..=xs.len()).map(|i| i as f64 / k).collect();
-            // Show the body of the law: up to the empirical 99th percentile.
-            let keep = ((0.99 * k).ceil() as usize).clamp(1, xs.len());
-            xs.truncate(keep);
-            ecdf_y.truncate(keep);
-            let (lo, hi) = (xs[0], xs[xs.len() - 1]);
-            let grid: Vec<f64> = (0..=200)
-                .map(|i| lo + (hi - lo) * i as f64 / 200.0)
-                .collect();
-            let cdf: Vec<f64> = grid.iter().map(|&x| law.law.cdf(x)).collect();
-            let ks = check
-                .laws
-                .iter()
-                .find(|l| l.metric == law.metric)
-                .map_or(f64::NAN, |l| l.ks);
-            figs.push(Figure {
-                title: format!("point {}: {} ({})", r.index, r.label, check.verdict()),
-                x_label: law.metric.clone(),
-                y_label: "CDF".into(),
-                log_x: false,
-                log_y: false,
-                series: vec![
-                    Series {
-                        label: format!("empirical ({trials} trials)"),
-                        x: xs,
-                        y: ecdf_y,
-                        err: None,
-                        style: Style::Steps,
-                    },
-                    Series {
-                        label: format!("limit law (KS = {ks:.3})"),
-                        x: grid,
-                        y: cdf,
-                        err: None,
-                        style: Style::Line,
-                    },
-                ],
-            });
+        if let Some(check) = r.check.as_ref() {
+            let title = format!("point {}: {} ({})", r.index, r.label, check.verdict());
+            figs.extend(check_cdf_figures(&title, check, &r.trials));
         }
     }
     (!figs.is_empty()).then_some(figs)
+}
+
+/// One figure per predicted law of `check`: the empirical CDF of its metric over
+/// `trials` (up to the 99th percentile) against the law's CDF, titled `title`.
+pub fn check_cdf_figures(
+    title: &str,
+    check: &pretrainlab::criteria::Check,
+    trials: &pretrainlab::runner::Trials,
+) -> Vec<Figure> {
+    let mut figs = Vec::new();
+    for law in &check.prediction.laws {
+        let mut xs = pretrainlab::criteria::finite_column(trials, &law.metric);
+        xs.sort_by(f64::total_cmp);
+        if xs.is_empty() {
+            continue;
+        }
+        let k = xs.len() as f64;
+        let count = xs.len();
+        let mut ecdf_y: Vec<f64> = (1..=xs.len()).map(|i| i as f64 / k).collect();
+        // Show the body of the law: up to the empirical 99th percentile.
+        let keep = ((0.99 * k).ceil() as usize).clamp(1, xs.len());
+        xs.truncate(keep);
+        ecdf_y.truncate(keep);
+        let (lo, hi) = (xs[0], xs[xs.len() - 1]);
+        let grid: Vec<f64> = (0..=200)
+            .map(|i| lo + (hi - lo) * i as f64 / 200.0)
+            .collect();
+        let cdf: Vec<f64> = grid.iter().map(|&x| law.law.cdf(x)).collect();
+        let ks = check
+            .laws
+            .iter()
+            .find(|l| l.metric == law.metric)
+            .map_or(f64::NAN, |l| l.ks);
+        figs.push(Figure {
+            title: title.to_string(),
+            x_label: law.metric.clone(),
+            y_label: "CDF".into(),
+            log_x: false,
+            log_y: false,
+            series: vec![
+                Series {
+                    label: format!("empirical ({count} trials)"),
+                    x: xs,
+                    y: ecdf_y,
+                    err: None,
+                    style: Style::Steps,
+                },
+                Series {
+                    label: format!("limit law (KS = {ks:.3})"),
+                    x: grid,
+                    y: cdf,
+                    err: None,
+                    style: Style::Line,
+                },
+            ],
+        });
+    }
+    figs
 }
 
 /// Writes [`plan_figure`] as `<stem>.svg` and `<stem>.png`.
