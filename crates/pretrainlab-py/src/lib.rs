@@ -120,6 +120,24 @@ fn models_json() -> String {
     serde_json::to_string(&pretrainlab::registry::catalogue()).unwrap_or_default()
 }
 
+/// The registered model names, in catalogue order.
+#[pyfunction]
+fn model_names() -> Vec<&'static str> {
+    pretrainlab::registry::names()
+}
+
+/// The parameters of model `name`'s small instance (what the conformance suite runs) as
+/// JSON text.
+#[pyfunction]
+fn small_params(name: &str) -> PyResult<String> {
+    let entry = pretrainlab::registry::entry(name).map_err(engine_error)?;
+    let table: toml::Table = entry
+        .small
+        .parse()
+        .map_err(|e| PyRuntimeError::new_err(format!("small instance of {name}: {e}")))?;
+    serde_json::to_string(&table).map_err(|e| PyRuntimeError::new_err(e.to_string()))
+}
+
 /// The built-in presets: `(name, summary)`.
 #[pyfunction]
 fn presets() -> Vec<(String, String)> {
@@ -575,6 +593,8 @@ fn store_error(e: pretrainlab_experiment::StoreError) -> PyErr {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(models_json, m)?)?;
     m.add_function(wrap_pyfunction!(presets, m)?)?;
+    m.add_function(wrap_pyfunction!(model_names, m)?)?;
+    m.add_function(wrap_pyfunction!(small_params, m)?)?;
     m.add_function(wrap_pyfunction!(run_experiment, m)?)?;
     m.add_function(wrap_pyfunction!(run_preset, m)?)?;
     m.add_function(wrap_pyfunction!(experiment_toml, m)?)?;
