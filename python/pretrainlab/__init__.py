@@ -384,6 +384,18 @@ class Model:
         prediction = Prediction(raw["prediction"], quantities, self._core.laws())
         return CheckResult(raw, svg, prediction, Simulation(self, t, seed))
 
+    def plan(self, cost_unlabeled: float, cost_labeled: float, budget: Optional[float] = None, target_risk: Optional[float] = None) -> Dict[str, Any]:
+        """The budget split of a two-stage model, as ``pretrainlab plan`` computes it: the
+        (m, n) minimising the predicted excess risk A/n + C/m on c_m·m + c_n·n = budget,
+        its risk, the downstream-only alternative and the verdict (``plan["pretrain"]``,
+        ``plan["margin"]``). With ``target_risk``, the cheapest budget reaching it. The
+        result also holds ``constants``, ``costs`` and ``figure_svg`` (the iso-risk
+        contours with the budget line and the optimum)."""
+        raw, svg = self._core.plan(float(cost_unlabeled), float(cost_labeled), budget, target_risk)
+        out = json.loads(raw)
+        out["figure_svg"] = svg
+        return out
+
     def __repr__(self) -> str:
         return f"Model({self.name!r}, {self.params})"
 

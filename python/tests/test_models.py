@@ -58,3 +58,17 @@ def test_check_shows_its_figure_inline():
     assert res.figure_svg and res.figure_svg.lstrip().startswith("<svg")
     assert "<svg" in res._repr_html_()
     assert res.simulation["m_rep"].mean() == pytest.approx(res.simulation.summary["m_rep"]["mean"])
+
+
+def test_plan_matches_its_closed_form_and_the_cli():
+    m = pl.Model("factor")
+    p = m.plan(cost_unlabeled=1.0, cost_labeled=10.0, budget=1e5)
+    k, plan = p["constants"], p["plan"]
+    s = np.sqrt(k["variance"] * 10.0) + np.sqrt(k["interaction"] * 1.0)
+    assert plan["risk"] == pytest.approx(s * s / 1e5, rel=1e-12)
+    assert plan["m"] + 10.0 * plan["n"] == pytest.approx(1e5, rel=1e-12)
+    assert p["figure_svg"].lstrip().startswith("<svg")
+    target = m.plan(1.0, 10.0, target_risk=plan["risk"])["plan"]
+    assert target["budget"] == pytest.approx(1e5, rel=1e-9)
+    with pytest.raises(ValueError, match="two-stage"):
+        pl.Model("factorization").plan(1.0, 1.0, budget=10.0)

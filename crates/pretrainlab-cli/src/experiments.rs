@@ -25,6 +25,8 @@ pub struct RunContext {
     pub fresh: bool,
     /// The most memory and work one point's run may take.
     pub limits: Limits,
+    /// `--shard I/N`: this shard's units only, no assembly.
+    pub shard: Option<pretrainlab_experiment::store::Shard>,
 }
 
 /// Set by Ctrl-C; the run stops after the unit in flight.
@@ -76,6 +78,16 @@ pub fn run_file(file: &Path, settings: &ExperimentSettings) -> Result<()> {
     run_text(&text, &origin, settings.output.as_deref(), &ctx, &hint)
 }
 
+/// `pretrainlab status DIR`.
+pub fn status(dir: &Path) -> Result<()> {
+    let folders = pretrainlab_experiment::status::status(dir)
+        .map_err(|e| store_error(e, "the folder given"))?;
+    for f in &folders {
+        print!("{}", pretrainlab_experiment::text::folder_status(f));
+    }
+    Ok(())
+}
+
 /// `pretrainlab validate FILE`: parses the file, builds every point's model and checks
 /// the resource limits.
 pub fn validate(file: &Path, quick: bool, limits: &Limits) -> Result<()> {
@@ -99,6 +111,7 @@ pub fn context(settings: &ExperimentSettings) -> Result<RunContext> {
         quiet: settings.quiet,
         fresh: settings.fresh,
         limits: settings.limits.limits(),
+        shard: settings.shard,
     })
 }
 
@@ -130,6 +143,7 @@ pub fn run_text(
             progress: &progress,
             source: text.to_string(),
             limits: ctx.limits,
+            shard: ctx.shard,
         },
     )
     .map_err(|e| {
@@ -154,7 +168,33 @@ pub fn run_text(
             print_finished(&exp.name, &f, secs, ctx.threads);
             Ok(())
         }
+        Outcome::Shard {
+            units_run,
+            units_missing,
+            units_total,
+        } => {
+            print_shard(ctx, units_run, units_missing, units_total, &dir, resume_hint);
+            Ok(())
+        }
     }
+}
+
+/// What a shard did, and how to assemble.
+pub fn print_shard(
+    ctx: &RunContext,
+    units_run: usize,
+    units_missing: usize,
+    units_total: usize,
+    dir: &Path,
+    plain: &str,
+) {
+    let shard = ctx
+        .shard
+        .map_or(String::new(), |s| format!("{}/{}", s.index, s.count));
+    println!(
+        "shard {shard}: {units_run} unit(s) run; {units_missing} of {units_total} unit(s) of {} are still missing. When every shard has finished, `{plain}` writes the tables.",
+        dir.display()
+    );
 }
 
 /// A store error for the user: the ones the input caused (a changed file, a busy or
@@ -166,6 +206,7 @@ pub fn store_error(e: StoreError, setting: &str) -> anyhow::Error {
         | StoreError::Locked { .. }
         | StoreError::Link { .. }
         | StoreError::NotResults { .. }
+        | StoreError::NoRun { .. }
         | StoreError::Budget { .. }
         | StoreError::UnknownName { .. } => input_error(e),
         StoreError::Model(pretrainlab::Error::InvalidParameter { .. }) => input_error(e),

@@ -65,6 +65,13 @@ enum Command {
     /// the distance in s.e., or not testable here). Default folder: results/audit
     /// (results/audit-quick with --quick).
     Audit(AuditArgs),
+    /// Where a run stands: units done and missing per point, failed trials, throughput and
+    /// an estimate of the time left, read from a results folder (an experiment, a preset's
+    /// parts or an audit's instances) while shards run or after; writes nothing.
+    Status {
+        /// The results folder.
+        dir: PathBuf,
+    },
     /// Split a budget between unlabeled and labeled samples (two-stage models): the
     /// optimal (m, n) from the theory's constants, the downstream-only alternative and
     /// whether pre-training pays.
@@ -117,6 +124,11 @@ struct PlanArgs {
     limits: LimitArgs,
 }
 
+/// Parses `--shard I/N`; clap names the flag in the error.
+fn parse_shard(s: &str) -> Result<pretrainlab_experiment::store::Shard, String> {
+    pretrainlab_experiment::store::Shard::parse(s)
+}
+
 /// Settings shared by `run` and `reproduce`.
 #[derive(Args, Debug)]
 struct ExperimentSettings {
@@ -136,6 +148,12 @@ struct ExperimentSettings {
     /// No progress output on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Compute only shard I of N (0 ≤ I < N): the units whose number j in the plan has
+    /// j mod N = I and that are not stored yet, into the shared results folder, then stop.
+    /// Shards of one folder may run at once, on machines that share it; a plain run
+    /// afterwards writes the tables (running whatever is still missing).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with = "fresh")]
+    shard: Option<pretrainlab_experiment::store::Shard>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -348,6 +366,7 @@ fn run(cli: Cli) -> Result<()> {
         } => experiments::validate(&file, quick, &limits.limits()),
         Command::Plan(args) => commands::plan(&args),
         Command::Audit(args) => presets::audit(&args.models, &args.settings),
+        Command::Status { dir } => experiments::status(&dir),
         Command::Reproduce(args) => {
             if args.list {
                 print!("{}", presets::list());

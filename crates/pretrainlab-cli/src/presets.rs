@@ -36,6 +36,7 @@ pub fn reproduce(name: &str, settings: &ExperimentSettings) -> Result<()> {
             stop: &STOP,
             progress: &progress,
             limits: ctx.limits,
+            shard: ctx.shard,
         },
     )
     .map_err(|e| paper_error(e, settings, "the default results/<preset>"))?;
@@ -63,6 +64,19 @@ pub fn reproduce(name: &str, settings: &ExperimentSettings) -> Result<()> {
                 folder.display()
             ))
             .into())
+        }
+        PresetOutcome::Shard {
+            units_run,
+            units_missing,
+            units_total,
+        } => {
+            let plain = format!(
+                "pretrainlab reproduce {}{}",
+                preset.name,
+                if ctx.quick { " --quick" } else { "" }
+            );
+            experiments::print_shard(&ctx, units_run, units_missing, units_total, &output, &plain);
+            Ok(())
         }
         PresetOutcome::Finished { parts, files } => {
             for (part, f) in preset.parts.iter().zip(&parts) {
@@ -122,6 +136,7 @@ pub fn audit(models: &[String], settings: &ExperimentSettings) -> Result<()> {
             stop: &STOP,
             progress: &progress,
             limits: ctx.limits,
+            shard: ctx.shard,
         },
     )
     .map_err(|e| paper_error(e, settings, "the default results/audit"))?;
@@ -146,6 +161,18 @@ pub fn audit(models: &[String], settings: &ExperimentSettings) -> Result<()> {
                 output.display()
             ))
             .into())
+        }
+        AuditOutcome::Shard {
+            units_run,
+            units_missing,
+            units_total,
+        } => {
+            let plain = format!(
+                "pretrainlab audit{}",
+                if ctx.quick { " --quick" } else { "" }
+            );
+            experiments::print_shard(&ctx, units_run, units_missing, units_total, &output, &plain);
+            Ok(())
         }
         AuditOutcome::Finished { rows, files } => {
             print!("{}", pretrainlab_experiment::text::audit_table(&rows));

@@ -24,6 +24,7 @@
 pub mod figures;
 pub mod report;
 pub mod spec;
+pub mod status;
 pub mod store;
 pub mod table;
 pub mod text;
@@ -58,6 +59,8 @@ pub enum StoreError {
     Outdated { path: PathBuf },
     #[error("{} is in use by another pretrainlab run ({holder}); wait for it to finish, or choose another output folder", dir.display())]
     Locked { dir: PathBuf, holder: String },
+    #[error("{} holds no pretrainlab run (no manifest.json in it or in the folders below it that matches its experiment)", dir.display())]
+    NoRun { dir: PathBuf },
     #[error("{} is a symbolic link; pretrainlab does not write through links inside a results folder", path.display())]
     Link { path: PathBuf },
     #[error("--fresh: {} is not a pretrainlab results folder (it has no pretrainlab manifest.json), so nothing in it is deleted; choose an empty or new output folder", dir.display())]
@@ -151,6 +154,8 @@ pub struct RunOptions<'a> {
     pub source: String,
     /// The most memory and work one point's run may take.
     pub limits: Limits,
+    /// Compute only this shard's pending units, then stop without assembling.
+    pub shard: Option<store::Shard>,
 }
 
 /// How a run ended.
@@ -161,6 +166,13 @@ pub enum Outcome {
     /// Stopped on request; the finished units are kept.
     Interrupted {
         units_done: usize,
+        units_total: usize,
+    },
+    /// A shard computed its share; a plain run assembles the tables.
+    Shard {
+        units_run: usize,
+        /// Units still missing in the folder, of all shards.
+        units_missing: usize,
         units_total: usize,
     },
 }
@@ -254,7 +266,10 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
     let manifest_path = dir.join("manifest.json");
     let config = config_json(e);
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let _lock = store::FolderLock::acquire(dir)?;
+    let _lock = match opts.shard {
+        Some(_) => store::FolderLock::acquire_shared(dir)?,
+        None => store::FolderLock::acquire(dir)?,
+    };
     for name in ["units", "figures"] {
         store::refuse_link(&dir.join(name))?;
     }
@@ -379,12 +394,20 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
                 .as_bytes(),
         )
     };
-    write_manifest(None)?;
+    // Shards run together: only the first writes the manifest (it marks the folder as
+    // pretrainlab's); the assembly rewrites it.
+    if opts.shard.is_none() || !manifest_path.exists() {
+        write_manifest(None)?;
+    }
 
-    // The units still to run.
+    // The units still to run (a shard: those of its share).
     let todo: Vec<&(usize, Unit, String)> = plan
         .iter()
-        .filter(|(_, u, _)| !done.contains(&u.file_name()))
+        .enumerate()
+        .filter(|(j, (_, u, _))| {
+            !done.contains(&u.file_name()) && opts.shard.is_none_or(|s| s.owns(*j))
+        })
+        .map(|(_, x)| x)
         .collect();
     let reused = plan.len() - todo.len();
     opts.progress.begin(
@@ -401,7 +424,9 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
     for (p, unit, fp) in &todo {
         if opts.stop.load(Ordering::SeqCst) {
             opts.progress.end();
-            write_manifest(None)?;
+            if opts.shard.is_none() {
+                write_manifest(None)?;
+            }
             return Ok(Outcome::Interrupted {
                 units_done: finished_units,
                 units_total: plan.len(),
@@ -429,6 +454,16 @@ pub fn run(e: &Experiment, opts: &RunOptions<'_>) -> Result<Outcome, StoreError>
         });
     }
     opts.progress.end();
+    if opts.shard.is_some() {
+        let present = (0..plan.len())
+            .filter(|&j| units_dir.join(plan[j].1.file_name()).exists())
+            .count();
+        return Ok(Outcome::Shard {
+            units_run: todo.len(),
+            units_missing: plan.len() - present,
+            units_total: plan.len(),
+        });
+    }
 
     // Assemble, summarise and write.
     let finished_at = store::utc_now();

@@ -55,6 +55,16 @@ impl FolderLock {
     /// Takes the lock of `dir` (which must exist) without waiting: a folder another run
     /// holds is an error naming that run.
     pub fn acquire(dir: &Path) -> Result<Self, StoreError> {
+        Self::take(dir, false)
+    }
+
+    /// Takes the lock of `dir` shared with other shards (`--shard`): shards of one folder
+    /// run together, while a plain run (which assembles the tables) excludes them all.
+    pub fn acquire_shared(dir: &Path) -> Result<Self, StoreError> {
+        Self::take(dir, true)
+    }
+
+    fn take(dir: &Path, shared: bool) -> Result<Self, StoreError> {
         use std::io::{Read, Seek, Write};
         let path = dir.join(LOCK_FILE);
         let io = |error| StoreError::Io {
@@ -69,7 +79,12 @@ impl FolderLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        match file.try_lock() {
+        let taken = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match taken {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut holder = String::new();
@@ -81,12 +96,47 @@ impl FolderLock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
-        let holder = format!("process {} since {}", std::process::id(), utc_now());
+        let holder = if shared {
+            SHARDS_HOLDER.to_string()
+        } else {
+            format!("process {} since {}", std::process::id(), utc_now())
+        };
         file.set_len(0)
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(holder.as_bytes()))
             .map_err(io)?;
         Ok(FolderLock { _file: file })
+    }
+}
+
+/// What shards write into the lock file (all the same, so concurrent writes agree).
+const SHARDS_HOLDER: &str = "shards (--shard) computing units";
+
+/// One shard of a run: `index` of `count` (`--shard I/N`, `0 ≤ I < N`). Unit `j` of the
+/// run's plan (points in order, then chunks) belongs to shard `j mod N`, whatever is
+/// already done, so the shares are disjoint and fixed by the experiment alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `I/N`.
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || format!("must be I/N with integers 0 ≤ I < N ≤ 100000, got {s}");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: usize = i.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || count > 100_000 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether unit number `j` of the plan is this shard's.
+    pub fn owns(&self, j: usize) -> bool {
+        j % self.count == self.index
     }
 }
 

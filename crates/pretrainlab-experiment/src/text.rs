@@ -382,6 +382,68 @@ pub fn audit_table(rows: &[pretrainlab::audit::ClaimRow]) -> String {
     out
 }
 
+/// The `status` text of one results folder: units done and missing per point, failed
+/// trials, throughput and an estimate of the time left.
+pub fn folder_status(s: &crate::status::FolderStatus) -> String {
+    let mut out = format!(
+        "{} ({}): {} of {} units stored, manifest says {}\n",
+        s.dir.display(),
+        s.name,
+        s.units_done(),
+        s.units_total(),
+        s.manifest_status
+    );
+    let width = s
+        .points
+        .iter()
+        .map(|p| p.label.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    out.push_str(&format!(
+        "  {:<width$}  {:>7}  {:>7}  {:>8}  {:>6}\n",
+        "point", "done", "missing", "trials", "failed"
+    ));
+    for p in &s.points {
+        out.push_str(&format!(
+            "  {:<width$}  {:>7}  {:>7}  {:>8}  {:>6}\n",
+            p.label,
+            p.units_done,
+            p.units_total - p.units_done,
+            p.trials_done,
+            p.failed
+        ));
+    }
+    for bad in &s.bad_units {
+        out.push_str(&format!("  not counted: {bad}\n"));
+    }
+    match (s.trials_per_second, s.eta_seconds()) {
+        (Some(r), Some(eta)) if s.trials_missing > 0 => out.push_str(&format!(
+            "  {} trials missing; {r:.1} trials/s so far, about {} left at that rate\n",
+            s.trials_missing,
+            duration(eta)
+        )),
+        (Some(r), _) => out.push_str(&format!("  {r:.1} trials/s\n")),
+        _ if s.trials_missing > 0 => {
+            out.push_str(&format!("  {} trials missing\n", s.trials_missing));
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Seconds as `1 h 02 min`, `3 min 05 s` or `42 s`.
+fn duration(secs: f64) -> String {
+    let s = secs.round() as u64;
+    if s >= 3600 {
+        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::num;

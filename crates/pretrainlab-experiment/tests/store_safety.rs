@@ -55,6 +55,7 @@ fn go(dir: &Path, fresh: bool, notes: &Notes) -> Result<Outcome, StoreError> {
             progress: notes,
             source: SMALL.into(),
             limits: Default::default(),
+            shard: None,
         },
     )
 }

@@ -105,6 +105,12 @@ pub enum AuditOutcome {
         units_done: usize,
         units_total: usize,
     },
+    /// A shard computed its share of every instance; a plain run assembles.
+    Shard {
+        units_run: usize,
+        units_missing: usize,
+        units_total: usize,
+    },
 }
 
 /// Runs (or resumes) the audit of the claims of `models` (all when empty) into
@@ -113,6 +119,7 @@ pub fn run(models: &[String], opts: &Options<'_>) -> Result<AuditOutcome, PaperE
     let list = instances(models)?;
     let mut rows = Vec::new();
     let mut links = Vec::new();
+    let mut sharded = (0, 0, 0);
     for inst in &list {
         let text = inst.text(opts.quick);
         let e = pretrainlab_experiment::parse(&text, false).map_err(|source| PaperError::Spec {
@@ -130,10 +137,21 @@ pub fn run(models: &[String], opts: &Options<'_>) -> Result<AuditOutcome, PaperE
                 progress: opts.progress,
                 source: text.clone(),
                 limits: opts.limits,
+                shard: opts.shard,
             },
         )?;
         let finished = match outcome {
             Outcome::Finished(f) => f,
+            Outcome::Shard {
+                units_run,
+                units_missing,
+                units_total,
+            } => {
+                sharded.0 += units_run;
+                sharded.1 += units_missing;
+                sharded.2 += units_total;
+                continue;
+            }
             Outcome::Interrupted {
                 units_done,
                 units_total,
@@ -161,6 +179,13 @@ pub fn run(models: &[String], opts: &Options<'_>) -> Result<AuditOutcome, PaperE
                 format!("{folder}/report.html"),
             ));
         }
+    }
+    if opts.shard.is_some() {
+        return Ok(AuditOutcome::Shard {
+            units_run: sharded.0,
+            units_missing: sharded.1,
+            units_total: sharded.2,
+        });
     }
     let files = write(&opts.output, &rows, &links, opts.quick)?;
     Ok(AuditOutcome::Finished { rows, files })

@@ -194,6 +194,8 @@ pub struct Options<'a> {
     pub progress: &'a dyn Progress,
     /// The most memory and work one point's run may take.
     pub limits: pretrainlab::budget::Limits,
+    /// Compute only this shard's pending units of every part, without assembling.
+    pub shard: Option<pretrainlab_experiment::store::Shard>,
 }
 
 /// How a preset run ended.
@@ -209,6 +211,12 @@ pub enum PresetOutcome {
     Interrupted {
         part: &'static str,
         units_done: usize,
+        units_total: usize,
+    },
+    /// A shard computed its share of every part; a plain run assembles.
+    Shard {
+        units_run: usize,
+        units_missing: usize,
         units_total: usize,
     },
 }
@@ -235,6 +243,7 @@ pub fn parse(
 pub fn run(preset: &Preset, opts: &Options<'_>) -> Result<PresetOutcome, PaperError> {
     let experiments = parse(preset, opts.quick)?;
     let mut finished = Vec::with_capacity(experiments.len());
+    let mut sharded = (0, 0, 0);
     for (part, e) in preset.parts.iter().zip(&experiments) {
         let output = if part.folder.is_empty() {
             opts.output.clone()
@@ -250,10 +259,20 @@ pub fn run(preset: &Preset, opts: &Options<'_>) -> Result<PresetOutcome, PaperEr
                 progress: opts.progress,
                 source: part.text.to_string(),
                 limits: opts.limits,
+                shard: opts.shard,
             },
         )?;
         match outcome {
             Outcome::Finished(f) => finished.push(f),
+            Outcome::Shard {
+                units_run,
+                units_missing,
+                units_total,
+            } => {
+                sharded.0 += units_run;
+                sharded.1 += units_missing;
+                sharded.2 += units_total;
+            }
             Outcome::Interrupted {
                 units_done,
                 units_total,
@@ -265,6 +284,13 @@ pub fn run(preset: &Preset, opts: &Options<'_>) -> Result<PresetOutcome, PaperEr
                 });
             }
         }
+    }
+    if opts.shard.is_some() {
+        return Ok(PresetOutcome::Shard {
+            units_run: sharded.0,
+            units_missing: sharded.1,
+            units_total: sharded.2,
+        });
     }
     let files = match preset.post {
         Some(post) => post(&Context {

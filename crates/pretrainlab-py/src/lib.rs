@@ -239,6 +239,42 @@ impl Model {
             .collect())
     }
 
+    /// The budget plan of a two-stage model (`pretrainlab plan`): JSON text with
+    /// `constants`, `costs` and `plan`, and the SVG of its iso-risk figure. Give `budget`,
+    /// or `target_risk` for the cheapest budget that reaches it.
+    #[pyo3(signature = (cost_unlabeled, cost_labeled, budget=None, target_risk=None))]
+    fn plan(
+        &self,
+        py: Python<'_>,
+        cost_unlabeled: f64,
+        cost_labeled: f64,
+        budget: Option<f64>,
+        target_risk: Option<f64>,
+    ) -> PyResult<(String, Option<String>)> {
+        use pretrainlab::plan::{Constants, Costs, budget_for, plan};
+        let model = self.inner.clone();
+        let prediction = py.detach(move || model.predict()).map_err(engine_error)?;
+        let constants = Constants::of(&prediction).map_err(engine_error)?;
+        let costs = Costs {
+            unlabeled: cost_unlabeled,
+            labeled: cost_labeled,
+        };
+        let p = match (target_risk, budget) {
+            (Some(r), _) => budget_for(&constants, &costs, r),
+            (None, Some(b)) => plan(&constants, &costs, b),
+            (None, None) => {
+                return Err(PyValueError::new_err(
+                    "invalid `budget`: give a budget or target_risk",
+                ));
+            }
+        }
+        .map_err(engine_error)?;
+        let figure = pretrainlab_experiment::figures::plan_figure(&constants, &costs, &p);
+        let svg = pretrainlab_report::figure_svg(&figure).ok();
+        let json = serde_json::json!({"model": self.inner.name(), "constants": constants, "costs": costs, "plan": p});
+        Ok((json.to_string(), svg))
+    }
+
     /// Trials `start..end` under master seed `seed`, with the GIL released. The bits do
     /// not depend on `threads` or on how a run is split into calls.
     #[pyo3(signature = (seed, start, end, threads=None))]
@@ -490,6 +526,7 @@ fn run_experiment(
         progress: &prog,
         source: text.to_string(),
         limits: pretrainlab::budget::Limits::default(),
+        shard: None,
     };
     let outcome = py
         .detach(|| on_pool(threads, || pretrainlab_experiment::run(&e, &opts)))?
@@ -502,6 +539,9 @@ fn run_experiment(
             units_done,
             units_total,
         } => interrupted(&prog, units_done, units_total, output),
+        pretrainlab_experiment::Outcome::Shard { .. } => Err(PyRuntimeError::new_err(
+            "a run without a shard ended as one",
+        )),
     }
 }
 
@@ -535,6 +575,7 @@ fn run_preset(
         stop: &stop,
         progress: &prog,
         limits: pretrainlab::budget::Limits::default(),
+        shard: None,
     };
     let outcome = py
         .detach(|| on_pool(threads, || pretrainlab_papers::run(&preset, &opts)))?
@@ -558,6 +599,9 @@ fn run_preset(
             units_total,
             ..
         } => interrupted(&prog, units_done, units_total, output),
+        pretrainlab_papers::PresetOutcome::Shard { .. } => Err(PyRuntimeError::new_err(
+            "a preset run without a shard ended as one",
+        )),
     }
 }
 
