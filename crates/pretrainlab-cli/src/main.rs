@@ -8,6 +8,7 @@ mod experiments;
 mod params;
 mod presets;
 mod progress;
+mod slurm;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +66,11 @@ enum Command {
     /// the distance in s.e., or not testable here). Default folder: results/audit
     /// (results/audit-quick with --quick).
     Audit(AuditArgs),
+    /// Run an experiment file or a preset on a Slurm cluster: writes an sbatch script into
+    /// the results folder and submits a job array whose task I runs `--shard I/N`, then an
+    /// assembly job (`--dependency=afterany`) that runs whatever is missing and writes the
+    /// tables. Run it again to submit only what is missing; `--dry-run` prints the scripts.
+    Slurm(slurm::SlurmArgs),
     /// Where a run stands: units done and missing per point, failed trials, throughput and
     /// an estimate of the time left, read from a results folder (an experiment, a preset's
     /// parts or an audit's instances) while shards run or after; writes nothing.
@@ -160,21 +166,21 @@ struct ExperimentSettings {
 
 /// Resource limits, checked before any work starts.
 #[derive(Args, Debug, Clone, Copy)]
-struct LimitArgs {
+pub(crate) struct LimitArgs {
     /// Refuse runs whose estimated memory exceeds this many GiB (the prediction, the
     /// trials on every worker thread and the stored results).
     #[arg(long, value_name = "GIB", default_value_t = pretrainlab::budget::DEFAULT_MAX_BYTES / GIB, value_parser = positive)]
-    max_memory: f64,
+    pub(crate) max_memory: f64,
     /// Refuse runs whose estimated work exceeds this many floating-point operations
     /// (about 10⁹ per second per core).
     #[arg(long, value_name = "OPS", default_value_t = pretrainlab::budget::DEFAULT_MAX_FLOPS, value_parser = positive)]
-    max_flops: f64,
+    pub(crate) max_flops: f64,
 }
 
 const GIB: f64 = (1u64 << 30) as f64;
 
 impl LimitArgs {
-    fn limits(&self) -> pretrainlab::budget::Limits {
+    pub(crate) fn limits(&self) -> pretrainlab::budget::Limits {
         pretrainlab::budget::Limits {
             max_bytes: self.max_memory * GIB,
             max_flops: self.max_flops,
@@ -367,6 +373,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Plan(args) => commands::plan(&args),
         Command::Audit(args) => presets::audit(&args.models, &args.settings),
         Command::Status { dir } => experiments::status(&dir),
+        Command::Slurm(args) => slurm::submit(&args),
         Command::Reproduce(args) => {
             if args.list {
                 print!("{}", presets::list());
