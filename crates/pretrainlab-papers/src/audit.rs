@@ -15,11 +15,11 @@ use std::path::Path;
 
 use pretrainlab::audit::{Claim, ClaimRow, Verdict};
 use pretrainlab::registry::ENTRIES;
+use pretrainlab_experiment::StoreError;
 use pretrainlab_experiment::report::esc;
-use pretrainlab_experiment::{Outcome, RunOptions, StoreError};
 use serde_json::json;
 
-use crate::{Options, PaperError};
+use crate::{Options, PaperError, PartOutcome, ShardTally, run_part};
 
 /// Trials per stored unit of an audit instance.
 const CHUNK: u64 = 100;
@@ -119,7 +119,7 @@ pub fn run(models: &[String], opts: &Options<'_>) -> Result<AuditOutcome, PaperE
     let list = instances(models)?;
     let mut rows = Vec::new();
     let mut links = Vec::new();
-    let mut sharded = (0, 0, 0);
+    let mut tally = ShardTally::default();
     for inst in &list {
         let text = inst.text(opts.quick);
         let e = pretrainlab_experiment::parse(&text, false).map_err(|source| PaperError::Spec {
@@ -128,31 +128,10 @@ pub fn run(models: &[String], opts: &Options<'_>) -> Result<AuditOutcome, PaperE
             source,
         })?;
         let folder = format!("instances/{}", inst.first().id);
-        let outcome = pretrainlab_experiment::run(
-            &e,
-            &RunOptions {
-                output: opts.output.join(&folder),
-                fresh: opts.fresh,
-                stop: opts.stop,
-                progress: opts.progress,
-                source: text.clone(),
-                limits: opts.limits,
-                shard: opts.shard,
-            },
-        )?;
-        let finished = match outcome {
-            Outcome::Finished(f) => f,
-            Outcome::Shard {
-                units_run,
-                units_missing,
-                units_total,
-            } => {
-                sharded.0 += units_run;
-                sharded.1 += units_missing;
-                sharded.2 += units_total;
-                continue;
-            }
-            Outcome::Interrupted {
+        let finished = match run_part(&e, &text, opts.output.join(&folder), opts, &mut tally)? {
+            PartOutcome::Finished(f) => f,
+            PartOutcome::Sharded => continue,
+            PartOutcome::Interrupted {
                 units_done,
                 units_total,
             } => {
@@ -182,9 +161,9 @@ pub fn run(models: &[String], opts: &Options<'_>) -> Result<AuditOutcome, PaperE
     }
     if opts.shard.is_some() {
         return Ok(AuditOutcome::Shard {
-            units_run: sharded.0,
-            units_missing: sharded.1,
-            units_total: sharded.2,
+            units_run: tally.units_run,
+            units_missing: tally.units_missing,
+            units_total: tally.units_total,
         });
     }
     let files = write(&opts.output, &rows, &links, opts.quick)?;

@@ -239,41 +239,83 @@ pub fn parse(
         .collect()
 }
 
+/// Units a shard ran and units still missing, summed over the experiments it visited.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ShardTally {
+    pub units_run: usize,
+    pub units_missing: usize,
+    pub units_total: usize,
+}
+
+/// How one experiment of a preset or of the audit ended.
+pub(crate) enum PartOutcome {
+    Finished(Finished),
+    /// A shard did its share (counted in the tally).
+    Sharded,
+    Interrupted {
+        units_done: usize,
+        units_total: usize,
+    },
+}
+
+/// Runs (or resumes) experiment `e`, whose text is `source`, into `output` with the
+/// settings of `opts`; a shard adds its counts to `tally`.
+pub(crate) fn run_part(
+    e: &pretrainlab_experiment::Experiment,
+    source: &str,
+    output: PathBuf,
+    opts: &Options<'_>,
+    tally: &mut ShardTally,
+) -> Result<PartOutcome, PaperError> {
+    let outcome = pretrainlab_experiment::run(
+        e,
+        &RunOptions {
+            output,
+            fresh: opts.fresh,
+            stop: opts.stop,
+            progress: opts.progress,
+            source: source.to_string(),
+            limits: opts.limits,
+            shard: opts.shard,
+        },
+    )?;
+    Ok(match outcome {
+        Outcome::Finished(f) => PartOutcome::Finished(f),
+        Outcome::Shard {
+            units_run,
+            units_missing,
+            units_total,
+        } => {
+            tally.units_run += units_run;
+            tally.units_missing += units_missing;
+            tally.units_total += units_total;
+            PartOutcome::Sharded
+        }
+        Outcome::Interrupted {
+            units_done,
+            units_total,
+        } => PartOutcome::Interrupted {
+            units_done,
+            units_total,
+        },
+    })
+}
+
 /// Runs (or resumes) every part of `preset`, then its post-processing.
 pub fn run(preset: &Preset, opts: &Options<'_>) -> Result<PresetOutcome, PaperError> {
     let experiments = parse(preset, opts.quick)?;
     let mut finished = Vec::with_capacity(experiments.len());
-    let mut sharded = (0, 0, 0);
+    let mut tally = ShardTally::default();
     for (part, e) in preset.parts.iter().zip(&experiments) {
         let output = if part.folder.is_empty() {
             opts.output.clone()
         } else {
             opts.output.join(part.folder)
         };
-        let outcome = pretrainlab_experiment::run(
-            e,
-            &RunOptions {
-                output,
-                fresh: opts.fresh,
-                stop: opts.stop,
-                progress: opts.progress,
-                source: part.text.to_string(),
-                limits: opts.limits,
-                shard: opts.shard,
-            },
-        )?;
-        match outcome {
-            Outcome::Finished(f) => finished.push(f),
-            Outcome::Shard {
-                units_run,
-                units_missing,
-                units_total,
-            } => {
-                sharded.0 += units_run;
-                sharded.1 += units_missing;
-                sharded.2 += units_total;
-            }
-            Outcome::Interrupted {
+        match run_part(e, part.text, output, opts, &mut tally)? {
+            PartOutcome::Finished(f) => finished.push(f),
+            PartOutcome::Sharded => {}
+            PartOutcome::Interrupted {
                 units_done,
                 units_total,
             } => {
@@ -287,9 +329,9 @@ pub fn run(preset: &Preset, opts: &Options<'_>) -> Result<PresetOutcome, PaperEr
     }
     if opts.shard.is_some() {
         return Ok(PresetOutcome::Shard {
-            units_run: sharded.0,
-            units_missing: sharded.1,
-            units_total: sharded.2,
+            units_run: tally.units_run,
+            units_missing: tally.units_missing,
+            units_total: tally.units_total,
         });
     }
     let files = match preset.post {

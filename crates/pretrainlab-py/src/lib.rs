@@ -440,7 +440,15 @@ struct PyProgress<'a> {
     interrupted: AtomicBool,
 }
 
-impl PyProgress<'_> {
+impl<'a> PyProgress<'a> {
+    fn new(callback: Option<Py<PyAny>>, stop: &'a AtomicBool) -> Self {
+        PyProgress {
+            callback,
+            stop,
+            interrupted: AtomicBool::new(false),
+        }
+    }
+
     fn call(&self, kind: &str, value: u64) {
         Python::attach(|py| {
             if let Some(cb) = &self.callback
@@ -514,11 +522,7 @@ fn run_experiment(
     let e = pretrainlab_experiment::parse(text, quick)
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     let stop = AtomicBool::new(false);
-    let prog = PyProgress {
-        callback: progress,
-        stop: &stop,
-        interrupted: AtomicBool::new(false),
-    };
+    let prog = PyProgress::new(progress, &stop);
     let opts = pretrainlab_experiment::RunOptions {
         output: output.into(),
         fresh,
@@ -563,11 +567,7 @@ fn run_preset(
         ))
     })?;
     let stop = AtomicBool::new(false);
-    let prog = PyProgress {
-        callback: progress,
-        stop: &stop,
-        interrupted: AtomicBool::new(false),
-    };
+    let prog = PyProgress::new(progress, &stop);
     let opts = pretrainlab_papers::Options {
         output: output.into(),
         fresh,
