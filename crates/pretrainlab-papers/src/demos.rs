@@ -42,6 +42,10 @@ pub fn presets() -> Vec<Preset> {
             "spectral model at (d,k) = (4,2): n(R − σ²) along α = m/n ∈ [1/2, 8], theory, the paper's closed form and simulation"
         ),
         file_preset!(
+            "spurious-ridge",
+            "spurious correlations in ridge regression (Bombari & Mondelli, arXiv 2502.01347): C(λ) and L(λ) along λ, deterministic equivalent and simulation"
+        ),
+        file_preset!(
             "diagonal-alpha",
             "diagonal networks PT → FT (arXiv 2602.20062) as an experiment file: GD's test MSE against the replica prediction along α = n/d, criteria per point"
         ),

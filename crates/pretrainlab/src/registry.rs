@@ -9,7 +9,9 @@ use crate::audit::Claim;
 use crate::dynamics::{Trajectory, diagonal::Diagonal, factorization::Factorization, ssl::YangSsl};
 use crate::model::DynModel;
 use crate::models::two_stage::TwoStage;
-use crate::models::{factor::FactorModel, gmm::GmmModel, spectral::SpectralModel};
+use crate::models::{
+    factor::FactorModel, gmm::GmmModel, spectral::SpectralModel, spurious::SpuriousRidge,
+};
 use crate::params::ModelInfo;
 use crate::{Error, Result};
 
@@ -48,6 +50,13 @@ pub const ENTRIES: &[Entry] = &[
         build: |t| Ok(Box::new(TwoStage::<GmmModel>::build(t)?)),
         small: "K = 2\nd = 3\nbeta = 3.0\nm = 600\nn = 300\nrisk_samples = 2000\nfisher_samples = 4000\nproj_samples = 4000\neval_samples = 4000",
         claims: crate::models::gmm::CLAIMS,
+    },
+    Entry {
+        name: "spurious-ridge",
+        info: SpuriousRidge::info,
+        build: |t| Ok(Box::new(SpuriousRidge::build(t)?)),
+        small: "d = 10\nn = 60",
+        claims: crate::models::spurious::CLAIMS,
     },
     Entry {
         name: "yang-ssl",

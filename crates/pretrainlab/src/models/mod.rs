@@ -7,6 +7,7 @@
 pub mod factor;
 pub mod gmm;
 pub mod spectral;
+pub mod spurious;
 pub mod two_stage;
 
 use rand::rngs::ChaCha8Rng;
