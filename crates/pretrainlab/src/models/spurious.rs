@@ -181,7 +181,7 @@ impl SpuriousRidge {
             return Err(invalid("n", format!("must be ≥ 2, got {}", p.n)));
         }
         check_at_most("n", p.n, MAX_N)?;
-        if !(p.lambda > 0.0 && p.lambda <= MAX_MAGNITUDE) {
+        if p.lambda.is_nan() || p.lambda <= 0.0 || p.lambda > MAX_MAGNITUDE {
             return Err(invalid(
                 "lambda",
                 format!("must be a number in (0, 1e12], got {}", p.lambda),
@@ -334,7 +334,7 @@ impl SpuriousRidge {
         }
         let tau = 0.5 * (lo + hi);
         let df2 = s.iter().map(|&x| (x / (x + tau)).powi(2)).sum::<f64>();
-        if !(df2 < n) {
+        if df2.is_nan() || df2 >= n {
             return Err(Error::Numerical(format!(
                 "the deterministic equivalent has df₂ = {df2:.3} ≥ n at λ = {lambda}"
             )));
