@@ -70,11 +70,13 @@ pub fn reproduce(name: &str, settings: &ExperimentSettings) -> Result<()> {
             units_missing,
             units_total,
         } => {
-            let plain = format!(
-                "pretrainlab reproduce {}{}",
-                preset.name,
-                if ctx.quick { " --quick" } else { "" }
-            );
+            let mut plain = format!("pretrainlab reproduce {}", preset.name);
+            if ctx.quick {
+                plain.push_str(" --quick");
+            }
+            if settings.output.is_some() {
+                plain.push_str(&format!(" --output {}", output.display()));
+            }
             experiments::print_shard(&ctx, units_run, units_missing, units_total, &output, &plain);
             Ok(())
         }
@@ -167,10 +169,16 @@ pub fn audit(models: &[String], settings: &ExperimentSettings) -> Result<()> {
             units_missing,
             units_total,
         } => {
-            let plain = format!(
-                "pretrainlab audit{}",
-                if ctx.quick { " --quick" } else { "" }
-            );
+            let mut plain = String::from("pretrainlab audit");
+            for m in models {
+                plain.push_str(&format!(" --model {m}"));
+            }
+            if ctx.quick {
+                plain.push_str(" --quick");
+            }
+            if settings.output.is_some() {
+                plain.push_str(&format!(" --output {}", output.display()));
+            }
             experiments::print_shard(&ctx, units_run, units_missing, units_total, &output, &plain);
             Ok(())
         }

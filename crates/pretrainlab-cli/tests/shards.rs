@@ -146,3 +146,43 @@ fn a_lone_shard_leaves_the_rest_to_the_assembly() {
     assert_eq!(none.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The audit in shards: its instances' units are numbered consecutively, so two shards
+/// share the two one-unit factorization instances, and the assembly's `audit.json` equals
+/// a plain audit's.
+#[test]
+fn the_audit_runs_in_shards() {
+    let dir = scratch("audit");
+    let (shared, single) = (dir.join("shared"), dir.join("single"));
+    let base = [
+        "audit",
+        "--quick",
+        "--quiet",
+        "--model",
+        "factorization",
+        "--output",
+    ];
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        let mut args = base.to_vec();
+        args.extend([s(&shared), "--shard", shard.as_str()]);
+        let out = pretrainlab(&args);
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("shard {shard}: 1 unit(s) run")),
+            "{text}"
+        );
+    }
+    let mut args = base.to_vec();
+    args.push(s(&shared));
+    assert!(pretrainlab(&args).status.success());
+    let mut args = base.to_vec();
+    args.push(s(&single));
+    assert!(pretrainlab(&args).status.success());
+    assert_eq!(
+        std::fs::read(shared.join("audit.json")).unwrap(),
+        std::fs::read(single.join("audit.json")).unwrap()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

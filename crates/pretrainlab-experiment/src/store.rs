@@ -113,12 +113,16 @@ impl FolderLock {
 const SHARDS_HOLDER: &str = "shards (--shard) computing units";
 
 /// One shard of a run: `index` of `count` (`--shard I/N`, `0 ≤ I < N`). Unit `j` of the
-/// run's plan (points in order, then chunks) belongs to shard `j mod N`, whatever is
-/// already done, so the shares are disjoint and fixed by the experiment alone.
+/// run's plan (points in order, then chunks) belongs to shard `(j + offset) mod N`,
+/// whatever is already done, so the shares are disjoint and fixed by the experiment
+/// alone. `offset` is 0 for one experiment; a preset or the audit, which run several
+/// experiments, numbers their units consecutively so that small experiments do not all
+/// fall to the first shards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
     pub index: usize,
     pub count: usize,
+    pub offset: usize,
 }
 
 impl Shard {
@@ -131,13 +135,30 @@ impl Shard {
         if count == 0 || count > 100_000 || index >= count {
             return Err(bad());
         }
-        Ok(Shard { index, count })
+        Ok(Shard {
+            index,
+            count,
+            offset: 0,
+        })
     }
 
     /// Whether unit number `j` of the plan is this shard's.
     pub fn owns(&self, j: usize) -> bool {
-        j % self.count == self.index
+        (j + self.offset) % self.count == self.index
     }
+
+    /// The same shard for the next experiment, after one of `units` units.
+    pub fn after(self, units: usize) -> Shard {
+        Shard {
+            offset: (self.offset + units) % self.count,
+            ..self
+        }
+    }
+}
+
+/// Units of experiment `e` (every point's chunks).
+pub fn unit_count(e: &Experiment) -> usize {
+    e.points.iter().map(|p| units_of(e, p.index).len()).sum()
 }
 
 /// An error when `path` is a symbolic link: pretrainlab never writes through one.

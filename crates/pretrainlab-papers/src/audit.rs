@@ -120,6 +120,7 @@ pub fn run(models: &[String], opts: &Options<'_>) -> Result<AuditOutcome, PaperE
     let mut rows = Vec::new();
     let mut links = Vec::new();
     let mut tally = ShardTally::default();
+    let mut shard = opts.shard;
     for inst in &list {
         let text = inst.text(opts.quick);
         let e = pretrainlab_experiment::parse(&text, false).map_err(|source| PaperError::Spec {
@@ -128,7 +129,16 @@ pub fn run(models: &[String], opts: &Options<'_>) -> Result<AuditOutcome, PaperE
             source,
         })?;
         let folder = format!("instances/{}", inst.first().id);
-        let finished = match run_part(&e, &text, opts.output.join(&folder), opts, &mut tally)? {
+        let outcome = run_part(
+            &e,
+            &text,
+            opts.output.join(&folder),
+            opts,
+            shard,
+            &mut tally,
+        )?;
+        shard = shard.map(|s| s.after(pretrainlab_experiment::store::unit_count(&e)));
+        let finished = match outcome {
             PartOutcome::Finished(f) => f,
             PartOutcome::Sharded => continue,
             PartOutcome::Interrupted {

@@ -259,12 +259,14 @@ pub(crate) enum PartOutcome {
 }
 
 /// Runs (or resumes) experiment `e`, whose text is `source`, into `output` with the
-/// settings of `opts`; a shard adds its counts to `tally`.
+/// settings of `opts` and, for a shard, `shard` (`opts.shard` moved past the units of the
+/// experiments before); a shard adds its counts to `tally`.
 pub(crate) fn run_part(
     e: &pretrainlab_experiment::Experiment,
     source: &str,
     output: PathBuf,
     opts: &Options<'_>,
+    shard: Option<pretrainlab_experiment::store::Shard>,
     tally: &mut ShardTally,
 ) -> Result<PartOutcome, PaperError> {
     let outcome = pretrainlab_experiment::run(
@@ -276,7 +278,7 @@ pub(crate) fn run_part(
             progress: opts.progress,
             source: source.to_string(),
             limits: opts.limits,
-            shard: opts.shard,
+            shard,
         },
     )?;
     Ok(match outcome {
@@ -306,13 +308,16 @@ pub fn run(preset: &Preset, opts: &Options<'_>) -> Result<PresetOutcome, PaperEr
     let experiments = parse(preset, opts.quick)?;
     let mut finished = Vec::with_capacity(experiments.len());
     let mut tally = ShardTally::default();
+    let mut shard = opts.shard;
     for (part, e) in preset.parts.iter().zip(&experiments) {
         let output = if part.folder.is_empty() {
             opts.output.clone()
         } else {
             opts.output.join(part.folder)
         };
-        match run_part(e, part.text, output, opts, &mut tally)? {
+        let outcome = run_part(e, part.text, output, opts, shard, &mut tally)?;
+        shard = shard.map(|s| s.after(pretrainlab_experiment::store::unit_count(e)));
+        match outcome {
             PartOutcome::Finished(f) => finished.push(f),
             PartOutcome::Sharded => {}
             PartOutcome::Interrupted {
