@@ -47,13 +47,11 @@ pub fn reproduce(name: &str, settings: &ExperimentSettings) -> Result<()> {
             units_done,
             units_total,
         } => {
-            let mut hint = format!("pretrainlab reproduce {}", preset.name);
-            if ctx.quick {
-                hint.push_str(" --quick");
-            }
-            if settings.output.is_some() {
-                hint.push_str(&format!(" --output {}", output.display()));
-            }
+            let hint = again(
+                format!("pretrainlab reproduce {}", preset.name),
+                settings,
+                &output,
+            );
             let folder = if part.is_empty() {
                 output.clone()
             } else {
@@ -70,13 +68,11 @@ pub fn reproduce(name: &str, settings: &ExperimentSettings) -> Result<()> {
             units_missing,
             units_total,
         } => {
-            let mut plain = format!("pretrainlab reproduce {}", preset.name);
-            if ctx.quick {
-                plain.push_str(" --quick");
-            }
-            if settings.output.is_some() {
-                plain.push_str(&format!(" --output {}", output.display()));
-            }
+            let plain = again(
+                format!("pretrainlab reproduce {}", preset.name),
+                settings,
+                &output,
+            );
             experiments::print_shard(&ctx, units_run, units_missing, units_total, &output, &plain);
             Ok(())
         }
@@ -103,6 +99,19 @@ pub fn reproduce(name: &str, settings: &ExperimentSettings) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The command that runs `base` again on the same folder: with `--quick` and `--output`
+/// when they were given (to resume, or to assemble after shards).
+fn again(base: String, settings: &ExperimentSettings, output: &std::path::Path) -> String {
+    let mut command = base;
+    if settings.quick {
+        command.push_str(" --quick");
+    }
+    if settings.output.is_some() {
+        command.push_str(&format!(" --output {}", output.display()));
+    }
+    command
 }
 
 /// Maps a preset's or the audit's error to the CLI's, naming the folder setting.
@@ -142,24 +151,19 @@ pub fn audit(models: &[String], settings: &ExperimentSettings) -> Result<()> {
         },
     )
     .map_err(|e| paper_error(e, settings, "the default results/audit"))?;
+    let base: String = std::iter::once("pretrainlab audit".to_string())
+        .chain(models.iter().map(|m| format!("--model {m}")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let command = again(base, settings, &output);
     match outcome {
         AuditOutcome::Interrupted {
             claim,
             units_done,
             units_total,
         } => {
-            let mut hint = String::from("pretrainlab audit");
-            for m in models {
-                hint.push_str(&format!(" --model {m}"));
-            }
-            if ctx.quick {
-                hint.push_str(" --quick");
-            }
-            if settings.output.is_some() {
-                hint.push_str(&format!(" --output {}", output.display()));
-            }
             Err(Interrupted(format!(
-                "interrupted: {units_done} of {units_total} units of the instance of `{claim}` are stored in {}; resume with `{hint}`",
+                "interrupted: {units_done} of {units_total} units of the instance of `{claim}` are stored in {}; resume with `{command}`",
                 output.display()
             ))
             .into())
@@ -169,17 +173,7 @@ pub fn audit(models: &[String], settings: &ExperimentSettings) -> Result<()> {
             units_missing,
             units_total,
         } => {
-            let mut plain = String::from("pretrainlab audit");
-            for m in models {
-                plain.push_str(&format!(" --model {m}"));
-            }
-            if ctx.quick {
-                plain.push_str(" --quick");
-            }
-            if settings.output.is_some() {
-                plain.push_str(&format!(" --output {}", output.display()));
-            }
-            experiments::print_shard(&ctx, units_run, units_missing, units_total, &output, &plain);
+            experiments::print_shard(&ctx, units_run, units_missing, units_total, &output, &command);
             Ok(())
         }
         AuditOutcome::Finished { rows, files } => {

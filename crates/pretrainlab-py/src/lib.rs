@@ -9,7 +9,7 @@
 //! `PanicException`, never as an abort.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -438,6 +438,9 @@ struct PyProgress<'a> {
     callback: Option<Py<PyAny>>,
     stop: &'a AtomicBool,
     interrupted: AtomicBool,
+    /// Trials finished since the last report: the workers only count, so a trial never
+    /// waits for the GIL; the count goes to Python with each stored unit.
+    pending: AtomicU64,
 }
 
 impl<'a> PyProgress<'a> {
@@ -446,6 +449,7 @@ impl<'a> PyProgress<'a> {
             callback,
             stop,
             interrupted: AtomicBool::new(false),
+            pending: AtomicU64::new(0),
         }
     }
 
@@ -474,13 +478,10 @@ impl pretrainlab_experiment::Progress for PyProgress<'_> {
         self.call("begin", trials_todo);
     }
     fn trials(&self, k: u64) {
-        if let Some(cb) = &self.callback {
-            Python::attach(|py| {
-                let _ = cb.call1(py, ("trials", k));
-            });
-        }
+        self.pending.fetch_add(k, Ordering::Relaxed);
     }
     fn unit_done(&self, status: &pretrainlab_experiment::Status<'_>) {
+        self.call("trials", self.pending.swap(0, Ordering::Relaxed));
         self.call("unit", status.units_done as u64);
     }
     fn end(&self) {
