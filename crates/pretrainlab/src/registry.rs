@@ -10,7 +10,8 @@ use crate::dynamics::{Trajectory, diagonal::Diagonal, factorization::Factorizati
 use crate::model::DynModel;
 use crate::models::two_stage::TwoStage;
 use crate::models::{
-    factor::FactorModel, gmm::GmmModel, spectral::SpectralModel, spurious::SpuriousRidge,
+    factor::FactorModel, gmm::GmmModel, rf_reconstruction::RfReconstruction,
+    spectral::SpectralModel, spurious::SpuriousRidge,
 };
 use crate::params::ModelInfo;
 use crate::{Error, Result};
@@ -57,6 +58,13 @@ pub const ENTRIES: &[Entry] = &[
         build: |t| Ok(Box::new(SpuriousRidge::build(t)?)),
         small: "d = 10\nn = 60",
         claims: crate::models::spurious::CLAIMS,
+    },
+    Entry {
+        name: "rf-reconstruction",
+        info: RfReconstruction::info,
+        build: |t| Ok(Box::new(RfReconstruction::build(t)?)),
+        small: "d = 4\nn = 3\nratio = 8.0\nsteps = 500",
+        claims: crate::models::rf_reconstruction::CLAIMS,
     },
     Entry {
         name: "yang-ssl",

@@ -6,6 +6,7 @@
 
 pub mod factor;
 pub mod gmm;
+pub mod rf_reconstruction;
 pub mod spectral;
 pub mod spurious;
 pub mod two_stage;
