@@ -46,6 +46,10 @@ pub fn presets() -> Vec<Preset> {
             "spurious correlations in ridge regression (Bombari & Mondelli, arXiv 2502.01347): C(λ) and L(λ) along λ, deterministic equivalent and simulation"
         ),
         file_preset!(
+            "rf-reconstruction",
+            "data reconstruction from random features (Iurada, Bombari, Tommasi & Mondelli, arXiv 2509.22214): success and distance along p/(dn) at four (d, n), the law p > dn"
+        ),
+        file_preset!(
             "diagonal-alpha",
             "diagonal networks PT → FT (arXiv 2602.20062) as an experiment file: GD's test MSE against the replica prediction along α = n/d, criteria per point"
         ),

@@ -97,7 +97,9 @@ pub const RIDGE: f64 = 1e-12;
 /// pairs, never below about 0.5 at the sizes used here), a recovered set at
 /// `dist ≲ 10⁻³` once `L ≤ 10⁻⁷`; the threshold sits far from both.
 pub const SUCCESS_DISTANCE: f64 = 0.05;
-/// A run counts as having reached zero loss when its final loss is at most this.
+/// A run counts as having reached zero loss when its final loss is at most `tol` and at
+/// most this. Runs that recover all but one point, whose coefficient `cᵢ` is small, can
+/// stall at losses of 10⁻⁷ to 10⁻⁶; only the attack's own stopping rule separates them.
 pub const ZERO_LOSS: f64 = 1e-6;
 /// Eigenvalues of the Gram matrix of the column-normalised Jacobian above this fraction
 /// of the largest count towards its rank (singular values above `10⁻⁵` of the largest).
@@ -413,6 +415,11 @@ fn metric_specs() -> Vec<MetricSpec> {
             "nd − rank J: the dimension of the zero-loss set at the data",
         ),
         MetricSpec::new(
+            "excess_local_dim",
+            "1",
+            "local_dim − max(0, nd − p): the rank the activation loses (dead ReLU units)",
+        ),
+        MetricSpec::new(
             "label_loss",
             "1",
             "training MSE (1/n)‖Φθ⋆ − y‖² of the interpolator",
@@ -654,7 +661,7 @@ impl RfReconstruction {
     }
 
     /// The whole trial, returning the metrics in schema order.
-    fn run_trial(&self, rng: &mut ChaCha8Rng, ws: &mut RfWorkspace) -> Result<[f64; 6]> {
+    fn run_trial(&self, rng: &mut ChaCha8Rng, ws: &mut RfWorkspace) -> Result<[f64; 7]> {
         self.draw(rng, ws);
         let label_loss = self.fit(ws)?;
         let local_dim = self.local_dim(ws)?;
@@ -667,6 +674,7 @@ impl RfReconstruction {
             dist,
             loss,
             local_dim as f64,
+            local_dim as f64 - self.generic_local_dim() as f64,
             label_loss,
             steps as f64,
         ])
@@ -873,12 +881,14 @@ impl Model for RfReconstruction {
             decisive: false,
         }];
         if self.act != Activation::Relu {
-            means.push(MeanPrediction {
-                metric: "local_dim".into(),
-                value: generic,
-                se: 0.0,
-                decisive: false,
-            });
+            for (metric, value) in [("local_dim", generic), ("excess_local_dim", 0.0)] {
+                means.push(MeanPrediction {
+                    metric: metric.into(),
+                    value,
+                    se: 0.0,
+                    decisive: false,
+                });
+            }
         }
         Ok(Prediction {
             model: "rf-reconstruction".into(),
@@ -905,11 +915,12 @@ impl Model for RfReconstruction {
         let (success, loss, dims) = (column("success"), column("final_loss"), column("local_dim"));
         let mut out = Vec::new();
         let ratio = self.ratio();
+        let zero = self.prm.tol.min(ZERO_LOSS);
         if ratio < 1.0 {
-            out.push(fails_below(&success, &loss));
+            out.push(fails_below(&success, &loss, zero));
         }
         if ratio >= 2.0 {
-            out.push(succeeds_above(&success, &loss));
+            out.push(succeeds_above(&success, &loss, zero));
         }
         if self.act != Activation::Relu {
             out.push(generic_dimension(&dims, self.generic_local_dim()));
@@ -956,13 +967,13 @@ impl Model for RfReconstruction {
 }
 
 /// Below the law: at most [`MAX_SUCCESS_BELOW`] of the trials reconstruct.
-fn fails_below(success: &[f64], loss: &[f64]) -> Criterion {
+fn fails_below(success: &[f64], loss: &[f64], zero_loss: f64) -> Criterion {
     let rate = mean(success);
-    let zero = loss.iter().filter(|&&l| l <= ZERO_LOSS).count();
+    let zero = loss.iter().filter(|&&l| l <= zero_loss).count();
     Criterion {
         name: "no_reconstruction_below_law".into(),
         statement: format!(
-            "with p < dn the attack reconstructs in at most {:.0}% of trials ({zero} of {} reached loss ≤ {ZERO_LOSS:e})",
+            "with p < dn the attack reconstructs in at most {:.0}% of trials ({zero} of {} reached loss ≤ {zero_loss:e})",
             100.0 * MAX_SUCCESS_BELOW,
             loss.len()
         ),
@@ -973,10 +984,10 @@ fn fails_below(success: &[f64], loss: &[f64]) -> Criterion {
     }
 }
 
-/// Above the law: of the runs that reach zero loss, at most [`MAX_MISS_ABOVE`] miss the
-/// data. Measured: the number of such misses.
-fn succeeds_above(success: &[f64], loss: &[f64]) -> Criterion {
-    let zero: Vec<bool> = loss.iter().map(|&l| l <= ZERO_LOSS).collect();
+/// Above the law: of the runs that reach zero loss (`L ≤ min(tol, ZERO_LOSS)`), at most
+/// [`MAX_MISS_ABOVE`] miss the data. Measured: the number of such misses.
+fn succeeds_above(success: &[f64], loss: &[f64], zero_loss: f64) -> Criterion {
+    let zero: Vec<bool> = loss.iter().map(|&l| l <= zero_loss).collect();
     let reached = zero.iter().filter(|&&z| z).count();
     let missed = zero
         .iter()
@@ -986,7 +997,7 @@ fn succeeds_above(success: &[f64], loss: &[f64]) -> Criterion {
     Criterion {
         name: "reconstruction_at_zero_loss".into(),
         statement: format!(
-            "with p ≥ 2dn at most {:.0}% of the runs reaching loss ≤ {ZERO_LOSS:e} ({reached} of {}) miss the data",
+            "with p ≥ 2dn at most {:.0}% of the runs reaching loss ≤ {zero_loss:e} ({reached} of {}) miss the data",
             100.0 * MAX_MISS_ABOVE,
             loss.len()
         ),
