@@ -65,23 +65,37 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Variants that a registry entry's small instance does not reach: (model, parameters).
+const VARIANTS: &[(&str, &str)] = &[(
+    "spurious-ridge",
+    "d = 6\nn = 30\nfeatures = \"random\"\nwidth = 80",
+)];
+
+/// Every entry's small instance and the variants.
+fn small_instances() -> Vec<(&'static str, toml::Table)> {
+    let entries = ENTRIES.iter().map(|e| (e.name, e.small));
+    entries
+        .chain(VARIANTS.iter().copied())
+        .map(|(name, text)| (name, text.parse().unwrap()))
+        .collect()
+}
+
 #[test]
 fn warm_trials_allocate_nothing() {
     let mut report = Vec::new();
-    for e in ENTRIES {
-        let table: toml::Table = e.small.parse().unwrap();
-        let model = (e.build)(table).unwrap();
+    for (name, table) in small_instances() {
+        let model = pretrainlab::registry::build(name, table).unwrap();
         let mut out = vec![0.0; Trials::for_model(model.as_ref()).width()];
         let mut ws = model.workspace_any();
         run_one(model.as_ref(), 7, 0, ws.as_mut(), &mut out).unwrap();
         let before = allocs();
         for t in 1..4 {
             run_one(model.as_ref(), 7, t, ws.as_mut(), &mut out)
-                .unwrap_or_else(|err| panic!("{}: trial {t} failed: {err}", e.name));
+                .unwrap_or_else(|err| panic!("{name}: trial {t} failed: {err}"));
         }
         let n = allocs() - before;
         if n > 0 {
-            report.push(format!("{}: {n} allocations in 3 warm trials", e.name));
+            report.push(format!("{name}: {n} allocations in 3 warm trials"));
         }
     }
     assert!(report.is_empty(), "{}", report.join("\n"));
@@ -94,9 +108,10 @@ fn warm_trials_allocate_nothing() {
 /// same instance at 8 times its `d`, so that the size-driven terms dominate.
 fn instances() -> Vec<(&'static str, toml::Table)> {
     let mut out = Vec::new();
-    for e in ENTRIES {
-        let table: toml::Table = e.small.parse().unwrap();
-        let info = (e.info)();
+    for (name, table) in small_instances() {
+        let info = pretrainlab::registry::entry(name)
+            .map(|e| (e.info)())
+            .unwrap();
         if let Some(spec) = info.params.iter().find(|p| p.name == "d") {
             let d = table
                 .get("d")
@@ -104,9 +119,9 @@ fn instances() -> Vec<(&'static str, toml::Table)> {
                 .unwrap_or_else(|| spec.default.parse().unwrap());
             let mut big = table.clone();
             big.insert("d".into(), toml::Value::Integer(8 * d));
-            out.push((e.name, big));
+            out.push((name, big));
         }
-        out.push((e.name, table));
+        out.push((name, table));
     }
     out
 }

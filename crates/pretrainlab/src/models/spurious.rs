@@ -31,6 +31,37 @@
 //!
 //! The Schur form follows from the block inverse `[(Σ + τI)⁻¹]_yx =
 //! −S_τ⁻¹Σ_yx(Σ_xx + τI)⁻¹`; the two are computed separately and must agree.
+//!
+//! **Random features** (`features = "random"`). The regression runs on
+//! `φ(z) = σ(Wz)/√p` with `p` = `width` and `W` (p×2d) drawn per trial with entries
+//! `N(0, 1/(2d))`: `f(z) = θᵀφ(z)`, `θ̂ = argmin (1/n)‖g − Φθ‖² + λ‖θ‖²`, solved in its
+//! n×n kernel form `θ̂ = Φᵀ(ΦΦᵀ + nλI)⁻¹g`. The metrics stay exact population values:
+//! with `h_j = w_jᵀz` Gaussian, Stein's lemma gives `E[σ(h_j)·uᵀz] = E[σ'(h_j)] w_jᵀΣu`,
+//! and `E[σ(h_i)σ(h_j)]` has a closed form for both activations offered (the arc-cosine
+//! kernel of ReLU, the arcsine kernel of erf), so
+//!
+//! ```text
+//! C(θ̂) = Σⱼ θ̂ⱼ/√p · E[σ'(s'ⱼG)] · w_{j,y}ᵀΣ_yxθ⋆,        s'ⱼ² = w_{j,x}ᵀΣ_xx w_{j,x} + w_{j,y}ᵀΣ_yy w_{j,y}
+//! L(θ̂) = θ̂ᵀMθ̂/p − 2 Σⱼ θ̂ⱼ/√p · E[σ'(sⱼG)] · w_jᵀΣθ⋆_z + θ⋆ᵀΣ_xxθ⋆,   M_ij = E[σ(h_i)σ(h_j)]
+//! ```
+//!
+//! (`C` correlates the prediction at `[x̃; y]`, whose covariance is block diagonal.)
+//!
+//! *The equivalent ridge.* As `p → ∞` the kernel `ΦΦᵀ` tends to
+//! `K(z, z') = E_w σ(wᵀz)σ(wᵀz')`. With `r² = tr Σ/(2d)` (the pre-activation variance at a
+//! typical `z`), the Hermite coefficients of `σ(r·)` are `μ₀ = E σ(rG)`, `μ₁ = E σ'(rG)` and
+//! `μ⋆² = E σ(rG)² − μ₀² − r²μ₁²`, and to first order in `zᵀz'/(2d)`
+//! `K ≈ μ₀²11ᵀ + μ₁²ZZᵀ/(2d) + μ⋆²I`. Kernel ridge with this kernel is linear ridge
+//! regression on `[μ₀/c; z]` (`c = μ₁/√(2d)`) with strength
+//!
+//! ```text
+//! λ̃ = (λ + μ⋆²/n) · 2d/μ₁²,
+//! ```
+//!
+//! so the deterministic equivalent above applies with `λ̃` and one extra direction of
+//! second moment `2d μ₀²/μ₁²` that carries no signal. This is the width → ∞ limit; a
+//! finite width adds the variance of the random features, and the prediction warns when
+//! `width < 10n`.
 
 use faer::{Accum, Mat};
 use rand::rngs::ChaCha8Rng;
@@ -49,6 +80,13 @@ use crate::{Error, Result};
 const MAX_D: usize = crate::params::MAX_DIM / 2;
 /// Largest `n`.
 const MAX_N: usize = 10_000_000;
+/// Largest `n` with random features (the kernel form solves an n×n system).
+const MAX_N_RANDOM: usize = 20_000;
+/// Largest random-features width (a trial holds a `width × width` Gram matrix).
+const MAX_WIDTH: usize = 20_000;
+/// The width, in multiples of `n`, from which the width → ∞ equivalence is taken at face
+/// value; below it the prediction warns.
+const WIDE: usize = 10;
 /// The relative allowance of the criteria beyond 3 s.e.: the deterministic equivalent is
 /// exact only as `n, d → ∞` together.
 const RELATIVE_ALLOWANCE: f64 = 0.02;
@@ -88,6 +126,78 @@ impl MatrixSpec {
     }
 }
 
+/// What the ridge regression is fitted on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Features {
+    /// The input `z = [x; y]` itself.
+    #[default]
+    Linear,
+    /// Random features `σ(Wz)/√p`.
+    Random,
+}
+
+/// The activation `σ` of the random features; both have closed-form Gaussian kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// `max(0, t)`.
+    Relu,
+    /// The error function `erf(t)`.
+    Erf,
+}
+
+impl Activation {
+    fn apply(self, t: f64) -> f64 {
+        match self {
+            Activation::Relu => t.max(0.0),
+            Activation::Erf => libm::erf(t),
+        }
+    }
+
+    /// `E[σ'(sG)]`, `G ~ N(0, 1)`.
+    fn slope(self, s: f64) -> f64 {
+        match self {
+            Activation::Relu => 0.5,
+            Activation::Erf => std::f64::consts::FRAC_2_SQRT_PI / (1.0 + 2.0 * s * s).sqrt(),
+        }
+    }
+
+    /// `E[σ(a)σ(b)]` for a centred Gaussian pair with `Var a = sa²`, `Var b = sb²`,
+    /// `Cov(a, b) = c`: for ReLU the arc-cosine kernel
+    /// `sa·sb/(2π)·(sin ϑ + (π − ϑ) cos ϑ)` with `cos ϑ = c/(sa·sb)`; for erf
+    /// `(2/π) asin(2c/√((1 + 2sa²)(1 + 2sb²)))`.
+    fn kernel(self, c: f64, sa: f64, sb: f64) -> f64 {
+        use std::f64::consts::PI;
+        match self {
+            Activation::Relu => {
+                let scale = sa * sb;
+                if scale <= 0.0 {
+                    return 0.0;
+                }
+                let cos = (c / scale).clamp(-1.0, 1.0);
+                let angle = cos.acos();
+                scale / (2.0 * PI) * (angle.sin() + (PI - angle) * cos)
+            }
+            Activation::Erf => {
+                let q = 2.0 * c / ((1.0 + 2.0 * sa * sa) * (1.0 + 2.0 * sb * sb)).sqrt();
+                2.0 / PI * q.clamp(-1.0, 1.0).asin()
+            }
+        }
+    }
+
+    /// The Hermite coefficients `(μ₀, μ₁, μ⋆²)` of `σ(r·)`.
+    fn hermite(self, r: f64) -> (f64, f64, f64) {
+        let mu0 = match self {
+            Activation::Relu => r / (2.0 * std::f64::consts::PI).sqrt(),
+            Activation::Erf => 0.0,
+        };
+        let mu1 = self.slope(r);
+        let second = self.kernel(r * r, r, r);
+        (mu0, mu1, (second - mu0 * mu0 - r * r * mu1 * mu1).max(0.0))
+    }
+}
+
 /// `θ⋆`: a list of `d` numbers or a named pattern.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -119,6 +229,14 @@ pub struct SpuriousParams {
     pub theta: ThetaSpec,
     /// Label noise variance `σ²`.
     pub noise_var: f64,
+    /// `"linear"` (ridge on `z`) or `"random"` (ridge on random features of `z`).
+    pub features: Features,
+    /// The width `p` of the random features; by default `10n`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
+    /// The activation of the random features; by default ReLU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activation: Option<Activation>,
 }
 
 impl Default for SpuriousParams {
@@ -132,6 +250,9 @@ impl Default for SpuriousParams {
             spurious_noise: None,
             theta: ThetaSpec::Pattern("uniform".into()),
             noise_var: 0.25,
+            features: Features::Linear,
+            width: None,
+            activation: None,
         }
     }
 }
@@ -151,7 +272,42 @@ pub struct SpuriousRidge {
     spectrum: Vec<f64>,
     theta_proj: Vec<f64>,
     c_proj: Vec<f64>,
+    rf: Option<RandomFeatures>,
     metrics: Vec<MetricSpec>,
+}
+
+/// What a random-features trial and its equivalent need beyond the linear model.
+struct RandomFeatures {
+    width: usize,
+    activation: Activation,
+    /// Lower Cholesky factors of `Σ` and of its block-diagonal part `diag(Σ_xx, Σ_yy)`
+    /// (the covariance of `[x̃; y]`).
+    chol_sigma: Mat<f64>,
+    chol_blocks: Mat<f64>,
+    /// The columns `Σθ⋆_z` and `[0; Σ_yxθ⋆]` (2d×2).
+    directions: Mat<f64>,
+    /// `θ⋆ᵀΣ_xxθ⋆`, the variance of the signal.
+    signal: f64,
+    /// The Hermite coefficients `μ₀`, `μ₁`, `μ⋆²` of `σ(r·)`, `r² = tr Σ/(2d)`.
+    mu0: f64,
+    mu1: f64,
+    mu_star2: f64,
+}
+
+/// Per-worker buffers of a random-features trial.
+struct RfWorkspace {
+    w: Mat<f64>,
+    feats: Mat<f64>,
+    kernel: Mat<f64>,
+    coef: Mat<f64>,
+    theta: Mat<f64>,
+    factor: Mat<f64>,
+    factor_blocks: Mat<f64>,
+    gram: Mat<f64>,
+    proj: Mat<f64>,
+    scale: Vec<f64>,
+    scale_blocks: Vec<f64>,
+    chol: Cholesky,
 }
 
 /// Per-worker buffers of a trial.
@@ -164,6 +320,7 @@ pub struct SpuriousWorkspace {
     err: Mat<f64>,
     sigma_err: Mat<f64>,
     chol: Cholesky,
+    rf: Option<RfWorkspace>,
 }
 
 fn invalid(field: &str, what: String) -> Error {
@@ -222,6 +379,7 @@ impl SpuriousRidge {
         let c_proj: Vec<f64> = (0..2 * d)
             .map(|k| (0..d).map(|i| u[(d + i, k)] * syx_theta[i]).sum())
             .collect();
+        let rf = random_features(&p, &sigma, &syx_theta, &theta)?;
         let metrics = vec![
             MetricSpec::new("spurious_c", "1", "spurious correlation C(θ̂) = θ̂_yᵀΣ_yxθ⋆"),
             MetricSpec::new("excess_loss", "1", "excess loss (θ̂ − θ⋆)ᵀΣ(θ̂ − θ⋆)"),
@@ -237,6 +395,7 @@ impl SpuriousRidge {
             spectrum,
             theta_proj,
             c_proj,
+            rf,
             metrics,
         })
     }
@@ -273,14 +432,87 @@ impl SpuriousRidge {
                         "θ⋆: a list of d numbers, \"uniform\" (1/√d each) or \"first\" (e₁)",
                     ),
                     ("noise_var", "label noise variance σ²"),
+                    (
+                        "features",
+                        "\"linear\" (ridge on z) or \"random\" (ridge on σ(Wz)/√width, W drawn per trial)",
+                    ),
+                    (
+                        "width",
+                        "random features only: the width p (1 to 20000; n at most 20000)",
+                    ),
+                    ("activation", "random features only: \"relu\" or \"erf\""),
                 ],
-                &[(
-                    "spurious_noise",
-                    "diagonal: 3.0 on the first max(1, d/30) coordinates, 0.05 on the rest",
-                )],
+                &[
+                    (
+                        "spurious_noise",
+                        "diagonal: 3.0 on the first max(1, d/30) coordinates, 0.05 on the rest",
+                    ),
+                    ("width", "10·n"),
+                    ("activation", "\"relu\""),
+                ],
             ),
         }
     }
+}
+
+/// The random-features part, validated: `None` for linear features, where `width` and
+/// `activation` must be absent.
+fn random_features(
+    p: &SpuriousParams,
+    sigma: &Mat<f64>,
+    syx_theta: &[f64],
+    theta: &[f64],
+) -> Result<Option<RandomFeatures>> {
+    if p.features == Features::Linear {
+        for (field, given) in [
+            ("width", p.width.is_some()),
+            ("activation", p.activation.is_some()),
+        ] {
+            if given {
+                return Err(invalid(
+                    field,
+                    "applies only to features = \"random\"".into(),
+                ));
+            }
+        }
+        return Ok(None);
+    }
+    check_at_most("n", p.n, MAX_N_RANDOM)?;
+    let width = p.width.unwrap_or(WIDE * p.n);
+    if width == 0 {
+        return Err(invalid("width", "must be ≥ 1".into()));
+    }
+    check_at_most("width", width, MAX_WIDTH)?;
+    let activation = p.activation.unwrap_or(Activation::Relu);
+    let d = p.d;
+    let dim = 2 * d;
+    let blocks = Mat::from_fn(dim, dim, |i, j| {
+        if (i < d) == (j < d) {
+            sigma[(i, j)]
+        } else {
+            0.0
+        }
+    });
+    let sigma_theta = |i: usize| (0..d).map(|j| sigma[(i, j)] * theta[j]).sum::<f64>();
+    let directions = Mat::from_fn(dim, 2, |i, c| match (c, i < d) {
+        (0, _) => sigma_theta(i),
+        (_, true) => 0.0,
+        (_, false) => syx_theta[i - d],
+    });
+    let signal: f64 = (0..d).map(|i| theta[i] * sigma_theta(i)).sum();
+    let r = ((0..dim).map(|i| sigma[(i, i)]).sum::<f64>() / dim as f64).sqrt();
+    let (mu0, mu1, mu_star2) = activation.hermite(r);
+    Ok(Some(RandomFeatures {
+        width,
+        activation,
+        chol_sigma: crate::linalg::cholesky_lower(sigma.as_ref(), "sigma_xx")?,
+        chol_blocks: crate::linalg::cholesky_lower(blocks.as_ref(), "spurious_noise")?,
+        directions,
+        signal,
+        mu0,
+        mu1,
+        mu_star2,
+    }))
 }
 
 /// `θ⋆` from its spec; an error names `theta`.
@@ -314,16 +546,31 @@ pub struct Equivalent {
     pub df2: f64,
 }
 
-impl SpuriousRidge {
-    /// The deterministic equivalent at `lambda`, from the eigendecomposition of `Σ`
-    /// (the direct form) and, with `schur`, the Schur form by Cholesky solves.
-    pub fn equivalent(&self, lambda: f64, schur: bool) -> Result<Equivalent> {
-        let s = &self.spectrum;
-        let n = self.p.n as f64;
-        let df1 = |tau: f64| s.iter().map(|&x| x / (x + tau)).sum::<f64>();
-        // λ = g(τ) = τ(1 − df₁(τ)/n); g(λ) ≤ λ and g(λ + tr Σ/n) ≥ λ bracket the root.
+/// A linear ridge problem in the eigenbasis of its feature covariance, the input of the
+/// deterministic equivalent: eigenvalues `eₖ` with multiplicities, the target's
+/// coefficients `βₖ` (the best linear predictor is `Σ βₖ uₖ`), the direction `cₖ` along
+/// which `C` reads the fit, and the residual variance the features cannot explain.
+#[derive(Clone, Debug, Default)]
+struct Problem {
+    eig: Vec<f64>,
+    mult: Vec<f64>,
+    beta: Vec<f64>,
+    cdir: Vec<f64>,
+    residual: f64,
+}
+
+impl Problem {
+    /// The deterministic equivalent at ridge strength `lambda` with `n` samples and label
+    /// noise `noise_var`: `τ` from `λ = τ(1 − df₁/n)`, `θ̄ₖ = eₖβₖ/(eₖ + τ)`,
+    /// `C = Σ θ̄ₖcₖ`, and `L = (τ²Σ eₖβₖ²/(eₖ + τ)² + (σ² + r)df₂/n)/(1 − df₂/n) + r` with
+    /// `r` the residual (it acts as extra label noise in the fit and is lost at test).
+    fn solve(&self, lambda: f64, n: f64, noise_var: f64) -> Result<Equivalent> {
+        let terms = || self.eig.iter().zip(&self.mult);
+        let df1 = |tau: f64| terms().map(|(&e, &m)| m * e / (e + tau)).sum::<f64>();
+        // λ = g(τ) = τ(1 − df₁(τ)/n); g(λ) ≤ λ and g(λ + tr/n) ≥ λ bracket the root.
         let g = |tau: f64| tau * (1.0 - df1(tau) / n);
-        let (mut lo, mut hi) = (lambda, lambda + s.iter().sum::<f64>() / n);
+        let trace: f64 = terms().map(|(&e, &m)| m * e).sum();
+        let (mut lo, mut hi) = (lambda, lambda + trace / n);
         for _ in 0..200 {
             let mid = 0.5 * (lo + hi);
             if g(mid) < lambda {
@@ -333,28 +580,197 @@ impl SpuriousRidge {
             }
         }
         let tau = 0.5 * (lo + hi);
-        let df2 = s.iter().map(|&x| (x / (x + tau)).powi(2)).sum::<f64>();
+        let df2: f64 = terms().map(|(&e, &m)| m * (e / (e + tau)).powi(2)).sum();
         if df2.is_nan() || df2 >= n {
             return Err(Error::Numerical(format!(
-                "the deterministic equivalent has df₂ = {df2:.3} ≥ n at λ = {lambda}"
+                "the deterministic equivalent has df₂ = {df2:.3} ≥ n at ridge strength {lambda}"
             )));
         }
-        // θ̄ = U diag(s/(s+τ)) Uᵀθ⋆_z, so θ̄_yᵀΣ_yxθ⋆ = Σₖ sₖ/(sₖ+τ)·(uₖᵀθ⋆_z)(u_{k,y}ᵀΣ_yxθ⋆).
-        let c_direct: f64 = (0..s.len())
-            .map(|k| s[k] / (s[k] + tau) * self.theta_proj[k] * self.c_proj[k])
+        let k = 0..self.eig.len();
+        let c_direct: f64 = k
+            .clone()
+            .map(|k| self.eig[k] / (self.eig[k] + tau) * self.beta[k] * self.cdir[k])
             .sum();
-        let bias: f64 = (0..s.len())
-            .map(|k| tau * tau * s[k] * (self.theta_proj[k] / (s[k] + tau)).powi(2))
+        let bias: f64 = k
+            .map(|k| tau * tau * self.eig[k] * (self.beta[k] / (self.eig[k] + tau)).powi(2))
             .sum();
-        let loss = (bias + self.p.noise_var * df2 / n) / (1.0 - df2 / n);
-        let c_schur = if schur { self.schur_c(tau)? } else { f64::NAN };
+        let r = self.residual;
+        let loss = (bias + (noise_var + r) * df2 / n) / (1.0 - df2 / n) + r;
         Ok(Equivalent {
             tau,
             c_direct,
-            c_schur,
+            c_schur: f64::NAN,
             loss,
             df2,
         })
+    }
+}
+
+/// The finite-width equivalent of random features, averaged over draws of `W`: each
+/// metric's mean and the s.e. of that average.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WidthEquivalent {
+    pub c: f64,
+    pub c_se: f64,
+    pub loss: f64,
+    pub loss_se: f64,
+    pub tau: f64,
+}
+
+/// The relative spread of `‖z‖²` above which the erf equivalence warns.
+const NORM_SPREAD: f64 = 0.1;
+
+/// Draws of `W` the finite-width equivalent averages over.
+const THEORY_DRAWS: u64 = 64;
+/// The fixed master seed of those draws, so that `predict` is deterministic.
+const THEORY_SEED: u64 = 250_201_347;
+
+impl SpuriousRidge {
+    /// The deterministic equivalent at `lambda`, from the eigendecomposition of `Σ`
+    /// (the direct form) and, with `schur`, the Schur form by Cholesky solves. With random
+    /// features this is the width → ∞ form: the equivalent ridge `λ̃` on `[μ₀/c; z]`.
+    pub fn equivalent(&self, lambda: f64, schur: bool) -> Result<Equivalent> {
+        let (lambda, extra) = self.equivalent_ridge(lambda);
+        let mut problem = Problem {
+            eig: self.spectrum.clone(),
+            mult: vec![1.0; self.spectrum.len()],
+            beta: self.theta_proj.clone(),
+            cdir: self.c_proj.clone(),
+            residual: 0.0,
+        };
+        if extra > 0.0 {
+            problem.eig.push(extra);
+            problem.mult.push(1.0);
+            problem.beta.push(0.0);
+            problem.cdir.push(0.0);
+        }
+        let mut eq = problem.solve(lambda, self.p.n as f64, self.p.noise_var)?;
+        if schur {
+            eq.c_schur = self.schur_c(eq.tau)?;
+        }
+        Ok(eq)
+    }
+
+    /// The random features' problems, one per draw of `W` (Gaussian equivalence: the
+    /// features act as `(μ₀ + μ₁Wz + μ⋆ξ)/√p` with `ξ ~ N(0, I_p)` independent of `z`).
+    ///
+    /// With `WL = U S Vᵀ` (`Σ = LLᵀ`, `S = diag(sₖ)`), the feature covariance has the
+    /// eigenvalues `eₖ = (μ₁²sₖ² + μ⋆²)/p` on `U`, `μ⋆²/p` on the rest of ℝᵖ (one of
+    /// those directions, the constant one, gets `μ₀²` more); the target `zᵀθ⋆_z` has
+    /// covariance `bₖ = μ₁sₖ(VᵀLᵀθ⋆_z)ₖ/√p` with them, so `βₖ = bₖ/eₖ`, the residual is
+    /// `θ⋆ᵀΣ_xxθ⋆ − Σ bₖ²/eₖ`, and `C` reads `cₖ = μ₁sₖ(VᵀL⁻¹[0; Σ_yxθ⋆])ₖ/√p`.
+    fn width_problems(&self, rf: &RandomFeatures) -> Result<Vec<Problem>> {
+        let dim = 2 * self.d;
+        let p = rf.width;
+        let key = crate::rng::experiment_key("spurious-ridge/width-equivalent");
+        let chol_t = rf.chol_sigma.transpose();
+        // Lᵀθ⋆_z and L⁻¹[0; Σ_yxθ⋆] (forward substitution).
+        let lt_theta: Vec<f64> = (0..dim)
+            .map(|i| (0..self.d).map(|j| chol_t[(i, j)] * self.theta[j]).sum())
+            .collect();
+        let l = rf.chol_sigma.as_ref();
+        let mut linv_c = vec![0.0; dim];
+        for i in 0..dim {
+            let partial: f64 = (0..i).map(|j| l[(i, j)] * linv_c[j]).sum();
+            linv_c[i] = (rf.directions[(i, 1)] - partial) / l[(i, i)];
+        }
+        let mut w = Mat::<f64>::zeros(p, dim);
+        let mut wl = Mat::<f64>::zeros(p, dim);
+        let mut gram = Mat::<f64>::zeros(dim, dim);
+        let root_p = (p as f64).sqrt();
+        let (mu1, ms2) = (rf.mu1, rf.mu_star2);
+        (0..THEORY_DRAWS)
+            .map(|draw| {
+                let mut rng = crate::rng::trial_rng(THEORY_SEED, key, draw);
+                fill_normal(&mut rng, &mut w);
+                mul_into(
+                    wl.as_mut(),
+                    Accum::Replace,
+                    w.as_ref(),
+                    l,
+                    1.0 / (dim as f64).sqrt(),
+                );
+                mul_into(
+                    gram.as_mut(),
+                    Accum::Replace,
+                    wl.transpose(),
+                    wl.as_ref(),
+                    1.0,
+                );
+                let (nu, v) = sym_eigen_desc(gram.as_ref())?;
+                let kept = p.min(dim);
+                let mut problem = Problem::default();
+                for k in 0..kept {
+                    let s = nu[k].max(0.0).sqrt();
+                    let proj = |x: &[f64]| (0..dim).map(|i| v[(i, k)] * x[i]).sum::<f64>();
+                    let e = (mu1 * mu1 * s * s + ms2) / p as f64;
+                    let b = mu1 * s * proj(&lt_theta) / root_p;
+                    problem.eig.push(e);
+                    problem.mult.push(1.0);
+                    problem.beta.push(b / e);
+                    problem.cdir.push(mu1 * s * proj(&linv_c) / root_p);
+                    problem.residual -= b * b / e;
+                }
+                problem.residual += rf.signal;
+                problem.residual = problem.residual.max(0.0);
+                let rest = (p - kept) as f64;
+                if rest >= 1.0 {
+                    problem
+                        .eig
+                        .extend([ms2 / p as f64, rf.mu0 * rf.mu0 + ms2 / p as f64]);
+                    problem.mult.extend([rest - 1.0, 1.0]);
+                    problem.beta.extend([0.0, 0.0]);
+                    problem.cdir.extend([0.0, 0.0]);
+                }
+                Ok(problem)
+            })
+            .collect()
+    }
+
+    /// The sd of `‖z‖²` relative to its mean, `√(2 tr Σ²)/tr Σ`.
+    fn norm_spread(&self) -> f64 {
+        let square: f64 = self.spectrum.iter().map(|s| s * s).sum();
+        (2.0 * square).sqrt() / self.spectrum.iter().sum::<f64>()
+    }
+
+    /// The finite-width equivalent at `lambda`, averaged over the problems of
+    /// [`Self::width_problems`].
+    fn width_equivalent(&self, problems: &[Problem], lambda: f64) -> Result<WidthEquivalent> {
+        let n = self.p.n as f64;
+        let eqs: Vec<Equivalent> = problems
+            .iter()
+            .map(|pr| pr.solve(lambda, n, self.p.noise_var))
+            .collect::<Result<_>>()?;
+        let stat = |f: fn(&Equivalent) -> f64| {
+            let values: Vec<f64> = eqs.iter().map(f).collect();
+            crate::stats::Summary::of(&values).map_or((f64::NAN, f64::NAN), |s| (s.mean, s.se))
+        };
+        let (c, c_se) = stat(|e| e.c_direct);
+        let (loss, loss_se) = stat(|e| e.loss);
+        Ok(WidthEquivalent {
+            c,
+            c_se,
+            loss,
+            loss_se,
+            tau: stat(|e| e.tau).0,
+        })
+    }
+
+    /// The ridge strength and the extra signal-free direction of the linear problem that
+    /// the regression is equivalent to: `(λ, 0)` for linear features,
+    /// `(λ̃, 2d μ₀²/μ₁²)` with `λ̃ = (λ + μ⋆²/n)·2d/μ₁²` for random features.
+    fn equivalent_ridge(&self, lambda: f64) -> (f64, f64) {
+        match &self.rf {
+            None => (lambda, 0.0),
+            Some(rf) => {
+                let dim = (2 * self.d) as f64;
+                let slope2 = rf.mu1 * rf.mu1;
+                (
+                    (lambda + rf.mu_star2 / self.p.n as f64) * dim / slope2,
+                    dim * rf.mu0 * rf.mu0 / slope2,
+                )
+            }
+        }
     }
 
     /// `τ θ⋆ᵀ(Σ_xx + τI)⁻¹ Σ_xy S_τ⁻¹ Σ_yx θ⋆`, by Cholesky solves (independent of the
@@ -390,14 +806,19 @@ impl SpuriousRidge {
 
     /// `arg min_λ L` and `arg max_λ C` over λ ∈ [10⁻⁴, 10⁴], by golden-section search on
     /// log λ after a grid scan (both curves are unimodal in the tested instances; the
-    /// scan keeps the search in the best cell).
-    pub fn optima(&self) -> Result<(f64, f64)> {
+    /// scan keeps the search in the best cell), on the curves of `curve(λ) = (C, L)`.
+    fn optima_of(curve: &dyn Fn(f64) -> Result<(f64, f64)>) -> Result<(f64, f64)> {
         let grid: Vec<f64> = (0..=80)
             .map(|i| 10f64.powf(-4.0 + 0.1 * i as f64))
             .collect();
-        let loss = |l: f64| self.equivalent(l, false).map(|e| e.loss);
-        let c = |l: f64| self.equivalent(l, false).map(|e| -e.c_direct);
+        let loss = |l: f64| curve(l).map(|e| e.1);
+        let c = |l: f64| curve(l).map(|e| -e.0);
         Ok((golden(&grid, &loss)?, golden(&grid, &c)?))
+    }
+
+    /// `arg min_λ L` and `arg max_λ C` of [`Self::equivalent`].
+    pub fn optima(&self) -> Result<(f64, f64)> {
+        Self::optima_of(&|l| self.equivalent(l, false).map(|e| (e.c_direct, e.loss)))
     }
 }
 
@@ -424,49 +845,11 @@ fn golden(grid: &[f64], f: &dyn Fn(f64) -> Result<f64>) -> Result<f64> {
     Ok((0.5 * (a + b)).exp())
 }
 
-impl Model for SpuriousRidge {
-    type Workspace = SpuriousWorkspace;
-
-    fn name(&self) -> &'static str {
-        "spurious-ridge"
-    }
-
-    fn metrics(&self) -> &[MetricSpec] {
-        &self.metrics
-    }
-
-    fn workspace(&self) -> SpuriousWorkspace {
+impl SpuriousRidge {
+    /// Fills `ws.z = [X, Y]` and `ws.g` from the trial's stream.
+    fn draw_data(&self, rng: &mut ChaCha8Rng, ws: &mut SpuriousWorkspace) {
         let (d, n) = (self.d, self.p.n);
-        SpuriousWorkspace {
-            normals: Mat::zeros(n, d),
-            z: Mat::zeros(n, 2 * d),
-            g: Mat::zeros(n, 1),
-            gram: Mat::zeros(2 * d, 2 * d),
-            rhs: Mat::zeros(2 * d, 1),
-            err: Mat::zeros(2 * d, 1),
-            sigma_err: Mat::zeros(2 * d, 1),
-            chol: Cholesky::new(2 * d, 1),
-        }
-    }
-
-    /// Draws `X = G L_xxᵀ`, `Y = X Aᵀ + G' L_wᵀ`, `g = Xθ⋆ + σε`, solves the ridge normal
-    /// equations by Cholesky and evaluates the two metrics exactly.
-    fn trial(
-        &self,
-        rng: &mut ChaCha8Rng,
-        _trial: u64,
-        ws: &mut SpuriousWorkspace,
-        out: &mut [f64],
-    ) -> std::result::Result<(), String> {
-        let (d, n) = (self.d, self.p.n);
-        let mut fill = |m: &mut Mat<f64>| {
-            for j in 0..m.ncols() {
-                for i in 0..m.nrows() {
-                    m[(i, j)] = StandardNormal.sample(rng);
-                }
-            }
-        };
-        fill(&mut ws.normals);
+        fill_normal(rng, &mut ws.normals);
         let (mut x, mut y) = ws.z.as_mut().split_at_col_mut(d);
         mul_into(
             x.as_mut(),
@@ -475,7 +858,7 @@ impl Model for SpuriousRidge {
             self.chol_xx.transpose(),
             1.0,
         );
-        fill(&mut ws.normals);
+        fill_normal(rng, &mut ws.normals);
         mul_into(
             y.as_mut(),
             Accum::Replace,
@@ -495,6 +878,11 @@ impl Model for SpuriousRidge {
             let e: f64 = StandardNormal.sample(rng);
             ws.g[(i, 0)] = (0..d).map(|j| x[(i, j)] * self.theta[j]).sum::<f64>() + noise * e;
         }
+    }
+
+    /// Ridge on `z` by Cholesky of the normal equations; returns `(C, L)`.
+    fn linear_fit(&self, ws: &mut SpuriousWorkspace) -> std::result::Result<(f64, f64), String> {
+        let (d, n) = (self.d, self.p.n);
         let inv_n = 1.0 / n as f64;
         mul_into(
             ws.gram.as_mut(),
@@ -539,52 +927,307 @@ impl Model for SpuriousRidge {
         let loss: f64 = (0..2 * d)
             .map(|i| ws.err[(i, 0)] * ws.sigma_err[(i, 0)])
             .sum();
+        Ok((spurious, loss))
+    }
+
+    /// Ridge on the random features `σ(Wz)/√p` in kernel form, then `C` and `L` exactly
+    /// through Stein's lemma and the activation's Gaussian kernel; returns `(C, L)`.
+    fn random_features_fit(
+        &self,
+        rf: &RandomFeatures,
+        rng: &mut ChaCha8Rng,
+        z: &Mat<f64>,
+        g: &Mat<f64>,
+        ws: &mut RfWorkspace,
+    ) -> std::result::Result<(f64, f64), String> {
+        let (n, p) = (self.p.n, rf.width);
+        fill_normal(rng, &mut ws.w);
+        let w_scale = 1.0 / ((2 * self.d) as f64).sqrt();
+        for j in 0..ws.w.ncols() {
+            for i in 0..p {
+                ws.w[(i, j)] *= w_scale;
+            }
+        }
+        mul_into(
+            ws.feats.as_mut(),
+            Accum::Replace,
+            z.as_ref(),
+            ws.w.transpose(),
+            1.0,
+        );
+        let f_scale = 1.0 / (p as f64).sqrt();
+        for j in 0..p {
+            for i in 0..n {
+                ws.feats[(i, j)] = f_scale * rf.activation.apply(ws.feats[(i, j)]);
+            }
+        }
+        mul_into(
+            ws.kernel.as_mut(),
+            Accum::Replace,
+            ws.feats.as_ref(),
+            ws.feats.transpose(),
+            1.0,
+        );
+        for i in 0..n {
+            ws.kernel[(i, i)] += n as f64 * self.p.lambda;
+            ws.coef[(i, 0)] = g[(i, 0)];
+        }
+        ws.chol
+            .factor(ws.kernel.as_ref())
+            .map_err(|e| e.to_string())?;
+        ws.chol.solve_in_place(ws.coef.as_mut());
+        mul_into(
+            ws.theta.as_mut(),
+            Accum::Replace,
+            ws.feats.transpose(),
+            ws.coef.as_ref(),
+            1.0,
+        );
+        Ok(self.random_features_metrics(rf, ws))
+    }
+
+    /// `C` and `L` of the fitted `θ̂` (in `ws.theta`) for the drawn `W` (in `ws.w`).
+    fn random_features_metrics(&self, rf: &RandomFeatures, ws: &mut RfWorkspace) -> (f64, f64) {
+        let p = rf.width;
+        let w = ws.w.as_ref();
+        mul_into(
+            ws.factor.as_mut(),
+            Accum::Replace,
+            w,
+            rf.chol_sigma.as_ref(),
+            1.0,
+        );
+        mul_into(
+            ws.factor_blocks.as_mut(),
+            Accum::Replace,
+            w,
+            rf.chol_blocks.as_ref(),
+            1.0,
+        );
+        mul_into(
+            ws.proj.as_mut(),
+            Accum::Replace,
+            w,
+            rf.directions.as_ref(),
+            1.0,
+        );
+        // Gram = (W L)(W L)ᵀ = W Σ Wᵀ, the covariance of the pre-activations at z ~ N(0, Σ).
+        mul_into(
+            ws.gram.as_mut(),
+            Accum::Replace,
+            ws.factor.as_ref(),
+            ws.factor.transpose(),
+            1.0,
+        );
+        let row_norm = |m: &Mat<f64>, i: usize| {
+            (0..m.ncols())
+                .map(|j| m[(i, j)] * m[(i, j)])
+                .sum::<f64>()
+                .sqrt()
+        };
+        for i in 0..p {
+            ws.scale[i] = row_norm(&ws.factor, i);
+            ws.scale_blocks[i] = row_norm(&ws.factor_blocks, i);
+        }
+        let act = rf.activation;
+        let theta = |i: usize| ws.theta[(i, 0)];
+        let mut second = 0.0;
+        for j in 0..p {
+            let mut column = 0.5 * theta(j) * act.kernel(ws.gram[(j, j)], ws.scale[j], ws.scale[j]);
+            for i in j + 1..p {
+                column += theta(i) * act.kernel(ws.gram[(i, j)], ws.scale[i], ws.scale[j]);
+            }
+            second += 2.0 * theta(j) * column;
+        }
+        let root_p = (p as f64).sqrt();
+        let (mut cross, mut spurious) = (0.0, 0.0);
+        for j in 0..p {
+            cross += theta(j) * act.slope(ws.scale[j]) * ws.proj[(j, 0)];
+            spurious += theta(j) * act.slope(ws.scale_blocks[j]) * ws.proj[(j, 1)];
+        }
+        let loss = second / p as f64 - 2.0 * cross / root_p + rf.signal;
+        (spurious / root_p, loss)
+    }
+}
+
+/// `arg min_λ L`, `arg max_λ C` and whether the first lies below the second (the paper's
+/// trade-off: the loss-optimal λ still learns more of the spurious feature with more λ).
+fn optima_quantities(argmin_loss: f64, argmax_c: f64) -> [Quantity; 3] {
+    [
+        Quantity::exact("argmin_loss_lambda", argmin_loss),
+        Quantity::exact("argmax_c_lambda", argmax_c),
+        Quantity::exact(
+            "c_increasing_at_loss_optimum",
+            f64::from(u8::from(argmin_loss < argmax_c)),
+        ),
+    ]
+}
+
+/// Fills `m` with independent standard normals, column by column.
+fn fill_normal(rng: &mut ChaCha8Rng, m: &mut Mat<f64>) {
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            m[(i, j)] = StandardNormal.sample(rng);
+        }
+    }
+}
+
+impl Model for SpuriousRidge {
+    type Workspace = SpuriousWorkspace;
+
+    fn name(&self) -> &'static str {
+        "spurious-ridge"
+    }
+
+    fn metrics(&self) -> &[MetricSpec] {
+        &self.metrics
+    }
+
+    fn workspace(&self) -> SpuriousWorkspace {
+        let (d, n) = (self.d, self.p.n);
+        // The linear fit's buffers are empty when the fit runs on random features.
+        let lin = if self.rf.is_some() { 0 } else { 2 * d };
+        SpuriousWorkspace {
+            normals: Mat::zeros(n, d),
+            z: Mat::zeros(n, 2 * d),
+            g: Mat::zeros(n, 1),
+            gram: Mat::zeros(lin, lin),
+            rhs: Mat::zeros(lin, 1),
+            err: Mat::zeros(lin, 1),
+            sigma_err: Mat::zeros(lin, 1),
+            chol: Cholesky::new(lin, 1),
+            rf: self.rf.as_ref().map(|rf| {
+                let (p, dim) = (rf.width, 2 * d);
+                RfWorkspace {
+                    w: Mat::zeros(p, dim),
+                    feats: Mat::zeros(n, p),
+                    kernel: Mat::zeros(n, n),
+                    coef: Mat::zeros(n, 1),
+                    theta: Mat::zeros(p, 1),
+                    factor: Mat::zeros(p, dim),
+                    factor_blocks: Mat::zeros(p, dim),
+                    gram: Mat::zeros(p, p),
+                    proj: Mat::zeros(p, 2),
+                    scale: vec![0.0; p],
+                    scale_blocks: vec![0.0; p],
+                    chol: Cholesky::new(n, 1),
+                }
+            }),
+        }
+    }
+
+    /// Draws the data (`X = G L_xxᵀ`, `Y = X Aᵀ + G' L_wᵀ`, `g = Xθ⋆ + σε`), fits the ridge
+    /// regression and evaluates the two metrics exactly.
+    fn trial(
+        &self,
+        rng: &mut ChaCha8Rng,
+        _trial: u64,
+        ws: &mut SpuriousWorkspace,
+        out: &mut [f64],
+    ) -> std::result::Result<(), String> {
+        self.draw_data(rng, ws);
+        let (spurious, loss) = match (&self.rf, ws.rf.as_mut()) {
+            (Some(rf), Some(rws)) => self.random_features_fit(rf, rng, &ws.z, &ws.g, rws)?,
+            _ => self.linear_fit(ws)?,
+        };
         out[0] = spurious;
         out[1] = loss;
         Ok(())
     }
 
+    /// Linear features: the deterministic equivalent. Random features: the finite-width
+    /// equivalent (averaged over draws of `W`, with its s.e.) for the predicted means, and
+    /// beside it the paper's width → ∞ equivalent ridge (`*_wide`, `lambda_equivalent`).
     fn predict(&self) -> Result<Prediction> {
         let eq = self.equivalent(self.p.lambda, true)?;
-        let (argmin_loss, argmax_c) = self.optima()?;
-        let mean = |metric: &str, value: f64| MeanPrediction {
+        let mean = |metric: &str, value: f64, se: f64| MeanPrediction {
             metric: metric.into(),
             value,
-            se: 0.0,
+            se,
             decisive: false,
         };
-        Ok(Prediction {
-            model: "spurious-ridge".into(),
-            quantities: vec![
+        let Some(rf) = &self.rf else {
+            let (argmin_loss, argmax_c) = self.optima()?;
+            let mut quantities = vec![
                 Quantity::exact("tau", eq.tau),
                 Quantity::exact("spurious_c", eq.c_direct),
                 Quantity::exact("spurious_c_schur", eq.c_schur),
                 Quantity::exact("excess_loss", eq.loss),
                 Quantity::exact("df2", eq.df2),
-                Quantity::exact("argmin_loss_lambda", argmin_loss),
-                Quantity::exact("argmax_c_lambda", argmax_c),
-                Quantity::exact(
-                    "c_increasing_at_loss_optimum",
-                    f64::from(u8::from(argmin_loss < argmax_c)),
-                ),
-            ],
+            ];
+            quantities.extend(optima_quantities(argmin_loss, argmax_c));
+            return Ok(Prediction {
+                model: "spurious-ridge".into(),
+                quantities,
+                means: vec![
+                    mean("spurious_c", eq.c_direct, 0.0),
+                    mean("excess_loss", eq.loss, 0.0),
+                ],
+                ..Default::default()
+            });
+        };
+        let problems = self.width_problems(rf)?;
+        let wide = self.width_equivalent(&problems, self.p.lambda)?;
+        let (argmin_loss, argmax_c) =
+            Self::optima_of(&|l| self.width_equivalent(&problems, l).map(|e| (e.c, e.loss)))?;
+        let with_se = |name: &str, value: f64, se: f64| Quantity {
+            name: name.into(),
+            value,
+            se: Some(se),
+        };
+        let mut quantities = vec![
+            Quantity::exact("tau", wide.tau),
+            with_se("spurious_c", wide.c, wide.c_se),
+            with_se("excess_loss", wide.loss, wide.loss_se),
+            Quantity::exact("lambda_equivalent", self.equivalent_ridge(self.p.lambda).0),
+            Quantity::exact("spurious_c_wide", eq.c_direct),
+            Quantity::exact("spurious_c_schur", eq.c_schur),
+            Quantity::exact("excess_loss_wide", eq.loss),
+            Quantity::exact("mu0", rf.mu0),
+            Quantity::exact("mu1", rf.mu1),
+            Quantity::exact("mu_star", rf.mu_star2.sqrt()),
+        ];
+        quantities.extend(optima_quantities(argmin_loss, argmax_c));
+        let mut warnings = Vec::new();
+        let spread = self.norm_spread();
+        if rf.activation == Activation::Erf && spread > NORM_SPREAD {
+            warnings.push(format!(
+                "‖z‖²/(2d) spreads by {:.0}% (sd relative to its mean): erf is not positively homogeneous, so its slope μ₁ varies from sample to sample and the equivalence, which takes it at r, is off at small λ (ReLU is exempt)",
+                100.0 * spread
+            ));
+        }
+        if rf.width < WIDE * self.p.n {
+            warnings.push(format!(
+                "width = {} is {:.1}·n: the paper's equivalent ridge (the width → ∞ limit, `*_wide`) is off by the variance of the features; the predicted means use the finite-width equivalent",
+                rf.width,
+                rf.width as f64 / self.p.n as f64
+            ));
+        }
+        Ok(Prediction {
+            model: "spurious-ridge".into(),
+            quantities,
+            warnings,
             means: vec![
-                mean("spurious_c", eq.c_direct),
-                mean("excess_loss", eq.loss),
+                mean("spurious_c", wide.c, wide.c_se),
+                mean("excess_loss", wide.loss, wide.loss_se),
             ],
             ..Default::default()
         })
     }
 
-    /// Each metric's mean within 3 s.e. + 2% of its deterministic equivalent.
+    /// Each metric's mean within 3 s.e. + 2% of its deterministic equivalent (the s.e.
+    /// combines the trials' and, for random features, the equivalent's own).
     fn criteria(&self, prediction: &Prediction, trials: &Trials) -> Vec<Criterion> {
         ["spurious_c", "excess_loss"]
             .iter()
             .map(|&metric| {
-                let predicted = prediction.quantity(metric).unwrap_or(f64::NAN);
+                let (predicted, predicted_se) = prediction
+                    .mean(metric)
+                    .map_or((f64::NAN, f64::NAN), |m| (m.value, m.se));
                 let values = trials.column(metric).unwrap_or_default();
                 let s = crate::stats::Summary::of(&values);
                 let (measured, se) = s.map_or((f64::NAN, f64::NAN), |s| (s.mean, s.se));
+                let se = se.hypot(predicted_se);
                 let bound = 3.0 * se + RELATIVE_ALLOWANCE * predicted.abs();
                 Criterion {
                     name: format!("{metric}_equivalent"),
@@ -607,9 +1250,35 @@ impl Model for SpuriousRidge {
     /// A trial holds the `n×2d` design and a `2d×2d` Gram matrix: O(n d²) to form it,
     /// O(d³) to solve. The prediction eigendecomposes `Σ` (O(d³)) at each of about 200 λ
     /// of the optimum searches.
+    ///
+    /// With random features of width `w`, a trial holds `W`, the n×w features, the n×n
+    /// kernel and the w×w Gram matrix of the pre-activations: O(n w d) to form the
+    /// features, O(n² w) for the kernel, O(w² d) for the Gram matrix.
     fn cost(&self) -> Cost {
         let (d, n) = (self.d as f64, self.p.n as f64);
         let p = 2.0 * d;
+        if let Some(rf) = &self.rf {
+            let w = rf.width as f64;
+            return Cost {
+                trial: Need::new(
+                    super::doubles(n * (p + d + 1.0) + w * (3.0 * p + n + w + 6.0) + n * n),
+                    2.0 * n * w * p
+                        + n * n * w
+                        + n * n * n / 3.0
+                        + 4.0 * w * p * p
+                        + w * w * (p + 30.0),
+                    if w >= n { "width" } else { "n" },
+                ),
+                // Each draw of the finite-width equivalent forms W L (w×2d) and its 2d×2d
+                // Gram matrix and eigendecomposes it.
+                predict: Need::new(
+                    super::doubles(2.0 * w * p + 6.0 * p * p),
+                    THEORY_DRAWS as f64 * (2.0 * w * p * p + 10.0 * p * p * p)
+                        + 250.0 * THEORY_DRAWS as f64 * p * 200.0,
+                    if w >= p { "width" } else { "d" },
+                ),
+            };
+        }
         Cost {
             trial: Need::new(
                 super::doubles(n * (p + d + 1.0) + 2.0 * p * p + 4.0 * p),
@@ -621,11 +1290,15 @@ impl Model for SpuriousRidge {
     }
 
     fn labels(&self) -> Vec<(&'static str, serde_json::Value)> {
-        vec![
+        let mut labels = vec![
             ("d", serde_json::json!(self.d)),
             ("n", serde_json::json!(self.p.n)),
             ("lambda", serde_json::json!(self.p.lambda)),
-        ]
+        ];
+        if let Some(rf) = &self.rf {
+            labels.push(("width", serde_json::json!(rf.width)));
+        }
+        labels
     }
 }
 
@@ -689,6 +1362,7 @@ mod tests {
             )),
             theta: ThetaSpec::Values((0..d).map(|i| ((i + 1) as f64).sin()).collect()),
             noise_var: 0.5,
+            ..Default::default()
         })
         .unwrap()
     }
@@ -767,6 +1441,186 @@ mod tests {
         }
     }
 
+    fn random(d: usize, n: usize, lambda: f64, width: usize, act: Activation) -> SpuriousRidge {
+        SpuriousRidge::new(SpuriousParams {
+            d,
+            n,
+            lambda,
+            features: Features::Random,
+            width: Some(width),
+            activation: Some(act),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    /// The closed-form kernels, slopes and Hermite coefficients against Monte Carlo over
+    /// 4·10⁵ Gaussian pairs (tolerance 5 s.e.).
+    #[test]
+    fn activation_kernels_match_monte_carlo() {
+        use rand::SeedableRng;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let samples = 400_000;
+        for act in [Activation::Relu, Activation::Erf] {
+            for (sa, sb, rho) in [(1.0, 1.0, 0.0), (0.7, 1.6, 0.45), (1.3, 0.5, -0.8)] {
+                let (mut prod, mut prod2, mut slope) = (0.0, 0.0, 0.0);
+                for _ in 0..samples {
+                    let g1: f64 = StandardNormal.sample(&mut rng);
+                    let g2: f64 = StandardNormal.sample(&mut rng);
+                    let a = sa * g1;
+                    let b = sb * (rho * g1 + (1.0f64 - rho * rho).sqrt() * g2);
+                    let v = act.apply(a) * act.apply(b);
+                    prod += v;
+                    prod2 += v * v;
+                    // E[σ'(a)] = E[σ(a)a]/sa² (Stein).
+                    slope += act.apply(a) * a / (sa * sa);
+                }
+                let m = samples as f64;
+                let mean = prod / m;
+                let se = ((prod2 / m - mean * mean) / m).sqrt();
+                let exact = act.kernel(rho * sa * sb, sa, sb);
+                assert!(
+                    (mean - exact).abs() < 5.0 * se,
+                    "{act:?} {sa} {sb} {rho}: {mean} ± {se} vs {exact}"
+                );
+                let slope = slope / m;
+                assert!(
+                    (slope - act.slope(sa)).abs() < 0.01,
+                    "{act:?} slope {slope} vs {}",
+                    act.slope(sa)
+                );
+            }
+            // μ⋆² is what the first two Hermite terms leave of E σ(rG)².
+            let r = 1.3;
+            let (mu0, mu1, ms2) = act.hermite(r);
+            let (mut m0, mut m2) = (0.0, 0.0);
+            for _ in 0..samples {
+                let g: f64 = StandardNormal.sample(&mut rng);
+                m0 += act.apply(r * g);
+                m2 += act.apply(r * g).powi(2);
+            }
+            let m = samples as f64;
+            assert!(
+                (m0 / m - mu0).abs() < 0.01,
+                "{act:?} μ₀ {} vs {mu0}",
+                m0 / m
+            );
+            assert!((m2 / m - mu0 * mu0 - r * r * mu1 * mu1 - ms2).abs() < 0.01);
+        }
+    }
+
+    /// A random-features trial's exact population C and L against a Monte Carlo test set
+    /// of 2·10⁵ fresh points for the same fitted θ̂ and W (tolerance 5 s.e.).
+    #[test]
+    fn random_features_metrics_match_a_test_set() {
+        use rand::SeedableRng;
+        for act in [Activation::Relu, Activation::Erf] {
+            let m = random(6, 40, 0.01, 150, act);
+            let mut ws = m.workspace();
+            let mut out = [0.0; 2];
+            let mut rng = ChaCha8Rng::seed_from_u64(11);
+            m.trial(&mut rng, 0, &mut ws, &mut out).unwrap();
+            let rws = ws.rf.as_ref().unwrap();
+            let (d, p) = (m.d, 150);
+            let predict = |z: &[f64]| {
+                (0..p)
+                    .map(|j| {
+                        let h: f64 = (0..2 * d).map(|k| rws.w[(j, k)] * z[k]).sum();
+                        rws.theta[(j, 0)] * act.apply(h)
+                    })
+                    .sum::<f64>()
+                    / (p as f64).sqrt()
+            };
+            let (mut loss, mut loss2, mut cov, mut cov2) = (0.0, 0.0, 0.0, 0.0);
+            let samples = 200_000;
+            let mut test = ChaCha8Rng::seed_from_u64(12);
+            let draw = |rng: &mut ChaCha8Rng| -> Vec<f64> {
+                let g: Vec<f64> = (0..2 * d).map(|_| StandardNormal.sample(rng)).collect();
+                let x: Vec<f64> = (0..d)
+                    .map(|i| (0..=i).map(|j| m.chol_xx[(i, j)] * g[j]).sum())
+                    .collect();
+                let y: Vec<f64> = (0..d)
+                    .map(|i| {
+                        (0..d).map(|j| m.coupling[(i, j)] * x[j]).sum::<f64>()
+                            + (0..=i).map(|j| m.chol_w[(i, j)] * g[d + j]).sum::<f64>()
+                    })
+                    .collect();
+                [x, y].concat()
+            };
+            for _ in 0..samples {
+                let z = draw(&mut test);
+                let signal: f64 = (0..d).map(|i| z[i] * m.theta[i]).sum();
+                let e = (predict(&z) - signal).powi(2);
+                loss += e;
+                loss2 += e * e;
+                // C = Cov(f([x̃; y]), g): x̃ from an independent draw.
+                let other = draw(&mut test);
+                let mixed: Vec<f64> = other[..d].iter().chain(&z[d..]).copied().collect();
+                let c = predict(&mixed) * signal;
+                cov += c;
+                cov2 += c * c;
+            }
+            let n = samples as f64;
+            let se = |s: f64, s2: f64| ((s2 / n - (s / n).powi(2)) / n).sqrt();
+            assert!(
+                (loss / n - out[1]).abs() < 5.0 * se(loss, loss2),
+                "{act:?} L {} vs {}",
+                loss / n,
+                out[1]
+            );
+            assert!(
+                (cov / n - out[0]).abs() < 5.0 * se(cov, cov2),
+                "{act:?} C {} vs {}",
+                cov / n,
+                out[0]
+            );
+        }
+    }
+
+    /// As the width grows the finite-width equivalent tends to the paper's equivalent
+    /// ridge (its width → ∞ limit): within 1% at width 2·10⁵.
+    #[test]
+    fn the_finite_width_equivalent_tends_to_the_equivalent_ridge() {
+        for act in [Activation::Relu, Activation::Erf] {
+            let m = random(4, 40, 0.01, 200_000.min(MAX_WIDTH), act);
+            let rf = m.rf.as_ref().unwrap();
+            let problems = m.width_problems(rf).unwrap();
+            let finite = m.width_equivalent(&problems, 0.01).unwrap();
+            let wide = m.equivalent(0.01, true).unwrap();
+            assert!(
+                (finite.c - wide.c_direct).abs() < 0.01 * wide.c_direct,
+                "{act:?} {finite:?} {wide:?}"
+            );
+            assert!(
+                (finite.loss - wide.loss).abs() < 0.01 * wide.loss,
+                "{act:?} {finite:?} {wide:?}"
+            );
+            assert!((wide.c_direct - wide.c_schur).abs() < 1e-10, "{wide:?}");
+        }
+    }
+
+    /// Simulated random features against the finite-width equivalent (the model's
+    /// criteria: 3 s.e. + 2%) at d = 25, n = 100, for both activations, a small and a large
+    /// λ, and widths 5n and 10n (150 trials each). (erf at λ = 10⁻³ misses L by 9% here:
+    /// the spread of ‖z‖ the prediction warns about.)
+    #[test]
+    fn random_features_simulation_matches_the_equivalent() {
+        for (act, lambda, width) in [
+            (Activation::Relu, 0.001, 500),
+            (Activation::Erf, 0.1, 1000),
+            (Activation::Relu, 0.1, 1000),
+        ] {
+            let m = random(25, 100, lambda, width, act);
+            let check = crate::criteria::check(&m, 5, 150, &|_| {}).unwrap();
+            assert_eq!(
+                check.verdict(),
+                "pass",
+                "{act:?} λ = {lambda}: {:?}",
+                check.reasons()
+            );
+        }
+    }
+
     #[test]
     fn bad_parameters_name_the_field() {
         let field = |p: SpuriousParams| match SpuriousRidge::new(p) {
@@ -811,13 +1665,59 @@ mod tests {
             }),
             "noise_var"
         );
+        assert_eq!(
+            field(SpuriousParams {
+                width: Some(10),
+                ..d()
+            }),
+            "width"
+        );
+        assert_eq!(
+            field(SpuriousParams {
+                activation: Some(Activation::Erf),
+                ..d()
+            }),
+            "activation"
+        );
+        let random = || SpuriousParams {
+            features: Features::Random,
+            ..d()
+        };
+        assert_eq!(
+            field(SpuriousParams {
+                width: Some(0),
+                ..random()
+            }),
+            "width"
+        );
+        assert_eq!(
+            field(SpuriousParams {
+                width: Some(MAX_WIDTH + 1),
+                ..random()
+            }),
+            "width"
+        );
+        assert_eq!(
+            field(SpuriousParams {
+                n: MAX_N_RANDOM + 1,
+                ..random()
+            }),
+            "n"
+        );
+        let table: toml::Table = "features = \"random\"\nactivation = \"tanh\""
+            .parse()
+            .unwrap();
+        match SpuriousRidge::build(table) {
+            Err(Error::InvalidParameter { field, .. }) => assert_eq!(field, "activation"),
+            other => panic!("expected an error, got {:?}", other.map(|_| ())),
+        }
     }
 
     #[test]
     fn info_params_match_the_parameter_type() {
         crate::params::assert_describes::<SpuriousParams>(
             &SpuriousRidge::info().params,
-            &["spurious_noise"],
+            &["spurious_noise", "width", "activation"],
         );
     }
 }
