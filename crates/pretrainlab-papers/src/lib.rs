@@ -11,6 +11,8 @@
 //! - [`dynamics_papers`]: matrix factorization gradient flow (arXiv 2411.15972) and
 //!   diagonal networks PT → FT (arXiv 2602.20062), the papers' panels over seeds.
 //! - [`tinati_tu`]: Tinati & Tu (arXiv 2603.27631), Figs. 2–4 of the Gaussian mixture.
+//! - [`spurious`]: spurious correlations in ridge regression (arXiv 2502.01347): C(λ), L(λ)
+//!   and their arg-optima, random features, C against the coupling and the simplicity of y.
 //! - [`yang_ssl`]: nonlinear SSL vs SL (arXiv 2401.03214): 20 seeds checked, the paper's figures.
 //!
 //! Add a preset by adding its experiment files under `presets/`, its post-processing (if
@@ -19,6 +21,7 @@
 pub mod audit;
 pub mod demos;
 pub mod dynamics_papers;
+pub mod spurious;
 pub mod tinati_tu;
 pub mod yang_ssl;
 
@@ -174,6 +177,7 @@ pub fn all() -> Vec<Preset> {
     let mut all = demos::presets();
     all.extend(tinati_tu::presets());
     all.push(yang_ssl::preset());
+    all.push(spurious::preset());
     all.extend(dynamics_papers::presets());
     all
 }

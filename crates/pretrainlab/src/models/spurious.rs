@@ -816,6 +816,24 @@ impl SpuriousRidge {
         Ok((golden(&grid, &loss)?, golden(&grid, &c)?))
     }
 
+    /// The predicted `(C, L)` at each of `lambdas`: the deterministic equivalent, or with
+    /// random features the finite-width equivalent (the predicted means of `predict`).
+    pub fn curve(&self, lambdas: &[f64]) -> Result<Vec<(f64, f64)>> {
+        match &self.rf {
+            None => lambdas
+                .iter()
+                .map(|&l| self.equivalent(l, false).map(|e| (e.c_direct, e.loss)))
+                .collect(),
+            Some(rf) => {
+                let problems = self.width_problems(rf)?;
+                lambdas
+                    .iter()
+                    .map(|&l| self.width_equivalent(&problems, l).map(|e| (e.c, e.loss)))
+                    .collect()
+            }
+        }
+    }
+
     /// `arg min_λ L` and `arg max_λ C` of [`Self::equivalent`].
     pub fn optima(&self) -> Result<(f64, f64)> {
         Self::optima_of(&|l| self.equivalent(l, false).map(|e| (e.c_direct, e.loss)))
