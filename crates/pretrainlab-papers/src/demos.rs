@@ -42,10 +42,6 @@ pub fn presets() -> Vec<Preset> {
             "spectral model at (d,k) = (4,2): n(R − σ²) along α = m/n ∈ [1/2, 8], theory, the paper's closed form and simulation"
         ),
         file_preset!(
-            "rf-reconstruction",
-            "data reconstruction from random features (Iurada, Bombari, Tommasi & Mondelli, arXiv 2509.22214): success and distance along p/(dn) at four (d, n), the law p > dn"
-        ),
-        file_preset!(
             "diagonal-alpha",
             "diagonal networks PT → FT (arXiv 2602.20062) as an experiment file: GD's test MSE against the replica prediction along α = n/d, criteria per point"
         ),

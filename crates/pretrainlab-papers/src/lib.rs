@@ -11,6 +11,8 @@
 //! - [`dynamics_papers`]: matrix factorization gradient flow (arXiv 2411.15972) and
 //!   diagonal networks PT → FT (arXiv 2602.20062), the papers' panels over seeds.
 //! - [`tinati_tu`]: Tinati & Tu (arXiv 2603.27631), Figs. 2–4 of the Gaussian mixture.
+//! - [`rf_reconstruction`]: the law of data reconstruction for random features (arXiv
+//!   2509.22214): success, distance and local dimension along p/(dn).
 //! - [`spurious`]: spurious correlations in ridge regression (arXiv 2502.01347): C(λ), L(λ)
 //!   and their arg-optima, random features, C against the coupling and the simplicity of y.
 //! - [`yang_ssl`]: nonlinear SSL vs SL (arXiv 2401.03214): 20 seeds checked, the paper's figures.
@@ -21,6 +23,7 @@
 pub mod audit;
 pub mod demos;
 pub mod dynamics_papers;
+pub mod rf_reconstruction;
 pub mod spurious;
 pub mod tinati_tu;
 pub mod yang_ssl;
@@ -178,6 +181,7 @@ pub fn all() -> Vec<Preset> {
     all.extend(tinati_tu::presets());
     all.push(yang_ssl::preset());
     all.push(spurious::preset());
+    all.push(rf_reconstruction::preset());
     all.extend(dynamics_papers::presets());
     all
 }
