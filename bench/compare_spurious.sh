@@ -117,8 +117,11 @@ compare() {
     summary+=("$(printf '%-8s %12.2f %12.2f %9.1fx   %s' "$name" "$peer_tps" "$rust_tps" "$ratio" "$verdict")")
 }
 
+# Both sides take each linear trial's slopes at pretrainlab's predicted arg min of L.
+slope_at=$("$BIN" predict spurious-ridge --set d=100 --set n=300 --format json \
+    | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["argmin_loss_lambda"])')
 compare linear "$LIN_PEER_TRIALS" "$LIN_RUST_TRIALS" \
-    "--features linear --d 100 --n 300" \
+    "--features linear --d 100 --n 300 --slope-at $slope_at" \
     "--set d=100 --set n=300"
 compare random "$RF_PEER_TRIALS" "$RF_RUST_TRIALS" \
     "--features random --d 50 --n 200 --width 2000 --activation relu" \

@@ -13,8 +13,10 @@ Per trial the data are drawn as X = G L_xx^T, Y = X A^T + G' L_w^T (L_xx, L_w th
 Cholesky factors of Sigma_xx and D), g = X theta* + sigma eps, Z = [X, Y]; then
 
   linear features (--features linear):
-    theta_hat = (Z^T Z / n + lambda I)^{-1} Z^T g / n         (Cholesky, scipy cho_solve)
+    theta_hat(lambda) = V (S + lambda)^{-1} V^T Z^T g / n, with Z^T Z / n = V S V^T (eigh)
     C = theta_hat_y^T Sigma_yx theta*,  L = (theta_hat - theta*_z)^T Sigma (theta_hat - theta*_z)
+    at lambda, and as the Rust trial does, the trial's own arg min L and arg max C over
+    lambda and both slopes in ln lambda at --slope-at
 
   random features (--features random, width p, activation relu or erf):
     W (p x 2d) ~ N(0, 1/(2d)),  F = act(Z W^T) / sqrt(p),  a = (F F^T + n lambda I)^{-1} g,
@@ -60,7 +62,8 @@ class Spurious:
     """The population quantities, computed once."""
 
     def __init__(self, d: int, n: int, lam: float, sigma_xx: float, coupling: float,
-                 noise_var: float, features: str, width: int | None, activation: str):
+                 noise_var: float, features: str, width: int | None, activation: str,
+                 slope_at: float = 0.1257):
         if d < 1 or n < 2:
             raise SystemExit(f"error: need d >= 1 and n >= 2, got d={d}, n={n}")
         if not (lam > 0 and math.isfinite(lam)):
@@ -70,6 +73,7 @@ class Spurious:
         if not (noise_var >= 0 and math.isfinite(noise_var)):
             raise SystemExit(f"error: --noise-var must be >= 0, got {noise_var}")
         self.d, self.n, self.lam = d, n, lam
+        self.slope_at = slope_at
         self.noise = math.sqrt(noise_var)
         self.features, self.activation = features, activation
         self.width = width if width is not None else 10 * n
@@ -109,14 +113,44 @@ class Spurious:
         return np.hstack([x, y]), g
 
     def linear_fit(self, z: np.ndarray, g: np.ndarray) -> tuple[float, float]:
+        """C and L at lambda, plus what the Rust trial also computes: the trial's own
+        arg min L and arg max C over lambda in [1e-4, 1e4] (25-point log grid, evaluated as
+        one matrix product, then 30 golden-section steps) and both slopes in ln lambda at
+        --slope-at. Returns (C, L); the rest is kept in self.extra."""
         n = self.n
-        gram = (z.T @ z) / n
-        gram[np.diag_indices_from(gram)] += self.lam
-        theta_hat = cho_solve(cho_factor(gram, lower=True, overwrite_a=True, check_finite=False),
-                              (z.T @ g) / n, overwrite_b=True, check_finite=False)
-        c = float(theta_hat[self.d:] @ self.syx_theta)
-        err = theta_hat - self.theta_z
-        return c, float(err @ self.sigma @ err)
+        s, v = np.linalg.eigh((z.T @ z) / n)
+        b = v.T @ ((z.T @ g) / n)
+        cdir = v.T @ np.concatenate([np.zeros(self.d), self.syx_theta])
+        u = v.T @ (self.sigma @ self.theta_z)
+        q = v.T @ self.sigma @ v
+        signal = float(self.theta_z @ self.sigma @ self.theta_z)
+
+        def curve(lams):
+            w = b[:, None] / (s[:, None] + lams[None, :])
+            return cdir @ w, np.einsum("ij,ij->j", w, q @ w) - 2.0 * (u @ w) + signal
+
+        c, loss = curve(np.array([self.lam]))
+        grid = np.logspace(-4.0, 4.0, 25)
+        cs, ls = curve(grid)
+        opt = []
+        for values, sign in ((ls, 1.0), (cs, -1.0)):
+            k = int(np.argmin(sign * values))
+            lo, hi = math.log(grid[max(k - 1, 0)]), math.log(grid[min(k + 1, 24)])
+            r = 0.5 * (math.sqrt(5.0) - 1.0)
+            pick = 1 if sign > 0 else 0
+            for _ in range(30):
+                a, bb = hi - r * (hi - lo), lo + r * (hi - lo)
+                fa, fb = (sign * curve(np.exp([a, bb]))[pick])
+                if fa < fb:
+                    hi = bb
+                else:
+                    lo = a
+            opt.append(math.exp(0.5 * (lo + hi)))
+        lam = self.slope_at
+        w = b / (s + lam)
+        dw = -w / (s + lam)
+        self.extra = (opt[0], opt[1], lam * float(dw @ cdir), lam * 2.0 * float(dw @ (q @ w) - dw @ u))
+        return float(c[0]), float(loss[0])
 
     def random_fit(self, rng: np.random.Generator, z: np.ndarray, g: np.ndarray) -> tuple[float, float]:
         n, p, dim = self.n, self.width, 2 * self.d
@@ -194,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--features", choices=["linear", "random"], default="linear")
     ap.add_argument("--width", type=int, default=None, help="random-features width p (default 10 n)")
     ap.add_argument("--activation", choices=["relu", "erf"], default="relu")
+    ap.add_argument("--slope-at", type=float, default=0.1257,
+                    help="linear: the lambda (pretrainlab's predicted arg min L) where each trial's slopes are taken")
     ap.add_argument("--trials", type=int, default=400, help="Monte Carlo trials")
     ap.add_argument("--seed", type=int, default=1, help="seed of numpy.random.default_rng")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a summary line")
@@ -202,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: --trials must be >= 1, got {a.trials}")
 
     model = Spurious(a.d, a.n, a.lam, a.sigma_xx, a.coupling, a.noise_var, a.features,
-                     a.width, a.activation)
+                     a.width, a.activation, a.slope_at)
     rng = np.random.default_rng(a.seed)
     rec = np.empty((a.trials, 2))
     t0 = time.perf_counter()

@@ -176,6 +176,9 @@ impl Activation {
                     return 0.0;
                 }
                 let cos = (c / scale).clamp(-1.0, 1.0);
+                if cos.abs() <= RELU_SERIES_RHO {
+                    return scale * relu_series(cos);
+                }
                 let sin = (1.0 - cos * cos).sqrt();
                 scale / (2.0 * PI) * (sin + (PI - cos.acos()) * cos)
             }
@@ -196,6 +199,33 @@ impl Activation {
         let second = self.kernel(r * r, r, r);
         (mu0, mu1, (second - mu0 * mu0 - r * r * mu1 * mu1).max(0.0))
     }
+}
+
+/// `|ρ|` up to which the ReLU kernel is summed as its Hermite series (most pairs of random
+/// features are nearly orthogonal, and the series is cheaper than `acos`).
+const RELU_SERIES_RHO: f64 = 0.6;
+/// Even orders of that series kept: the first omitted term is below
+/// `c₄₂·0.6⁴²/(1 − 0.6²) < 10⁻¹²`.
+const RELU_SERIES_ORDER: usize = 40;
+
+/// The arc-cosine kernel of ReLU at unit variances as its Hermite series:
+/// `(sin ϑ + (π − ϑ) cos ϑ)/(2π) = 1/(2π) + ρ/4 + Σ_{k ≥ 2 even} cₖρᵏ` with
+/// `cₖ = ((k − 3)!!)²/(2π k!)`, the squared Hermite coefficients of ReLU
+/// (`E[relu(G)Heₖ(G)] = Heₖ₋₂(0)/√(2π)` for `k ≥ 2`).
+fn relu_series(rho: f64) -> f64 {
+    use std::f64::consts::PI;
+    let r2 = rho * rho;
+    // c₂ = 1/(4π); c_{k+2}/c_k = (k − 1)²/((k + 1)(k + 2)).
+    let (mut term, mut power, mut sum) = (1.0 / (4.0 * PI), r2, 0.0);
+    let mut k = 2;
+    while k <= RELU_SERIES_ORDER {
+        sum += term * power;
+        let kf = k as f64;
+        term *= (kf - 1.0) * (kf - 1.0) / ((kf + 1.0) * (kf + 2.0));
+        power *= r2;
+        k += 2;
+    }
+    1.0 / (2.0 * PI) + 0.25 * rho + sum
 }
 
 /// `θ⋆`: a list of `d` numbers or a named pattern.
@@ -650,8 +680,10 @@ pub struct WidthEquivalent {
 
 /// log₁₀ of the range of λ over which the arg-optima are searched.
 const LAMBDA_RANGE: (f64, f64) = (-4.0, 4.0);
-/// Grid points of each trial's own search for its arg-optima.
-const TRIAL_GRID: usize = 41;
+/// Grid points and golden-section steps of each trial's own search for its arg-optima:
+/// a third of a decade between grid points, then a bracket of 2/3 decade shrunk 0.618³⁰
+/// times, to about 10⁻⁶ in ln λ.
+const TRIAL_SEARCH: (usize, usize) = (25, 30);
 
 /// The relative spread of `‖z‖²` above which the erf equivalence warns.
 const NORM_SPREAD: f64 = 0.1;
@@ -845,8 +877,8 @@ impl SpuriousRidge {
     /// scan keeps the search in the best cell), on the curves of `curve(λ) = (C, L)`.
     fn optima_of(curve: &dyn Fn(f64) -> Result<(f64, f64)>) -> Result<(f64, f64)> {
         Ok((
-            argmin_log(|l| curve(l).map(|e| e.1), LAMBDA_RANGE, 81)?,
-            argmin_log(|l| curve(l).map(|e| -e.0), LAMBDA_RANGE, 81)?,
+            argmin_log(|l| curve(l).map(|e| e.1), LAMBDA_RANGE, (81, 60))?,
+            argmin_log(|l| curve(l).map(|e| -e.0), LAMBDA_RANGE, (81, 60))?,
         ))
     }
 
@@ -883,12 +915,12 @@ impl SpuriousRidge {
 }
 
 /// The minimiser of `f` over λ ∈ [10^`lo`, 10^`hi`]: the best of `points` log-spaced
-/// values, refined by 60 steps of golden section on log λ between its neighbours.
-/// Allocates nothing, so trials use it too.
+/// values, refined by `steps` steps of golden section on log λ between its neighbours
+/// (each shrinks the bracket by 0.618). Allocates nothing, so trials use it too.
 fn argmin_log<E>(
     mut f: impl FnMut(f64) -> std::result::Result<f64, E>,
     (lo, hi): (f64, f64),
-    points: usize,
+    (points, steps): (usize, usize),
 ) -> std::result::Result<f64, E> {
     let at = |i: usize| (lo + (hi - lo) * i as f64 / (points - 1) as f64) * std::f64::consts::LN_10;
     let (mut best, mut best_value) = (0, f64::INFINITY);
@@ -900,7 +932,7 @@ fn argmin_log<E>(
     }
     let (mut a, mut b) = (at(best.saturating_sub(1)), at((best + 1).min(points - 1)));
     let r = 0.5 * (5f64.sqrt() - 1.0);
-    for _ in 0..60 {
+    for _ in 0..steps {
         let (c, d) = (b - r * (b - a), a + r * (b - a));
         if f(c.exp())? < f(d.exp())? {
             b = d;
@@ -1012,13 +1044,13 @@ impl SpuriousRidge {
         let argmin_loss = argmin_log(
             |l| Ok::<f64, ()>(curve.at(l, w).1),
             LAMBDA_RANGE,
-            TRIAL_GRID,
+            TRIAL_SEARCH,
         )
         .unwrap_or(f64::NAN);
         let argmax_c = argmin_log(
             |l| Ok::<f64, ()>(-curve.at(l, w).0),
             LAMBDA_RANGE,
-            TRIAL_GRID,
+            TRIAL_SEARCH,
         )
         .unwrap_or(f64::NAN);
         out[2] = argmin_loss;
@@ -1742,6 +1774,22 @@ mod tests {
             ..Default::default()
         })
         .unwrap()
+    }
+
+    /// The ReLU kernel's Hermite series against its closed form on |ρ| ≤ 0.6.
+    #[test]
+    fn the_relu_series_matches_the_arc_cosine_kernel() {
+        use std::f64::consts::PI;
+        for i in 0..=120 {
+            let rho = -0.6 + 0.01 * i as f64;
+            let t = rho.acos();
+            let exact = (t.sin() + (PI - t) * rho) / (2.0 * PI);
+            assert!(
+                (relu_series(rho) - exact).abs() < 1e-12,
+                "{rho}: {}",
+                relu_series(rho) - exact
+            );
+        }
     }
 
     /// The closed-form kernels, slopes and Hermite coefficients against Monte Carlo over
