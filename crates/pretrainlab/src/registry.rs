@@ -11,7 +11,7 @@ use crate::model::DynModel;
 use crate::models::two_stage::TwoStage;
 use crate::models::{
     factor::FactorModel, gmm::GmmModel, rf_reconstruction::RfReconstruction,
-    spectral::SpectralModel, spurious::SpuriousRidge,
+    spectral::SpectralModel, spurious::SpuriousRidge, ttt::TttLinear,
 };
 use crate::params::ModelInfo;
 use crate::{Error, Result};
@@ -65,6 +65,13 @@ pub const ENTRIES: &[Entry] = &[
         build: |t| Ok(Box::new(RfReconstruction::build(t)?)),
         small: "d = 4\nn = 3\nratio = 8.0\nsteps = 500",
         claims: crate::models::rf_reconstruction::CLAIMS,
+    },
+    Entry {
+        name: "ttt-linear",
+        info: TttLinear::info,
+        build: |t| Ok(Box::new(TttLinear::build(t)?)),
+        small: "d = 6\nn = 10\nk = 20\ntasks = 40",
+        claims: crate::models::ttt::CLAIMS,
     },
     Entry {
         name: "yang-ssl",

@@ -9,6 +9,7 @@ pub mod gmm;
 pub mod rf_reconstruction;
 pub mod spectral;
 pub mod spurious;
+pub mod ttt;
 pub mod two_stage;
 
 use rand::rngs::ChaCha8Rng;
