@@ -522,8 +522,8 @@ impl SpuriousRidge {
                         "spurious_noise",
                         "diagonal: 3.0 on the first max(1, d/30) coordinates, 0.05 on the rest",
                     ),
-                    ("width", "10·n"),
-                    ("activation", "\"relu\""),
+                    ("width", "10·n, with random features"),
+                    ("activation", "relu, with random features"),
                 ],
             ),
         }
