@@ -45,9 +45,5 @@ pub fn presets() -> Vec<Preset> {
             "diagonal-alpha",
             "diagonal networks PT → FT (arXiv 2602.20062) as an experiment file: GD's test MSE against the replica prediction along α = n/d, criteria per point"
         ),
-        file_preset!(
-            "ttt-linear",
-            "test-time training of a linear in-context learner (arXiv 2503.11842): the excess risk without and after one gradient step on k fresh samples, exact theory against simulation along k ∈ [5, 640]"
-        ),
     ]
 }

@@ -15,6 +15,8 @@
 //!   2509.22214): success, distance and local dimension along p/(dn).
 //! - [`spurious`]: spurious correlations in ridge regression (arXiv 2502.01347): C(λ), L(λ)
 //!   and their arg-optima, random features, C against the coupling and the simplicity of y.
+//! - [`ttt`]: test-time training of a linear in-context learner (arXiv 2503.11842): the
+//!   excess risk along k, exact theory, proportional heuristic and simulation.
 //! - [`yang_ssl`]: nonlinear SSL vs SL (arXiv 2401.03214): 20 seeds checked, the paper's figures.
 //!
 //! Add a preset by adding its experiment files under `presets/`, its post-processing (if
@@ -26,6 +28,7 @@ pub mod dynamics_papers;
 pub mod rf_reconstruction;
 pub mod spurious;
 pub mod tinati_tu;
+pub mod ttt;
 pub mod yang_ssl;
 
 use std::path::{Path, PathBuf};
@@ -182,6 +185,7 @@ pub fn all() -> Vec<Preset> {
     all.push(yang_ssl::preset());
     all.push(spurious::preset());
     all.push(rf_reconstruction::preset());
+    all.push(ttt::preset());
     all.extend(dynamics_papers::presets());
     all
 }
