@@ -10,8 +10,9 @@ use crate::dynamics::{Trajectory, diagonal::Diagonal, factorization::Factorizati
 use crate::model::DynModel;
 use crate::models::two_stage::TwoStage;
 use crate::models::{
-    factor::FactorModel, gmm::GmmModel, rf_reconstruction::RfReconstruction,
-    spectral::SpectralModel, spurious::SpuriousRidge, ttt::TttLinear,
+    factor::FactorModel, gmm::GmmModel, neural_collapse::NeuralCollapse,
+    rf_reconstruction::RfReconstruction, spectral::SpectralModel, spurious::SpuriousRidge,
+    ttt::TttLinear,
 };
 use crate::params::ModelInfo;
 use crate::{Error, Result};
@@ -65,6 +66,13 @@ pub const ENTRIES: &[Entry] = &[
         build: |t| Ok(Box::new(RfReconstruction::build(t)?)),
         small: "d = 4\nn = 3\nratio = 8.0\nsteps = 500",
         claims: crate::models::rf_reconstruction::CLAIMS,
+    },
+    Entry {
+        name: "neural-collapse",
+        info: NeuralCollapse::info,
+        build: |t| Ok(Box::new(NeuralCollapse::build(t)?)),
+        small: "classes = 3\nwidth = 5\nper_class = 3",
+        claims: crate::models::neural_collapse::CLAIMS,
     },
     Entry {
         name: "ttt-linear",

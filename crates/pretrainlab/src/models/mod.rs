@@ -6,6 +6,7 @@
 
 pub mod factor;
 pub mod gmm;
+pub mod neural_collapse;
 pub mod rf_reconstruction;
 pub mod spectral;
 pub mod spurious;

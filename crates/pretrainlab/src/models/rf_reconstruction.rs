@@ -43,7 +43,10 @@
 //! ```
 //!
 //! with the optimal assignment `π` found by the Hungarian algorithm. A trial is a
-//! success when `dist <` [`SUCCESS_DISTANCE`].
+//! success when `dist <` [`SUCCESS_DISTANCE`]. The assignment is solved here, in
+//! [`Assignment`], because a warm trial allocates nothing and the assignment crates'
+//! solvers allocate per call; a test checks it against the `pathfinding` crate's
+//! Kuhn–Munkres and against brute force.
 //!
 //! **The law.** The paper's law states that reconstruction becomes possible once the
 //! number of parameters exceeds the number of unknowns, `p > dn`: below, the zero-loss
@@ -1185,6 +1188,29 @@ mod tests {
                 });
                 let got = a.solve();
                 assert!((got - best).abs() < 1e-12, "n = {n}: {got} vs {best}");
+            }
+        }
+    }
+
+    /// The allocation-free Hungarian algorithm (trials cannot allocate, and the crates'
+    /// solvers do) against the `pathfinding` crate's Kuhn–Munkres on random integer costs
+    /// up to n = 40.
+    #[test]
+    fn assignment_matches_kuhn_munkres() {
+        use pathfinding::prelude::{Matrix, kuhn_munkres_min};
+        use rand::RngExt;
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for n in [7, 15, 40] {
+            let mut a = Assignment::new(n);
+            for _ in 0..5 {
+                let costs: Vec<i64> = (0..n * n).map(|_| rng.random_range(0..1000)).collect();
+                for i in 0..n {
+                    for j in 0..n {
+                        a.cost[(i, j)] = costs[i * n + j] as f64;
+                    }
+                }
+                let (best, _) = kuhn_munkres_min(&Matrix::from_vec(n, n, costs).unwrap());
+                assert_eq!(a.solve(), best as f64, "n = {n}");
             }
         }
     }
