@@ -42,6 +42,10 @@ pub fn presets() -> Vec<Preset> {
             "spectral model at (d,k) = (4,2): n(R − σ²) along α = m/n ∈ [1/2, 8], theory, the paper's closed form and simulation"
         ),
         file_preset!(
+            "neural-collapse",
+            "neural collapse in the LayerNorm unconstrained-features model (Súkeník, Lampert & Mondelli, arXiv 2505.15239): random starts reach the simplex ETF (CE) or orthonormal means (MSE) along λ"
+        ),
+        file_preset!(
             "diagonal-alpha",
             "diagonal networks PT → FT (arXiv 2602.20062) as an experiment file: GD's test MSE against the replica prediction along α = n/d, criteria per point"
         ),
