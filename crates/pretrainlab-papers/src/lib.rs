@@ -370,6 +370,31 @@ pub fn run(preset: &Preset, opts: &Options<'_>) -> Result<PresetOutcome, PaperEr
     })
 }
 
+/// Runs `preset` under `--quick` into a fresh temporary folder named after `tag`; returns
+/// the folder, the finished parts and the post-processing's files (tests of the presets).
+#[cfg(test)]
+pub(crate) fn run_quick(preset: &Preset, tag: &str) -> (PathBuf, Vec<Finished>, Vec<String>) {
+    let dir = std::env::temp_dir().join(format!("pretrainlab-{tag}-{}", std::process::id()));
+    let stop = AtomicBool::new(false);
+    let outcome = run(
+        preset,
+        &Options {
+            output: dir.clone(),
+            fresh: true,
+            quick: true,
+            stop: &stop,
+            progress: &pretrainlab_experiment::Silent,
+            limits: pretrainlab::budget::Limits::default(),
+            shard: None,
+        },
+    )
+    .unwrap();
+    let PresetOutcome::Finished { parts, files } = outcome else {
+        panic!("the preset `{}` did not finish", preset.name);
+    };
+    (dir, parts, files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -172,32 +172,13 @@ pub fn post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Options, PresetOutcome};
-    use std::sync::atomic::AtomicBool;
 
     /// The quick preset end to end: the three figures are drawn, and in `curves.csv` the
     /// measured local dimension (the rank of the Jacobian) equals the generic count
     /// `max(0, nd − p)` at every point (relu+tanh is a generic activation).
     #[test]
     fn the_quick_preset_draws_the_law() {
-        let dir = std::env::temp_dir().join(format!("pretrainlab-rfr-{}", std::process::id()));
-        let stop = AtomicBool::new(false);
-        let outcome = crate::run(
-            &preset(),
-            &Options {
-                output: dir.clone(),
-                fresh: true,
-                quick: true,
-                stop: &stop,
-                progress: &pretrainlab_experiment::Silent,
-                limits: pretrainlab::budget::Limits::default(),
-                shard: None,
-            },
-        )
-        .unwrap();
-        let PresetOutcome::Finished { files, .. } = outcome else {
-            panic!("the preset did not finish");
-        };
+        let (dir, _, files) = crate::run_quick(&preset(), "rfr");
         for stem in ["success_vs_ratio", "distance_vs_ratio", "local_dim_vs_p"] {
             assert!(files.contains(&format!("paper/{stem}.svg")), "{files:?}");
         }

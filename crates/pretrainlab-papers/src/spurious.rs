@@ -416,32 +416,13 @@ pub fn post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Options, PresetOutcome};
-    use std::sync::atomic::AtomicBool;
 
     /// The quick preset end to end: every point of the four experiments passes its check,
     /// every figure and CSV is written, and the drawn theory curves of the linear panel
     /// have their optima where the prediction's search put them.
     #[test]
     fn the_quick_preset_draws_every_panel() {
-        let dir = std::env::temp_dir().join(format!("pretrainlab-spurious-{}", std::process::id()));
-        let stop = AtomicBool::new(false);
-        let outcome = crate::run(
-            &preset(),
-            &Options {
-                output: dir.clone(),
-                fresh: true,
-                quick: true,
-                stop: &stop,
-                progress: &pretrainlab_experiment::Silent,
-                limits: pretrainlab::budget::Limits::default(),
-                shard: None,
-            },
-        )
-        .unwrap();
-        let PresetOutcome::Finished { parts, files } = outcome else {
-            panic!("the preset did not finish");
-        };
+        let (dir, parts, files) = crate::run_quick(&preset(), "spurious");
         for part in &parts {
             for (label, verdict) in &part.verdicts {
                 assert_eq!(verdict, "pass", "{label}");

@@ -158,32 +158,13 @@ pub fn post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Options, PresetOutcome};
-    use std::sync::atomic::AtomicBool;
 
     /// The quick preset end to end: the figure and both CSVs are written, the exact
     /// theory falls with k and stays below the risk without test-time training, and the
     /// simulated means at η⋆ lie within 4 half-widths of 95% (≈ 4·1.96 s.e.) of the curve.
     #[test]
     fn the_quick_preset_draws_the_risk_against_k() {
-        let dir = std::env::temp_dir().join(format!("pretrainlab-ttt-{}", std::process::id()));
-        let stop = AtomicBool::new(false);
-        let outcome = crate::run(
-            &preset(),
-            &Options {
-                output: dir.clone(),
-                fresh: true,
-                quick: true,
-                stop: &stop,
-                progress: &pretrainlab_experiment::Silent,
-                limits: pretrainlab::budget::Limits::default(),
-                shard: None,
-            },
-        )
-        .unwrap();
-        let PresetOutcome::Finished { files, .. } = outcome else {
-            panic!("the preset did not finish");
-        };
+        let (dir, _, files) = crate::run_quick(&preset(), "ttt");
         assert!(
             files.contains(&"paper/excess_vs_k.svg".to_string()),
             "{files:?}"
