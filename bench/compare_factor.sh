@@ -7,7 +7,8 @@
 #   PYTHON=python3           interpreter with numpy (pip install -r bench/requirements.txt)
 #   PRETRAINLAB=target/release/pretrainlab   the Rust binary (cargo build --release)
 #   PEER_TRIALS=5            trials for the peer (each takes ~0.5-1 s)
-#   RUST_TRIALS=200          trials for pretrainlab
+#   RUST_TRIALS=4000         trials for pretrainlab's default sampler (projected)
+#   WISHART_TRIALS=200       trials for pretrainlab with --sampler wishart (the O(d³) path)
 #   RAW=1                    also time pretrainlab with --sampler raw (draws the m and n
 #                            samples like the peer does) over RAW_TRIALS (default 20) trials
 #
@@ -21,7 +22,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 BIN=${PRETRAINLAB:-target/release/pretrainlab}
 PEER_TRIALS=${PEER_TRIALS:-5}
-RUST_TRIALS=${RUST_TRIALS:-200}
+RUST_TRIALS=${RUST_TRIALS:-4000}
+WISHART_TRIALS=${WISHART_TRIALS:-200}
 RAW=${RAW:-0}
 RAW_TRIALS=${RAW_TRIALS:-20}
 
@@ -78,19 +80,27 @@ run_rust() { # run_rust TRIALS [extra args...]; sets rust_secs, rust_done, rust_
 
 ratio() { "$PYTHON" -c 'import sys; print(float(sys.argv[1]) / float(sys.argv[2]))' "$1" "$2"; }
 
-run_rust "$RUST_TRIALS"
+per_trial_ms() { "$PYTHON" -c 'import sys; print(1000 * float(sys.argv[2]) / float(sys.argv[1]))' "$1" "$2"; }
+
+run_rust "$RUST_TRIALS" --sampler projected
 rust_tps=$("$PYTHON" -c 'import sys; print(float(sys.argv[1]) / float(sys.argv[2]))' "$rust_done" "$rust_secs")
-printf 'pretrainlab (wishart):  %6d trials in %9.3f s = %10.3f trials/s   mean m*Rep %.3f\n' \
-    "$rust_done" "$rust_secs" "$rust_tps" "$rust_mrep"
+printf 'pretrainlab (projected): %6d trials in %9.3f s = %10.3f trials/s = %.3f ms/trial   mean m*Rep %.3f\n' \
+    "$rust_done" "$rust_secs" "$rust_tps" "$(per_trial_ms "$rust_done" "$rust_secs")" "$rust_mrep"
+
+run_rust "$WISHART_TRIALS" --sampler wishart
+wishart_tps=$("$PYTHON" -c 'import sys; print(float(sys.argv[1]) / float(sys.argv[2]))' "$rust_done" "$rust_secs")
+printf 'pretrainlab (wishart):   %6d trials in %9.3f s = %10.3f trials/s = %.3f ms/trial   mean m*Rep %.3f\n' \
+    "$rust_done" "$rust_secs" "$wishart_tps" "$(per_trial_ms "$rust_done" "$rust_secs")" "$rust_mrep"
 
 if [[ "$RAW" == 1 ]]; then
     run_rust "$RAW_TRIALS" --sampler raw
     raw_tps=$("$PYTHON" -c 'import sys; print(float(sys.argv[1]) / float(sys.argv[2]))' "$rust_done" "$rust_secs")
-    printf 'pretrainlab (raw):      %6d trials in %9.3f s = %10.3f trials/s   mean m*Rep %.3f\n' \
+    printf 'pretrainlab (raw):       %6d trials in %9.3f s = %10.3f trials/s   mean m*Rep %.3f\n' \
         "$rust_done" "$rust_secs" "$raw_tps" "$rust_mrep"
 fi
 
 printf 'ratio pretrainlab/peer: %.1fx\n' "$(ratio "$rust_tps" "$peer_tps")"
+printf 'ratio pretrainlab --sampler wishart/peer: %.1fx\n' "$(ratio "$wishart_tps" "$peer_tps")"
 if [[ "$RAW" == 1 ]]; then
     printf 'ratio pretrainlab --sampler raw/peer: %.1fx\n' "$(ratio "$raw_tps" "$peer_tps")"
 fi

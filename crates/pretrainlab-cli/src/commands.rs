@@ -41,6 +41,7 @@ fn table(args: &RunArgs) -> Result<toml::Table> {
         let name = match s {
             SamplerArg::Wishart => "wishart",
             SamplerArg::Raw => "raw",
+            SamplerArg::Projected => "projected",
         };
         table.insert("sampler".into(), toml::Value::String(name.into()));
     }

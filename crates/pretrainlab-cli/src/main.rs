@@ -242,6 +242,10 @@ enum SamplerArg {
     Wishart,
     /// Draw the m and n samples themselves: O((m + n) d²) per trial.
     Raw,
+    /// factor only (its default): keep the pre-training Wishart as its Bartlett factor,
+    /// take the top-k eigenpairs by block Krylov, draw the downstream statistics as a
+    /// (k+1)-dimensional Wishart: exact in law, O(d²k) per trial.
+    Projected,
 }
 
 #[derive(Args, Debug)]
@@ -264,7 +268,8 @@ struct RunArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = bounded::<1, { u64::MAX }, u64>)]
     n: Option<u64>,
     /// Shorthand for `--set sampler="…"` (wins over it): how the `factor` and `spectral`
-    /// models draw their sufficient statistics (default wishart). Other models reject it.
+    /// models draw their sufficient statistics (default: projected for factor, wishart for
+    /// spectral). Other models reject it.
     #[arg(long, value_enum)]
     sampler: Option<SamplerArg>,
     /// Number of trials (simulate, check): Monte Carlo trials, or seeds of a dynamics

@@ -18,9 +18,10 @@
 //! ever drawn. The formulas depend on the design only through `Σ_n`.
 
 use faer::{Accum, Mat, MatRef};
+use rand::Rng;
 
 use crate::Result;
-use crate::linalg::{Eigh, mul_into, pinv_psd, quad_form, trace_of_product};
+use crate::linalg::{Eigh, bartlett_factor, mul_into, pinv_psd, quad_form, trace_of_product};
 
 /// A linear-Gaussian downstream task `y = w⋆ᵀx + ε`, `Var ε = σ²`, `Cov x = Σ`.
 #[derive(Clone, Debug)]
@@ -63,6 +64,42 @@ pub struct DownstreamScratch {
     eigh: Eigh,
     f_pinv: Mat<f64>,
     f_n_pinv: Mat<f64>,
+    projected: ProjectedScratch,
+}
+
+/// Buffers of [`LinearTask::risk_parts_projected`] for `p` features in dimension `d`.
+#[derive(Clone, Debug)]
+struct ProjectedScratch {
+    /// `B = [Wᵀ w⋆]` (d×(p+1)).
+    b: Mat<f64>,
+    /// `ΣB`.
+    sigma_b: Mat<f64>,
+    /// `G = BᵀΣB`.
+    gram: Mat<f64>,
+    eigh: Eigh,
+    /// `R = UΛ^{1/2}`, so that `RRᵀ = G`.
+    root: Mat<f64>,
+    bartlett: Mat<f64>,
+    /// `R L`.
+    factor: Mat<f64>,
+    /// `BᵀΣ_nB`.
+    moments: Mat<f64>,
+}
+
+impl ProjectedScratch {
+    fn new(p: usize, d: usize) -> Self {
+        let q = p + 1;
+        ProjectedScratch {
+            b: Mat::zeros(d, q),
+            sigma_b: Mat::zeros(d, q),
+            gram: Mat::zeros(q, q),
+            eigh: Eigh::new(q),
+            root: Mat::zeros(q, q),
+            bartlett: Mat::zeros(q, q),
+            factor: Mat::zeros(q, q),
+            moments: Mat::zeros(q, q),
+        }
+    }
 }
 
 impl DownstreamScratch {
@@ -80,6 +117,7 @@ impl DownstreamScratch {
             eigh: Eigh::new(p),
             f_pinv: Mat::zeros(p, p),
             f_n_pinv: Mat::zeros(p, p),
+            projected: ProjectedScratch::new(p, d),
         }
     }
 }
@@ -134,6 +172,82 @@ impl LinearTask {
             self.w_star.as_ref(),
             1.0,
         );
+        self.parts_from_moments(w, n, s)
+    }
+
+    /// The same risk parts for a Gaussian design of `n` points, with the design's sample
+    /// moments drawn directly in their projected law instead of from a `d×d` sample
+    /// covariance.
+    ///
+    /// The risk depends on `Σ_n` only through `F_n = WΣ_nWᵀ` and `c_n = WΣ_nw⋆`, which are
+    /// blocks of `BᵀΣ_nB` for `B = [Wᵀ w⋆]` (d×(p+1)). For `xᵢ ~ N(0, Σ)` independent of
+    /// `W`, the vectors `Bᵀxᵢ` are i.i.d. `N(0, G)` with `G = BᵀΣB`, so
+    /// `n·BᵀΣ_nB ~ Wishart(n, G)`: it is drawn as `R LLᵀ Rᵀ` with `G = RRᵀ` (`R = UΛ^{1/2}`
+    /// from the eigendecomposition, which allows a singular `G`) and `L` the Bartlett
+    /// factor of `Wishart(n, I_{p+1})`. This is exact in law and costs `O(d²p)` for `ΣB`
+    /// plus `O(p³)`. Needs `n ≥ p + 1`.
+    pub fn risk_parts_projected<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        w: MatRef<'_, f64>,
+        n: usize,
+        s: &mut DownstreamScratch,
+    ) -> Result<RiskParts> {
+        let p = w.nrows();
+        let pr = &mut s.projected;
+        pr.b.as_mut().subcols_mut(0, p).copy_from(w.transpose());
+        pr.b.as_mut().col_mut(p).copy_from(self.w_star.col(0));
+        mul_into(
+            pr.sigma_b.as_mut(),
+            Accum::Replace,
+            self.sigma.as_ref(),
+            pr.b.as_ref(),
+            1.0,
+        );
+        mul_into(
+            pr.gram.as_mut(),
+            Accum::Replace,
+            pr.b.as_ref().transpose(),
+            pr.sigma_b.as_ref(),
+            1.0,
+        );
+        pr.eigh.compute(pr.gram.as_ref())?;
+        for j in 0..=p {
+            let root = pr.eigh.values()[j].max(0.0).sqrt();
+            for i in 0..=p {
+                pr.root[(i, j)] = pr.eigh.vectors()[(i, j)] * root;
+            }
+        }
+        bartlett_factor(rng, n, pr.bartlett.as_mut());
+        mul_into(
+            pr.factor.as_mut(),
+            Accum::Replace,
+            pr.root.as_ref(),
+            pr.bartlett.as_ref(),
+            1.0,
+        );
+        mul_into(
+            pr.moments.as_mut(),
+            Accum::Replace,
+            pr.factor.as_ref(),
+            pr.factor.as_ref().transpose(),
+            1.0 / n as f64,
+        );
+        s.f.copy_from(pr.gram.as_ref().submatrix(0, 0, p, p));
+        s.c.copy_from(pr.gram.as_ref().submatrix(0, p, p, 1));
+        s.f_n.copy_from(pr.moments.as_ref().submatrix(0, 0, p, p));
+        s.c_n.copy_from(pr.moments.as_ref().submatrix(0, p, p, 1));
+        self.parts_from_moments(w, n, s)
+    }
+
+    /// The risk parts from the population moments `F`, `c = WΣw⋆` and the sample moments
+    /// `F_n`, `c_n` held in the scratch.
+    fn parts_from_moments(
+        &self,
+        w: MatRef<'_, f64>,
+        n: usize,
+        s: &mut DownstreamScratch,
+    ) -> Result<RiskParts> {
         s.eigh.pinv_psd(s.f.as_ref(), s.f_pinv.as_mut())?;
         s.eigh.pinv_psd(s.f_n.as_ref(), s.f_n_pinv.as_mut())?;
         mul_into(

@@ -26,7 +26,7 @@
 //!   model by [`dynamics::Trajectory`];
 //! - shared numerics: [`linalg`] (faer helpers, Wishart draws), [`downstream`] (the
 //!   exact conditional risk decomposition), [`theory`] (tangent covariance, first-order
-//!   map, weighted χ² laws), [`optim`] (L-BFGS), [`ode`] (DOPRI5), [`fit`] (curve fits),
+//!   map, weighted χ² laws), [`krylov`] (top eigenpairs by block Krylov), [`optim`] (L-BFGS), [`ode`] (DOPRI5), [`fit`] (curve fits),
 //!   [`stats`] (summaries), [`rng`] (per-trial streams), [`params`] (parameter
 //!   descriptions and checks).
 
@@ -37,6 +37,7 @@ pub mod downstream;
 pub mod dynamics;
 pub mod extrapolate;
 pub mod fit;
+pub mod krylov;
 pub mod law;
 pub mod linalg;
 pub mod model;

@@ -26,6 +26,45 @@ pub fn mul_into(
     matmul(dst, accum, lhs, rhs, alpha, Par::Seq);
 }
 
+/// Panel width of [`lower_mul`] and [`lower_t_mul`].
+const PANEL: usize = 32;
+
+/// `out ← L X` for a lower-triangular `L` (d×d; entries above the diagonal must be
+/// zero, as the diagonal panels are multiplied whole). Column panel `J` of `L` touches
+/// only rows from `J`'s first on, so the product is one GEMM per panel over those rows:
+/// about half the work of a full product, and no allocation (faer's triangular product
+/// allocates temporaries).
+pub fn lower_mul(mut out: MatMut<'_, f64>, l: MatRef<'_, f64>, x: MatRef<'_, f64>) {
+    let d = l.nrows();
+    out.fill(0.0);
+    for start in (0..d).step_by(PANEL) {
+        let w = PANEL.min(d - start);
+        mul_into(
+            out.rb_mut().subrows_mut(start, d - start),
+            Accum::Add,
+            l.submatrix(start, start, d - start, w),
+            x.subrows(start, w),
+            1.0,
+        );
+    }
+}
+
+/// `out ← Lᵀ X` for a lower-triangular `L` as in [`lower_mul`]: row panel `I` of `Lᵀ`
+/// is column panel `I` of `L`, nonzero only from `I`'s first row on.
+pub fn lower_t_mul(mut out: MatMut<'_, f64>, l: MatRef<'_, f64>, x: MatRef<'_, f64>) {
+    let d = l.nrows();
+    for start in (0..d).step_by(PANEL) {
+        let w = PANEL.min(d - start);
+        mul_into(
+            out.rb_mut().subrows_mut(start, w),
+            Accum::Replace,
+            l.submatrix(start, start, d - start, w).transpose(),
+            x.subrows(start, d - start),
+            1.0,
+        );
+    }
+}
+
 /// A faer scratch buffer that remembers its requirement, so that the workspaces holding
 /// it can be cloned (a clone gets fresh scratch of the same size).
 struct Scratch {
@@ -104,20 +143,36 @@ impl Eigh {
     pub fn compute(&mut self, a: MatRef<'_, f64>) -> Result<()> {
         let n = self.dim();
         assert_eq!((a.nrows(), a.ncols()), (n, n), "Eigh::compute: dimension");
+        self.compute_leading(a)
+    }
+
+    /// Decomposes a smaller `a` (p×p with `p ≤ n`, lower triangle read) into the leading
+    /// `p` entries of [`Eigh::values`] and the leading p×p block of [`Eigh::vectors`];
+    /// the rest of both is left as it was.
+    pub fn compute_leading(&mut self, a: MatRef<'_, f64>) -> Result<()> {
+        let p = a.nrows();
+        assert!(
+            a.ncols() == p && p <= self.dim(),
+            "Eigh::compute_leading: dimension"
+        );
         // The high-level call hands faer zeroed eigenvectors; so does this one.
-        self.work.fill(0.0);
+        let mut work = self.work.as_mut().submatrix_mut(0, 0, p, p);
+        work.fill(0.0);
         evd::self_adjoint_evd(
             a,
-            DiagMut::from_slice_mut(&mut self.values),
-            Some(self.work.as_mut()),
+            DiagMut::from_slice_mut(&mut self.values[..p]),
+            Some(work.rb_mut()),
             Par::Seq,
             self.scratch.stack(),
             Default::default(),
         )
         .map_err(|e| Error::Numerical(format!("symmetric eigendecomposition failed: {e:?}")))?;
-        self.values.reverse();
-        for c in 0..n {
-            self.vectors.col_mut(c).copy_from(self.work.col(n - 1 - c));
+        self.values[..p].reverse();
+        for c in 0..p {
+            self.vectors
+                .as_mut()
+                .submatrix_mut(0, c, p, 1)
+                .copy_from(self.work.as_ref().submatrix(0, p - 1 - c, p, 1));
         }
         Ok(())
     }
@@ -358,6 +413,11 @@ pub enum Sampler {
     Wishart,
     /// Draw the `N` vectors themselves and accumulate `Σ xᵢxᵢᵀ`: `O(N d²)`.
     Raw,
+    /// Draw only what the trial needs, exactly in law: a model that supports it (the
+    /// factor model) keeps the Bartlett factor of the pre-training Wishart unmultiplied
+    /// and draws the downstream statistics as a low-dimensional Wishart. A full sample
+    /// covariance asked for under this sampler is drawn as under `Wishart`.
+    Projected,
 }
 
 /// Rows drawn per block by the raw sampler.
@@ -382,7 +442,7 @@ impl CovarianceDraw {
         mut out: MatMut<'_, f64>,
     ) {
         let d = chol.nrows();
-        if sampler == Sampler::Wishart && count >= d {
+        if sampler != Sampler::Raw && count >= d {
             self.bartlett(rng, count, chol, out.rb_mut());
         } else {
             self.raw(rng, count, chol, out.rb_mut());
@@ -406,20 +466,7 @@ impl CovarianceDraw {
         out: MatMut<'_, f64>,
     ) {
         let d = chol.nrows();
-        let mut l = self.factor.as_mut().submatrix_mut(0, 0, d, d);
-        for j in 0..d {
-            for i in 0..d {
-                l[(i, j)] = if i > j {
-                    StandardNormal.sample(rng)
-                } else if i == j {
-                    let chi =
-                        ChiSquared::new((count - i) as f64).expect("positive degrees of freedom");
-                    chi.sample(rng).sqrt()
-                } else {
-                    0.0
-                };
-            }
-        }
+        bartlett_factor(rng, count, self.factor.as_mut().submatrix_mut(0, 0, d, d));
         let mut t = self.product.as_mut().submatrix_mut(0, 0, d, d);
         mul_into(
             t.rb_mut(),
@@ -462,6 +509,27 @@ impl CovarianceDraw {
             let x = self.product.as_ref().submatrix(0, 0, d, b);
             mul_into(out.rb_mut(), Accum::Add, x, x.transpose(), 1.0);
             done += b;
+        }
+    }
+}
+
+/// The Bartlett factor of `Wishart(N, I_d)`: fills `l` (d×d) with the lower-triangular
+/// `L`, `L_ii = sqrt(χ²_{N−i})` (0-based `i`), `L_ij ~ N(0,1)` below the diagonal and
+/// zeros above, so that `L Lᵀ ~ Wishart(N, I_d)` (Bartlett, 1933). Needs `N ≥ d`.
+/// Draws column by column, top to bottom.
+pub fn bartlett_factor<R: Rng + ?Sized>(rng: &mut R, count: usize, mut l: MatMut<'_, f64>) {
+    let d = l.nrows();
+    debug_assert!(count >= d && l.ncols() == d);
+    for j in 0..d {
+        for i in 0..d {
+            l[(i, j)] = if i > j {
+                StandardNormal.sample(rng)
+            } else if i == j {
+                let chi = ChiSquared::new((count - i) as f64).expect("positive degrees of freedom");
+                chi.sample(rng).sqrt()
+            } else {
+                0.0
+            };
         }
     }
 }
@@ -629,6 +697,25 @@ mod tests {
 
     /// Both samplers estimate E[S] = Σ; the mean of 400 draws must be within a few
     /// standard errors (sd of an entry of S is ≈ sqrt(2/N)·Σ_ii, so 5·sqrt(2/(N·400))·4).
+    /// The panel products against full products with the zero half materialised.
+    #[test]
+    fn lower_products_match_full_products() {
+        let (d, k) = (75, 4);
+        let l = Mat::from_fn(d, d, |i, j| {
+            if i >= j {
+                (1 + i * 7 + j * 3) as f64 % 5.0 - 2.0
+            } else {
+                0.0
+            }
+        });
+        let x = Mat::from_fn(d, k, |i, j| ((i * 3 + j * 11) % 7) as f64 - 3.0);
+        let mut out = Mat::zeros(d, k);
+        lower_mul(out.as_mut(), l.as_ref(), x.as_ref());
+        assert!((&out - &l * &x).norm_max() < 1e-12);
+        lower_t_mul(out.as_mut(), l.as_ref(), x.as_ref());
+        assert!((&out - l.transpose() * &x).norm_max() < 1e-12);
+    }
+
     #[test]
     fn both_samplers_are_unbiased() {
         let d = 4;

@@ -66,10 +66,16 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// Variants that a registry entry's small instance does not reach: (model, parameters).
-const VARIANTS: &[(&str, &str)] = &[(
-    "spurious-ridge",
-    "d = 6\nn = 30\nfeatures = \"random\"\nwidth = 80",
-)];
+const VARIANTS: &[(&str, &str)] = &[
+    (
+        "factor",
+        "d = 40\nk = 2\nstrengths = [4.0, 2.0]\nm = 4000\nn = 400",
+    ),
+    (
+        "spurious-ridge",
+        "d = 6\nn = 30\nfeatures = \"random\"\nwidth = 80",
+    ),
+];
 
 /// Every entry's small instance and the variants.
 fn small_instances() -> Vec<(&'static str, toml::Table)> {

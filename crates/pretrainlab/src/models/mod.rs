@@ -4,10 +4,14 @@
 //! makes any of them a [`crate::model::Model`], with `m`, `n` and `sampler` as ordinary
 //! parameters.
 
+pub mod attention_tokens;
+pub mod dp_sgd;
 pub mod factor;
 pub mod gmm;
+pub mod nc_resnet;
 pub mod neural_collapse;
 pub mod rf_reconstruction;
+pub mod single_index;
 pub mod spectral;
 pub mod spurious;
 pub mod ttt;
@@ -86,6 +90,10 @@ pub trait TwoStageModel: Send + Sync + Sized {
     fn uses_sampler() -> bool {
         true
     }
+    /// The samplers the model supports, its default first.
+    fn samplers() -> &'static [Sampler] {
+        &[Sampler::Wishart, Sampler::Raw]
+    }
 
     fn name(&self) -> &'static str;
     fn workspace(&self) -> Self::Workspace;
@@ -126,7 +134,9 @@ pub(crate) fn covariance_trial(d: usize, dense: f64, sizes: &Sizes, extra_flops:
     let d = d as f64;
     let bytes = doubles(dense * d * d);
     match sizes.sampler {
-        Sampler::Wishart => Need::new(bytes, 12.0 * d * d * d + extra_flops, "d"),
+        Sampler::Wishart | Sampler::Projected => {
+            Need::new(bytes, 12.0 * d * d * d + extra_flops, "d")
+        }
         Sampler::Raw => {
             let samples = (sizes.m + sizes.n) as f64;
             let flops = samples * d * d + 12.0 * d * d * d + extra_flops;

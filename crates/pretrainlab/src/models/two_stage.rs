@@ -88,10 +88,16 @@ impl<M: TwoStageModel> TwoStage<M> {
             "downstream (labeled) sample size",
         ));
         if M::uses_sampler() {
+            let allowed = M::samplers();
+            let meaning = if allowed.contains(&Sampler::Projected) {
+                SAMPLERS_WITH_PROJECTED
+            } else {
+                SAMPLERS
+            };
             info.params.push(ParamSpec::new(
                 "sampler",
-                "\"wishart\"",
-                "\"wishart\": draw the sample covariances from their Wishart laws (O(d³) per trial); \"raw\": draw the samples (O((m + n) d²))",
+                &format!("\"{}\"", sampler_name(allowed[0])),
+                meaning,
             ));
         }
         info
@@ -103,12 +109,18 @@ impl<M: TwoStageModel> TwoStage<M> {
         let m = take_size(&mut table, "m", DEFAULT_M)?;
         let n = take_size(&mut table, "n", DEFAULT_N)?;
         let sampler = if M::uses_sampler() {
-            match table.remove("sampler") {
-                None => Sampler::Wishart,
-                Some(v) => v
-                    .try_into()
-                    .map_err(|_| Error::invalid("sampler", "must be \"wishart\" or \"raw\""))?,
-            }
+            let allowed = M::samplers();
+            let pick = match table.remove("sampler") {
+                None => Some(allowed[0]),
+                Some(v) => v.try_into().ok().filter(|s| allowed.contains(s)),
+            };
+            pick.ok_or_else(|| {
+                let names: Vec<String> = allowed
+                    .iter()
+                    .map(|s| format!("\"{}\"", sampler_name(*s)))
+                    .collect();
+                Error::invalid("sampler", format!("must be one of {}", names.join(", ")))
+            })?
         } else {
             Sampler::Wishart
         };
@@ -118,6 +130,21 @@ impl<M: TwoStageModel> TwoStage<M> {
         TwoStage::new(M::from_params(params)?, Sizes { m, n, sampler })
     }
 }
+
+/// The name of a sampler in parameter tables.
+fn sampler_name(s: Sampler) -> &'static str {
+    match s {
+        Sampler::Wishart => "wishart",
+        Sampler::Raw => "raw",
+        Sampler::Projected => "projected",
+    }
+}
+
+/// The `sampler` parameter's meaning for the models that offer `wishart` and `raw`.
+const SAMPLERS: &str = "\"wishart\": draw the sample covariances from their Wishart laws (O(d³) per trial); \"raw\": draw the samples (O((m + n) d²))";
+
+/// The same for a model that also offers `projected`, its default.
+const SAMPLERS_WITH_PROJECTED: &str = "\"projected\": keep the pre-training Wishart as its Bartlett factor, take the top-k eigenpairs by block Krylov through it, and draw the downstream statistics as a (k+1)-dimensional Wishart (exact in law, O(d²k)); \"wishart\": draw both sample covariances from their Wishart laws (O(d³)); \"raw\": draw the samples (O((m + n) d²))";
 
 /// A column-safe key from a label: ASCII letters and digits, other runs as `_`.
 fn slug(label: &str) -> String {
