@@ -21,6 +21,7 @@
     clippy::type_complexity
 )]
 
+use faer::prelude::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef};
 use rand::Rng;
 use rand::RngExt;
@@ -42,11 +43,32 @@ pub enum Init {
     Random,
 }
 
+/// How the EM iteration is run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Accel {
+    /// SQUAREM (Varadhan & Roland, "Simple and Globally Convergent Methods for
+    /// Accelerating the Convergence of Any EM Algorithm", Scand. J. Stat. 2008), scheme
+    /// SqS3: from two EM steps `u₁ = M(u₀)`, `u₂ = M(u₁)`, with `r = u₁ − u₀` and
+    /// `v = u₂ − 2u₁ + u₀`, it jumps to `u′ = u₀ − 2αr + α²v`, `α = −‖r‖/‖v‖` (at most −1;
+    /// `α = −1` gives `u₂`), then takes one EM step from `u′`. A jump that lowers the
+    /// likelihood is replaced by `u₂`, so the likelihood never decreases.
+    #[default]
+    #[serde(rename = "squarem")]
+    Squarem,
+    /// Plain EM steps.
+    #[serde(rename = "none")]
+    None,
+}
+
 /// Reusable buffers for [`fit`].
 #[derive(Clone, Debug)]
 pub struct EmScratch {
     resp: Mat<f64>,
     u_new: Mat<f64>,
+    /// SQUAREM's iterates `u₀`, `u₁`, `u₂`.
+    u0: Mat<f64>,
+    u1: Mat<f64>,
+    u2: Mat<f64>,
     half_norms: Vec<f64>,
     mass: Vec<f64>,
     dist: Vec<f64>,
@@ -59,6 +81,9 @@ impl Default for EmScratch {
         EmScratch {
             resp: Mat::zeros(0, 0),
             u_new: Mat::zeros(0, 0),
+            u0: Mat::zeros(0, 0),
+            u1: Mat::zeros(0, 0),
+            u2: Mat::zeros(0, 0),
             half_norms: Vec::new(),
             mass: Vec::new(),
             dist: Vec::new(),
@@ -158,62 +183,215 @@ pub fn mean_loglik(x: MatRef<'_, f64>, u: MatRef<'_, f64>, s: &mut EmScratch) ->
         - 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln()
 }
 
-/// Runs EM from the centres in `u` (d×K, overwritten with the fit) on data `x` (d×m).
+/// Runs EM from the centres in `u` (d×K, overwritten with the fit) on data `x` (d×m),
+/// plain or accelerated by `accel`. Either way the fit stops at the first EM step
+/// `u ↦ M(u)` that moves no coordinate by more than `tol` and returns that `M(u)`, so both
+/// stop by the same rule at the same fixed point; `iterations` counts EM steps.
 pub fn fit(
     x: MatRef<'_, f64>,
     mut u: MatMut<'_, f64>,
     tol: f64,
     max_iter: usize,
+    accel: Accel,
     s: &mut EmScratch,
 ) -> Result<EmFit, EmError> {
     let (d, k, m) = (x.nrows(), u.ncols(), x.ncols());
     ensure(&mut s.resp, k, m);
     ensure(&mut s.u_new, d, k);
+    let steps = match accel {
+        Accel::None => plain(x, u.rb_mut(), tol, max_iter, s)?,
+        Accel::Squarem => {
+            for buf in [&mut s.u0, &mut s.u1, &mut s.u2] {
+                ensure(buf, d, k);
+            }
+            squarem(x, u.rb_mut(), tol, max_iter, s)?
+        }
+    };
+    check_distinct(u.as_ref())?;
+    let mean_loglik = mean_loglik(x, u.as_ref(), s);
+    Ok(EmFit {
+        iterations: steps,
+        mean_loglik,
+    })
+}
+
+/// Plain EM from `u` until a step of at most `tol`; returns the number of steps.
+fn plain(
+    x: MatRef<'_, f64>,
+    mut u: MatMut<'_, f64>,
+    tol: f64,
+    max_iter: usize,
+    s: &mut EmScratch,
+) -> Result<usize, EmError> {
     let mut last_step = f64::INFINITY;
     for it in 1..=max_iter {
-        e_step(x, u.as_ref(), s);
-        mul_into(
-            s.u_new.as_mut(),
-            Accum::Replace,
-            x,
-            s.resp.as_ref().transpose(),
-            1.0,
-        );
-        clean_simd_state();
-        s.mass.clear();
-        s.mass
-            .extend((0..k).map(|i| s.resp.as_ref().row(i).iter().sum::<f64>()));
-        let mut step: f64 = 0.0;
-        for i in 0..k {
-            let mass = s.mass[i];
-            if !(mass > COLLAPSE_MASS * m as f64 / k as f64) {
-                return Err(EmError::Collapsed(format!(
-                    "component {i} holds responsibility mass {mass:.3e} of m = {m}"
-                )));
-            }
-            for r in 0..d {
-                let v = s.u_new[(r, i)] / mass;
-                if !v.is_finite() {
-                    return Err(EmError::NonFinite);
-                }
-                step = step.max((v - u[(r, i)]).abs());
-                u[(r, i)] = v;
-            }
-        }
-        last_step = step;
-        if step <= tol {
-            check_distinct(u.as_ref())?;
-            let mean_loglik = mean_loglik(x, u.as_ref(), s);
-            return Ok(EmFit {
-                iterations: it,
-                mean_loglik,
-            });
+        em_step(x, u.as_ref(), s)?;
+        last_step = max_change(s.u_new.as_ref(), u.as_ref());
+        u.copy_from(&s.u_new);
+        if last_step <= tol {
+            return Ok(it);
         }
     }
     Err(EmError::NotConverged {
         iterations: max_iter,
         last_step,
     })
+}
+
+/// SQUAREM (see [`Accel::Squarem`]) from `u` until an EM step of at most `tol`.
+fn squarem(
+    x: MatRef<'_, f64>,
+    u: MatMut<'_, f64>,
+    tol: f64,
+    max_iter: usize,
+    s: &mut EmScratch,
+) -> Result<usize, EmError> {
+    let mut it = Iterates {
+        u0: std::mem::replace(&mut s.u0, Mat::new()),
+        u1: std::mem::replace(&mut s.u1, Mat::new()),
+        u2: std::mem::replace(&mut s.u2, Mat::new()),
+    };
+    let out = squarem_loop(x, u, tol, max_iter, s, &mut it);
+    (s.u0, s.u1, s.u2) = (it.u0, it.u1, it.u2);
+    out
+}
+
+/// SQUAREM's iterates `u₀`, `u₁ = M(u₀)`, `u₂ = M(u₁)`, held apart from the step's
+/// buffers while it runs.
+struct Iterates {
+    u0: Mat<f64>,
+    u1: Mat<f64>,
+    u2: Mat<f64>,
+}
+
+fn squarem_loop(
+    x: MatRef<'_, f64>,
+    mut u: MatMut<'_, f64>,
+    tol: f64,
+    max_iter: usize,
+    s: &mut EmScratch,
+    it: &mut Iterates,
+) -> Result<usize, EmError> {
+    let Iterates { u0, u1, u2 } = it;
+    u0.copy_from(u.as_ref());
+    let (mut steps, mut last_step) = (0, f64::INFINITY);
+    while steps < max_iter {
+        // u₁ = M(u₀), with the log-likelihood at u₀.
+        let ll0 = em_step(x, u0.as_ref(), s)?;
+        steps += 1;
+        last_step = max_change(s.u_new.as_ref(), u0.as_ref());
+        u1.copy_from(&s.u_new);
+        if last_step <= tol {
+            u.copy_from(&u1);
+            return Ok(steps);
+        }
+        if steps == max_iter {
+            break;
+        }
+        // u₂ = M(u₁).
+        em_step(x, u1.as_ref(), s)?;
+        steps += 1;
+        last_step = max_change(s.u_new.as_ref(), u1.as_ref());
+        u2.copy_from(&s.u_new);
+        if last_step <= tol {
+            u.copy_from(&u2);
+            return Ok(steps);
+        }
+        // The jump, written into u (as scratch): u′ = u₀ − 2αr + α²v.
+        let alpha = squarem_alpha(u0, u1, u2);
+        for c in 0..u.ncols() {
+            for r in 0..u.nrows() {
+                let (a, b, c2) = (u0[(r, c)], u1[(r, c)], u2[(r, c)]);
+                u[(r, c)] = a - 2.0 * alpha * (b - a) + alpha * alpha * (c2 - 2.0 * b + a);
+            }
+        }
+        if steps == max_iter {
+            break;
+        }
+        // Stabilise with one EM step from u′; keep it unless u′ lost likelihood.
+        match em_step(x, u.as_ref(), s) {
+            Ok(ll_jump) if ll_jump >= ll0 => {
+                steps += 1;
+                last_step = max_change(s.u_new.as_ref(), u.as_ref());
+                u0.copy_from(&s.u_new);
+                if last_step <= tol {
+                    u.copy_from(&u0);
+                    return Ok(steps);
+                }
+            }
+            _ => {
+                steps += 1;
+                u0.copy_from(&u2);
+            }
+        }
+    }
+    Err(EmError::NotConverged {
+        iterations: max_iter,
+        last_step,
+    })
+}
+
+/// SqS3's step length `α = −‖r‖/‖v‖`, at most −1 (−1 where `v = 0`).
+fn squarem_alpha(u0: &Mat<f64>, u1: &Mat<f64>, u2: &Mat<f64>) -> f64 {
+    let (mut rr, mut vv) = (0.0, 0.0);
+    for c in 0..u0.ncols() {
+        for r in 0..u0.nrows() {
+            let (a, b, c2) = (u0[(r, c)], u1[(r, c)], u2[(r, c)]);
+            rr += (b - a) * (b - a);
+            vv += (c2 - 2.0 * b + a) * (c2 - 2.0 * b + a);
+        }
+    }
+    if vv > 0.0 {
+        (-(rr / vv).sqrt()).min(-1.0)
+    } else {
+        -1.0
+    }
+}
+
+/// `max |a − b|` over all entries.
+fn max_change(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+    let mut step: f64 = 0.0;
+    for c in 0..a.ncols() {
+        for r in 0..a.nrows() {
+            step = step.max((a[(r, c)] - b[(r, c)]).abs());
+        }
+    }
+    step
+}
+
+/// One EM step from `u`: the M-step's centres into `s.u_new`; returns `Σⱼ log Σᵢ exp(aᵢⱼ)`
+/// at `u` (the log-likelihood up to terms that do not depend on `u`). A component that
+/// lost its responsibility mass, or a non-finite centre, is an error.
+fn em_step(x: MatRef<'_, f64>, u: MatRef<'_, f64>, s: &mut EmScratch) -> Result<f64, EmError> {
+    let (d, k, m) = (x.nrows(), u.ncols(), x.ncols());
+    let lse = e_step(x, u, s);
+    mul_into(
+        s.u_new.as_mut(),
+        Accum::Replace,
+        x,
+        s.resp.as_ref().transpose(),
+        1.0,
+    );
+    clean_simd_state();
+    s.mass.clear();
+    s.mass
+        .extend((0..k).map(|i| s.resp.as_ref().row(i).iter().sum::<f64>()));
+    for i in 0..k {
+        let mass = s.mass[i];
+        if !(mass > COLLAPSE_MASS * m as f64 / k as f64) {
+            return Err(EmError::Collapsed(format!(
+                "component {i} holds responsibility mass {mass:.3e} of m = {m}"
+            )));
+        }
+        for r in 0..d {
+            let v = s.u_new[(r, i)] / mass;
+            if !v.is_finite() {
+                return Err(EmError::NonFinite);
+            }
+            s.u_new[(r, i)] = v;
+        }
+    }
+    Ok(lse)
 }
 
 /// Two fitted centres closer than `1e-6` (relative to the spread) count as merged.
