@@ -1,5 +1,5 @@
 //! Times the stages of one mixture trial (sampling, EM, features); used to find the
-//! AVX-512 state penalty documented at `linalg::clean_simd_state`.
+//! upper-register state penalty documented at `linalg::clean_simd_state`.
 use faer::Mat;
 use pretrainlab::models::gmm::{GmmModel, GmmParams, em};
 use pretrainlab::rng::trial_rng;
@@ -13,7 +13,15 @@ fn main() {
     let mut u = m.u_star().to_owned();
     let mut s = em::EmScratch::default();
     let t = std::time::Instant::now();
-    let f = em::fit(x.as_ref(), u.as_mut(), 1e-8, 5000, &mut s).unwrap();
+    let f = em::fit(
+        x.as_ref(),
+        u.as_mut(),
+        1e-8,
+        5000,
+        em::Accel::default(),
+        &mut s,
+    )
+    .unwrap();
     println!("em {:?} {:?}", t.elapsed(), f);
     let proj = pretrainlab::models::gmm::Projection::new(u.as_ref(), 2).unwrap();
     let t = std::time::Instant::now();
