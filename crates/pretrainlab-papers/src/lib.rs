@@ -11,23 +11,32 @@
 //! - [`dynamics_papers`]: matrix factorization gradient flow (arXiv 2411.15972) and
 //!   diagonal networks PT → FT (arXiv 2602.20062), the papers' panels over seeds.
 //! - [`tinati_tu`]: Tinati & Tu (arXiv 2603.27631), Figs. 2–4 of the Gaussian mixture.
+//! - [`nc_depth`]: neural collapse with depth (arXiv 2505.15239): NC1–NC3 of a deep
+//!   LayerNorm ResNet against depth for CE and MSE, the fitted log-log trend.
 //! - [`rf_reconstruction`]: the law of data reconstruction for random features (arXiv
 //!   2509.22214): success, distance and local dimension along p/(dn).
 //! - [`spurious`]: spurious correlations in ridge regression (arXiv 2502.01347): C(λ), L(λ)
 //!   and their arg-optima, random features, C against the coupling and the simplicity of y.
+//! - [`attention`]: attention with trained embeddings selects tokens (arXiv 2505.17282).
 //! - [`ttt`]: test-time training of a linear in-context learner (arXiv 2503.11842): the
 //!   excess risk along k, exact theory, proportional heuristic and simulation.
+//! - [`dp_sgd`]: one-pass DP-SGD with aggressive clipping (arXiv 2505.16329): the risk ODE
+//!   against simulation, D(1) against c at fixed ρ-zCDP, learning-rate decay.
 //! - [`yang_ssl`]: nonlinear SSL vs SL (arXiv 2401.03214): 20 seeds checked, the paper's figures.
 //!
 //! Add a preset by adding its experiment files under `presets/`, its post-processing (if
 //! any) in a module of its own, and one entry in [`all`].
 
+pub mod attention;
 pub mod audit;
 pub mod demos;
 pub mod dynamics_papers;
+pub mod nc_depth;
 pub mod rf_reconstruction;
+pub mod single_index;
 pub mod spurious;
 pub mod tinati_tu;
+pub mod dp_sgd;
 pub mod ttt;
 pub mod yang_ssl;
 
@@ -186,6 +195,10 @@ pub fn all() -> Vec<Preset> {
     all.push(spurious::preset());
     all.push(rf_reconstruction::preset());
     all.push(ttt::preset());
+    all.push(attention::preset());
+    all.push(single_index::preset());
+    all.push(dp_sgd::preset());
+    all.push(nc_depth::preset());
     all.extend(dynamics_papers::presets());
     all
 }

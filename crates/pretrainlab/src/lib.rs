@@ -46,6 +46,7 @@ pub mod ode;
 pub mod optim;
 pub mod params;
 pub mod plan;
+pub mod qp;
 pub mod registry;
 pub mod rng;
 pub mod runner;

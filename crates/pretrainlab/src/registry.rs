@@ -10,7 +10,7 @@ use crate::dynamics::{Trajectory, diagonal::Diagonal, factorization::Factorizati
 use crate::model::DynModel;
 use crate::models::two_stage::TwoStage;
 use crate::models::{
-    factor::FactorModel, gmm::GmmModel, neural_collapse::NeuralCollapse,
+    factor::FactorModel, gmm::GmmModel, nc_resnet::NcResnet, neural_collapse::NeuralCollapse,
     rf_reconstruction::RfReconstruction, spectral::SpectralModel, spurious::SpuriousRidge,
     ttt::TttLinear,
 };
@@ -75,11 +75,39 @@ pub const ENTRIES: &[Entry] = &[
         claims: crate::models::neural_collapse::CLAIMS,
     },
     Entry {
+        name: "neural-collapse-resnet",
+        info: NcResnet::info,
+        build: |t| Ok(Box::new(NcResnet::build(t)?)),
+        small: "classes = 3\nper_class = 3\ninput_dim = 4\nwidth = 5\ndepth = 2\nsteps = 300\nrecord = 3",
+        claims: crate::models::nc_resnet::CLAIMS,
+    },
+    Entry {
         name: "ttt-linear",
         info: TttLinear::info,
         build: |t| Ok(Box::new(TttLinear::build(t)?)),
         small: "d = 6\nn = 10\nk = 20\ntasks = 40",
         claims: crate::models::ttt::CLAIMS,
+    },
+    Entry {
+        name: "attention-tokens",
+        info: crate::models::attention_tokens::AttentionTokens::info,
+        build: |t| Ok(Box::new(crate::models::attention_tokens::AttentionTokens::build(t)?)),
+        small: "tiers = [[1, 1.0]]\nneutral = 6\nseq_len = 4\nn = 20\nd = 12\np_steps = 50",
+        claims: crate::models::attention_tokens::CLAIMS,
+    },
+    Entry {
+        name: "single-index-gd-sgd",
+        info: crate::models::single_index::SingleIndex::info,
+        build: |t| Ok(Box::new(crate::models::single_index::SingleIndex::build(t)?)),
+        small: "d = 16\ndelta = 4.0\nsteps = 50\nspectral = true",
+        claims: crate::models::single_index::CLAIMS,
+    },
+    Entry {
+        name: "dp-sgd",
+        info: crate::models::dp_sgd::DpSgd::info,
+        build: |t| Ok(Box::new(crate::models::dp_sgd::DpSgd::build(t)?)),
+        small: "d = 40\nclip = 0.3\nnoise = 0.5\nlr_decay = 1.0",
+        claims: crate::models::dp_sgd::CLAIMS,
     },
     Entry {
         name: "yang-ssl",

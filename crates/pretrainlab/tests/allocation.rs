@@ -75,6 +75,14 @@ const VARIANTS: &[(&str, &str)] = &[
         "spurious-ridge",
         "d = 6\nn = 30\nfeatures = \"random\"\nwidth = 80",
     ),
+    (
+        "single-index-gd-sgd",
+        "d = 16\ndelta = 4.0\nalgorithm = \"sgd\"",
+    ),
+    (
+        "single-index-gd-sgd",
+        "d = 16\ndelta = 4.0\nalgorithm = \"gd-squared\"\nsteps = 200",
+    ),
 ];
 
 /// Every entry's small instance and the variants.

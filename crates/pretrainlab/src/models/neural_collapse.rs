@@ -164,17 +164,11 @@ pub struct NeuralCollapseWorkspace {
     opt: Lbfgs,
     /// `(W, U)`, `W` row-major `K×m`, then `U` row-major `N×m`.
     x: Vec<f64>,
-    /// The features `H` (`N×m`), logits (`K`), class means (`K×m`, then centred),
-    /// Grams and eigenvectors (`K×K`), eigenvalues and a projection (`K`).
+    /// The features `H` (`N×m`) and logits (`K`).
     h: Vec<f64>,
     z: Vec<f64>,
-    means: Vec<f64>,
-    gram: Vec<f64>,
-    vecs: Vec<f64>,
-    vals: Vec<f64>,
-    c: Vec<f64>,
-    /// The global mean `μ_G` (`m`).
-    mu_g: Vec<f64>,
+    /// Buffers of the collapse metrics.
+    metrics_buf: CollapseBuffers,
 }
 
 fn invalid(field: &str, what: String) -> Error {
@@ -252,6 +246,141 @@ fn nc2_distance(g: &[f64], k: usize, etf: bool) -> f64 {
         }
     }
     d.sqrt()
+}
+
+/// The collapse metrics of features and a classifier (module docs).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Collapse {
+    pub nc1: f64,
+    /// NC2 of `W` against the ETF Gram and against the identity.
+    pub nc2_w_etf: f64,
+    pub nc2_w_identity: f64,
+    /// NC2 of the centred class means against the ETF Gram.
+    pub nc2_means: f64,
+    pub nc3: f64,
+}
+
+/// Buffers of [`collapse`]: class means (`K×m`, left centred), Grams and eigenvectors
+/// (`K×K`), eigenvalues and a projection (`K`), the global mean `μ_G` (`m`).
+pub(crate) struct CollapseBuffers {
+    pub means: Vec<f64>,
+    gram: Vec<f64>,
+    vecs: Vec<f64>,
+    vals: Vec<f64>,
+    c: Vec<f64>,
+    mu_g: Vec<f64>,
+}
+
+impl CollapseBuffers {
+    pub(crate) fn new(k: usize, m: usize) -> Self {
+        CollapseBuffers {
+            means: vec![0.0; k * m],
+            gram: vec![0.0; k * k],
+            vecs: vec![0.0; k * k],
+            vals: vec![0.0; k],
+            c: vec![0.0; k],
+            mu_g: vec![0.0; m],
+        }
+    }
+}
+
+/// NC1–NC3 of the features `h` (`N×m` row-major, `N = K·pc`, sample `i` of class
+/// `i / pc`) and the classifier `w` (`K×m`); leaves the centred class means (the rows of
+/// `M̃`) in `buf.means`. Allocates nothing.
+pub(crate) fn collapse(
+    h: &[f64],
+    w: &[f64],
+    k: usize,
+    m: usize,
+    pc: usize,
+    buf: &mut CollapseBuffers,
+) -> Collapse {
+    let n = k * pc;
+    let CollapseBuffers {
+        means,
+        gram,
+        vecs,
+        vals,
+        c,
+        mu_g,
+    } = buf;
+    let wn2: f64 = w.iter().map(|v| v * v).sum();
+    means.fill(0.0);
+    for i in 0..n {
+        let y = i / pc;
+        for (mv, hv) in means[y * m..(y + 1) * m]
+            .iter_mut()
+            .zip(&h[i * m..(i + 1) * m])
+        {
+            *mv += hv / pc as f64;
+        }
+    }
+    // The global mean μ_G, then the means centred in place (rows of M̃).
+    mu_g.fill(0.0);
+    for a in 0..k {
+        for (g, mv) in mu_g.iter_mut().zip(&means[a * m..(a + 1) * m]) {
+            *g += mv / k as f64;
+        }
+    }
+    for a in 0..k {
+        for (mv, g) in means[a * m..(a + 1) * m].iter_mut().zip(mu_g.iter()) {
+            *mv -= g;
+        }
+    }
+    let mut nc1_sum = 0.0;
+    // Gram of the centred means.
+    for a in 0..k {
+        for b in 0..k {
+            let mut s = 0.0;
+            for j in 0..m {
+                s += means[a * m + j] * means[b * m + j];
+            }
+            gram[a * k + b] = s;
+        }
+    }
+    let nc2_means = nc2_distance(gram, k, true);
+    let mn2: f64 = (0..k).map(|a| gram[a * k + a]).sum();
+    // NC3.
+    let (wn, mn) = (wn2.sqrt(), mn2.sqrt());
+    let mut nc3 = 0.0;
+    for a in 0..k {
+        for j in 0..m {
+            let r = w[a * m + j] / wn - means[a * m + j] / mn;
+            nc3 += r * r;
+        }
+    }
+    // NC1 = (1/N) Σᵢ Σ_j (v_jᵀ cᵢ)²/g_j², cᵢ = M̃ dᵢ, G = M̃M̃ᵀ = Σ g_j v_j v_jᵀ.
+    jacobi(gram, vecs, vals, k);
+    let gmax = vals.iter().cloned().fold(0.0, f64::max);
+    for i in 0..n {
+        let y = i / pc;
+        for (a, ca) in c.iter_mut().enumerate() {
+            let mut s = 0.0;
+            for j in 0..m {
+                s += means[a * m + j] * (h[i * m + j] - means[y * m + j] - mu_g[j]);
+            }
+            *ca = s;
+        }
+        for (jj, &gj) in vals.iter().enumerate() {
+            if gj > 1e-12 * gmax {
+                let proj: f64 = (0..k).map(|a| vecs[a * k + jj] * c[a]).sum();
+                nc1_sum += proj * proj / (gj * gj);
+            }
+        }
+    }
+    // NC2 of W.
+    for a in 0..k {
+        for b in 0..k {
+            gram[a * k + b] = (0..m).map(|j| w[a * m + j] * w[b * m + j]).sum();
+        }
+    }
+    Collapse {
+        nc1: nc1_sum / n as f64,
+        nc2_w_etf: nc2_distance(gram, k, true),
+        nc2_w_identity: nc2_distance(gram, k, false),
+        nc2_means,
+        nc3,
+    }
 }
 
 /// Cyclic Jacobi eigendecomposition of the symmetric `k×k` matrix `a` (destroyed): the
@@ -599,12 +728,7 @@ impl Model for NeuralCollapse {
             x: vec![0.0; self.dim()],
             h: vec![0.0; n * m],
             z: vec![0.0; k],
-            means: vec![0.0; k * m],
-            gram: vec![0.0; k * k],
-            vecs: vec![0.0; k * k],
-            vals: vec![0.0; k],
-            c: vec![0.0; k],
-            mu_g: vec![0.0; m],
+            metrics_buf: CollapseBuffers::new(k, m),
         }
     }
 
@@ -630,12 +754,7 @@ impl Model for NeuralCollapse {
             x,
             h,
             z,
-            means,
-            gram,
-            vecs,
-            vals,
-            c,
-            mu_g,
+            metrics_buf,
         } = ws;
         let mut used = 0usize;
         let mut done = false;
@@ -692,83 +811,12 @@ impl Model for NeuralCollapse {
         };
         let wn2: f64 = w.iter().map(|v| v * v).sum();
         let scale = (wn2 / k as f64).sqrt();
-        // Class means, then centred means.
-        means.fill(0.0);
-        for i in 0..n {
-            let y = i / pc;
-            for (mv, hv) in means[y * m..(y + 1) * m]
-                .iter_mut()
-                .zip(&h[i * m..(i + 1) * m])
-            {
-                *mv += hv / pc as f64;
-            }
-        }
-        // The global mean μ_G, then the means centred in place (rows of M̃).
-        mu_g.fill(0.0);
-        for a in 0..k {
-            for (g, mv) in mu_g.iter_mut().zip(&means[a * m..(a + 1) * m]) {
-                *g += mv / k as f64;
-            }
-        }
-        for a in 0..k {
-            for (mv, g) in means[a * m..(a + 1) * m].iter_mut().zip(mu_g.iter()) {
-                *mv -= g;
-            }
-        }
-        let centred = |means: &[f64], a: usize, j: usize| means[a * m + j];
-        let mut nc1_sum = 0.0;
-        // Gram of the centred means.
-        for a in 0..k {
-            for b in 0..k {
-                let mut s = 0.0;
-                for j in 0..m {
-                    s += centred(means, a, j) * centred(means, b, j);
-                }
-                gram[a * k + b] = s;
-            }
-        }
-        let nc2_means = nc2_distance(gram, k, true);
-        let mn2: f64 = (0..k).map(|a| gram[a * k + a]).sum();
-        // NC3.
-        let (wn, mn) = (wn2.sqrt(), mn2.sqrt());
-        let mut nc3 = 0.0;
-        for a in 0..k {
-            for j in 0..m {
-                let r = w[a * m + j] / wn - centred(means, a, j) / mn;
-                nc3 += r * r;
-            }
-        }
-        // NC1 = (1/N) Σᵢ Σ_j (v_jᵀ cᵢ)²/g_j², cᵢ = M̃ dᵢ, G = M̃M̃ᵀ = Σ g_j v_j v_jᵀ.
-        jacobi(gram, vecs, vals, k);
-        let gmax = vals.iter().cloned().fold(0.0, f64::max);
-        for i in 0..n {
-            let y = i / pc;
-            for (a, ca) in c.iter_mut().enumerate() {
-                let mut s = 0.0;
-                for j in 0..m {
-                    s += centred(means, a, j) * (h[i * m + j] - means[y * m + j] - mu_g[j]);
-                }
-                *ca = s;
-            }
-            for (jj, &gj) in vals.iter().enumerate() {
-                if gj > 1e-12 * gmax {
-                    let proj: f64 = (0..k).map(|a| vecs[a * k + jj] * c[a]).sum();
-                    nc1_sum += proj * proj / (gj * gj);
-                }
-            }
-        }
-        let nc1 = nc1_sum / n as f64;
-        // NC2 of W.
-        for a in 0..k {
-            for b in 0..k {
-                gram[a * k + b] = (0..m).map(|j| w[a * m + j] * w[b * m + j]).sum();
-            }
-        }
-        let nc2_w_etf = nc2_distance(gram, k, true);
+        let c = collapse(h, w, k, m, pc, metrics_buf);
         let nc2_w = match loss {
-            Loss::Ce => nc2_w_etf,
-            Loss::Mse => nc2_distance(gram, k, false),
+            Loss::Ce => c.nc2_w_etf,
+            Loss::Mse => c.nc2_w_identity,
         };
+        let (nc1, nc2_w_etf, nc2_means, nc3) = (c.nc1, c.nc2_w_etf, c.nc2_means, c.nc3);
         let values = [f, scale, nc1, nc2_w, nc2_w_etf, nc2_means, nc3];
         if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
             return Err(format!(

@@ -13,6 +13,7 @@
 //! `V^{1/2} G V^{1/2}`. All quantities are chart-independent.
 
 pub mod psd_chart;
+pub mod spectral_single_index;
 pub mod weighted_chisq;
 
 use faer::Mat;
