@@ -30,13 +30,13 @@
 pub mod attention;
 pub mod audit;
 pub mod demos;
+pub mod dp_sgd;
 pub mod dynamics_papers;
 pub mod nc_depth;
 pub mod rf_reconstruction;
 pub mod single_index;
 pub mod spurious;
 pub mod tinati_tu;
-pub mod dp_sgd;
 pub mod ttt;
 pub mod yang_ssl;
 

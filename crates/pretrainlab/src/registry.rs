@@ -91,14 +91,22 @@ pub const ENTRIES: &[Entry] = &[
     Entry {
         name: "attention-tokens",
         info: crate::models::attention_tokens::AttentionTokens::info,
-        build: |t| Ok(Box::new(crate::models::attention_tokens::AttentionTokens::build(t)?)),
+        build: |t| {
+            Ok(Box::new(
+                crate::models::attention_tokens::AttentionTokens::build(t)?,
+            ))
+        },
         small: "tiers = [[1, 1.0]]\nneutral = 6\nseq_len = 4\nn = 20\nd = 12\np_steps = 50",
         claims: crate::models::attention_tokens::CLAIMS,
     },
     Entry {
         name: "single-index-gd-sgd",
         info: crate::models::single_index::SingleIndex::info,
-        build: |t| Ok(Box::new(crate::models::single_index::SingleIndex::build(t)?)),
+        build: |t| {
+            Ok(Box::new(crate::models::single_index::SingleIndex::build(
+                t,
+            )?))
+        },
         small: "d = 16\ndelta = 4.0\nsteps = 50\nspectral = true",
         claims: crate::models::single_index::CLAIMS,
     },
