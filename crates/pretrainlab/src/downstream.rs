@@ -84,6 +84,8 @@ struct ProjectedScratch {
     factor: Mat<f64>,
     /// `BᵀΣ_nB`.
     moments: Mat<f64>,
+    /// A residual's coordinates in `B`.
+    coef: Mat<f64>,
 }
 
 impl ProjectedScratch {
@@ -98,6 +100,7 @@ impl ProjectedScratch {
             bartlett: Mat::zeros(q, q),
             factor: Mat::zeros(q, q),
             moments: Mat::zeros(q, q),
+            coef: Mat::zeros(q, 1),
         }
     }
 }
@@ -172,7 +175,7 @@ impl LinearTask {
             self.w_star.as_ref(),
             1.0,
         );
-        self.parts_from_moments(w, n, s)
+        self.parts_from_moments(w, n, s, Residual::Ambient)
     }
 
     /// The same risk parts for a Gaussian design of `n` points, with the design's sample
@@ -237,16 +240,17 @@ impl LinearTask {
         s.c.copy_from(pr.gram.as_ref().submatrix(0, p, p, 1));
         s.f_n.copy_from(pr.moments.as_ref().submatrix(0, 0, p, p));
         s.c_n.copy_from(pr.moments.as_ref().submatrix(0, p, p, 1));
-        self.parts_from_moments(w, n, s)
+        self.parts_from_moments(w, n, s, Residual::Projected)
     }
 
     /// The risk parts from the population moments `F`, `c = WΣw⋆` and the sample moments
-    /// `F_n`, `c_n` held in the scratch.
+    /// `F_n`, `c_n` held in the scratch, with the two residual norms taken in `space`.
     fn parts_from_moments(
         &self,
         w: MatRef<'_, f64>,
         n: usize,
         s: &mut DownstreamScratch,
+        space: Residual,
     ) -> Result<RiskParts> {
         s.eigh.pinv_psd(s.f.as_ref(), s.f_pinv.as_mut())?;
         s.eigh.pinv_psd(s.f_n.as_ref(), s.f_n_pinv.as_mut())?;
@@ -265,6 +269,17 @@ impl LinearTask {
             1.0,
         );
 
+        let (rep, leak) = match space {
+            Residual::Ambient => self.residual_norms(w, s),
+            Residual::Projected => projected_residual_norms(s),
+        };
+        let var = self.sigma2 / n as f64 * trace_of_product(s.f.as_ref(), s.f_n_pinv.as_ref());
+        Ok(RiskParts { rep, leak, var })
+    }
+
+    /// `Rep = ‖w⋆ − Wᵀβ‖²_Σ` and `Leakage = ‖Wᵀ(β_n − β)‖²_Σ` in the ambient space
+    /// (`O(d²)`); leaves `β_n − β` in `s.beta_n`.
+    fn residual_norms(&self, w: MatRef<'_, f64>, s: &mut DownstreamScratch) -> (f64, f64) {
         s.resid.copy_from(&self.w_star);
         mul_into(
             s.resid.as_mut(),
@@ -274,7 +289,6 @@ impl LinearTask {
             -1.0,
         );
         let rep = quad_form(s.resid.as_ref(), self.sigma.as_ref(), s.resid.as_ref());
-
         s.beta_n -= &s.beta;
         mul_into(
             s.resid.as_mut(),
@@ -284,9 +298,7 @@ impl LinearTask {
             1.0,
         );
         let leak = quad_form(s.resid.as_ref(), self.sigma.as_ref(), s.resid.as_ref());
-
-        let var = self.sigma2 / n as f64 * trace_of_product(s.f.as_ref(), s.f_n_pinv.as_ref());
-        Ok(RiskParts { rep, leak, var })
+        (rep, leak)
     }
 
     /// Conditional risk `E[(y − θᵀWx)²]` of a fixed head `θ` on features `W x`.
@@ -295,6 +307,36 @@ impl LinearTask {
         mul_into(diff.as_mut(), Accum::Add, w.transpose(), theta, -1.0);
         self.sigma2 + quad_form(diff.as_ref(), self.sigma.as_ref(), diff.as_ref())
     }
+}
+
+/// Where the two residual norms of the risk are taken.
+#[derive(Clone, Copy)]
+enum Residual {
+    /// In `ℝ^d`, with `Σ`.
+    Ambient,
+    /// In the coordinates of `B = [Wᵀ w⋆]`, with `G = BᵀΣB`: both residuals lie in the
+    /// span of `B` (`w⋆ − Wᵀβ = Bγ` with `γ = (−β, 1)`, `Wᵀ(β_n − β) = B(β_n − β, 0)`), so
+    /// their `Σ`-norms are `γᵀGγ`, in `O(p²)`.
+    Projected,
+}
+
+/// [`Residual::Projected`]'s norms from the Gram matrix of the last projected draw;
+/// leaves `β_n − β` in `s.beta_n`.
+fn projected_residual_norms(s: &mut DownstreamScratch) -> (f64, f64) {
+    let p = s.beta.nrows();
+    let pr = &mut s.projected;
+    for i in 0..p {
+        pr.coef[(i, 0)] = -s.beta[(i, 0)];
+    }
+    pr.coef[(p, 0)] = 1.0;
+    let rep = quad_form(pr.coef.as_ref(), pr.gram.as_ref(), pr.coef.as_ref());
+    s.beta_n -= &s.beta;
+    for i in 0..p {
+        pr.coef[(i, 0)] = s.beta_n[(i, 0)];
+    }
+    pr.coef[(p, 0)] = 0.0;
+    let leak = quad_form(pr.coef.as_ref(), pr.gram.as_ref(), pr.coef.as_ref());
+    (rep, leak)
 }
 
 /// The minimum-norm least-squares head `θ̂ = Ψ⁺ y` for a feature matrix `Ψ` (n×p) and
@@ -373,6 +415,67 @@ mod tests {
             "resampled {mean} ± {se}, exact {exact}"
         );
         assert!(parts.var > 0.0 && parts.rep >= 0.0 && parts.leak >= 0.0);
+    }
+
+    /// The projected path's `Rep` (taken in the coordinates of `[Wᵀ w⋆]`) against the
+    /// ambient formula, for a representation close to the target, where `Rep` is below 10⁻⁶ of
+    /// `‖w⋆‖²_Σ` and cancellation would show; and its `Var` and `Leakage` means against the
+    /// ambient path's over Wishart draws of `Σ_n` (the same law), within 5 standard errors.
+    #[test]
+    fn projected_parts_match_the_ambient_parts() {
+        let d = 6;
+        let t = task(d);
+        let w = Mat::from_fn(2, d, |i, j| {
+            if i == 0 {
+                t.w_star[(j, 0)] + 1e-4 * (j as f64 - 2.0)
+            } else {
+                (j as f64 - 2.5).powi(2)
+            }
+        });
+        let n = 15;
+        let mut s = DownstreamScratch::new(2, d);
+        let chol = cholesky_lower(t.sigma.as_ref(), "sigma").unwrap();
+        let mut draw = CovarianceDraw::new(d);
+        let mut s_n = Mat::zeros(d, d);
+        let (mut amb, mut proj) = (Vec::new(), Vec::new());
+        for trial in 0..4000 {
+            let mut rng = trial_rng(5, 1, trial);
+            draw.draw(&mut rng, Sampler::Wishart, n, chol.as_ref(), s_n.as_mut());
+            let a = t.risk_parts(w.as_ref(), s_n.as_ref(), n, &mut s).unwrap();
+            let b = t
+                .risk_parts_projected(&mut rng, w.as_ref(), n, &mut s)
+                .unwrap();
+            assert!(
+                (a.rep - b.rep).abs() <= 1e-6 * a.rep,
+                "{} vs {}",
+                a.rep,
+                b.rep
+            );
+            amb.push((a.var, a.leak));
+            proj.push((b.var, b.leak));
+        }
+        let rep = t
+            .risk_parts(w.as_ref(), s_n.as_ref(), n, &mut s)
+            .unwrap()
+            .rep;
+        assert!(rep < 1e-6 * quad_form(t.w_star.as_ref(), t.sigma.as_ref(), t.w_star.as_ref()));
+        for part in 0..2 {
+            let pick = |v: &[(f64, f64)]| -> Vec<f64> {
+                v.iter()
+                    .map(|x| if part == 0 { x.0 } else { x.1 })
+                    .collect()
+            };
+            let (x, y) = (pick(&amb), pick(&proj));
+            let (sx, sy) = (
+                crate::stats::Summary::of(&x).unwrap(),
+                crate::stats::Summary::of(&y).unwrap(),
+            );
+            let se = (sx.se.powi(2) + sy.se.powi(2)).sqrt();
+            assert!(
+                (sx.mean - sy.mean).abs() < 5.0 * se,
+                "part {part}: {sx:?} vs {sy:?}"
+            );
+        }
     }
 
     /// With the full identity representation OLS is unbiased: Rep = Leak = 0 and

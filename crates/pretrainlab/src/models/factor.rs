@@ -484,9 +484,9 @@ impl FactorModel {
         bartlett_factor(rng, spec.m, pw.bartlett.as_mut());
         let root: &[f64] = &self.sigma_root;
         let inv_m = 1.0 / spec.m as f64;
-        let first_check = self.krylov_blocks_estimate(spec.m).saturating_sub(1);
+        let first_check = self.krylov_blocks_estimate(spec.m);
         let converged = match pw.krylov.as_mut() {
-            Some(kr) if first_check < kr.max_blocks() => {
+            Some(kr) if first_check <= kr.max_blocks() => {
                 let (l, tmp, tmp2) = (pw.bartlett.as_ref(), &mut pw.tmp, &mut pw.tmp2);
                 let start = self.krylov_start.as_ref();
                 kr.run(start, first_check, |v, mut out| {
