@@ -125,26 +125,46 @@ impl WeightedChiSquare {
         p.clamp(0.0, 1.0)
     }
 
-    /// The `p`-quantile, `p ∈ (0, 1)`, to `1e-12` relative accuracy by bisection on a
-    /// bracket grown from the mean.
+    /// The `p`-quantile, `p ∈ (0, 1)`, to `1e-12` relative accuracy on a bracket grown
+    /// from the mean, shrunk by the Illinois variant of regula falsi (superlinear: about
+    /// ten CDF evaluations instead of bisection's forty) with every third step a bisection,
+    /// so the bracket at least halves every three steps whatever the CDF's shape.
     pub fn quantile(&self, p: f64) -> f64 {
         if matches!(self.method, Method::Degenerate) || !(p > 0.0 && p < 1.0) {
             return if p >= 1.0 { f64::INFINITY } else { 0.0 };
         }
         let (mut lo, mut hi) = (0.0, self.mean().max(f64::MIN_POSITIVE));
-        while self.cdf(hi) < p {
+        let mut f_hi = self.cdf(hi) - p;
+        while f_hi < 0.0 {
             lo = hi;
             hi *= 2.0;
+            f_hi = self.cdf(hi) - p;
         }
-        for _ in 0..200 {
-            let mid = 0.5 * (lo + hi);
-            if self.cdf(mid) < p {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
+        let mut f_lo = self.cdf(lo) - p;
+        let mut last_side = 0;
+        for step in 0..300 {
             if hi - lo <= 1e-12 * hi {
                 break;
+            }
+            let secant = (lo * f_hi - hi * f_lo) / (f_hi - f_lo);
+            let x = if step % 3 == 2 || !(secant > lo && secant < hi) {
+                0.5 * (lo + hi)
+            } else {
+                secant
+            };
+            let f = self.cdf(x) - p;
+            if f < 0.0 {
+                (lo, f_lo) = (x, f);
+                if last_side == -1 {
+                    f_hi *= 0.5;
+                }
+                last_side = -1;
+            } else {
+                (hi, f_hi) = (x, f);
+                if last_side == 1 {
+                    f_lo *= 0.5;
+                }
+                last_side = 1;
             }
         }
         0.5 * (lo + hi)
