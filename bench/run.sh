@@ -73,6 +73,7 @@ run_one ttt-linear bench/compare_ttt.sh
 run_one dp-sgd bench/compare_dp_sgd.sh
 run_one attention-tokens bench/compare_attention.sh
 run_one neural-collapse-resnet bench/compare_neural_collapse.sh
+run_one neural-collapse-ufm bench/compare_neural_collapse_ufm.sh
 run_one single-index-gd-sgd bench/compare_single_index.sh
 if [[ -x "$JAX_PYTHON" ]] && "$JAX_PYTHON" -c 'import jax' 2>/dev/null; then
     PYTHON=$JAX_PYTHON run_one "gmm (JAX peer)" bench/compare_gmm.sh
