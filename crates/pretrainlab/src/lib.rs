@@ -28,13 +28,16 @@
 //!   exact conditional risk decomposition), [`theory`] (tangent covariance, first-order
 //!   map, weighted χ² laws), [`krylov`] (top eigenpairs by block Krylov), [`optim`] (L-BFGS), [`ode`] (DOPRI5), [`fit`] (curve fits),
 //!   [`stats`] (summaries), [`rng`] (per-trial streams), [`params`] (parameter
-//!   descriptions and checks).
+//!   descriptions and checks), [`quadrature`] (Gauss–Hermite rules for Gaussian
+//!   expectations), [`expr`] (user formulas for links, channels and preprocessings),
+//!   [`qp`] (the hard-margin SVM).
 
 pub mod audit;
 pub mod budget;
 pub mod criteria;
 pub mod downstream;
 pub mod dynamics;
+pub mod expr;
 pub mod extrapolate;
 pub mod fit;
 pub mod krylov;
@@ -47,6 +50,7 @@ pub mod optim;
 pub mod params;
 pub mod plan;
 pub mod qp;
+pub mod quadrature;
 pub mod registry;
 pub mod rng;
 pub mod runner;
