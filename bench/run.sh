@@ -8,6 +8,8 @@
 #   PYTHON=python3        interpreter with numpy and scipy (pip install -r bench/requirements.txt)
 #   JAX_PYTHON=.venv/bin/python   interpreter with JAX for the Gaussian-mixture peer
 #                         (pip install -r bench/requirements-jax.txt); skipped if absent
+#   TORCH_PYTHON=$PYTHON  interpreter with PyTorch and CUDA for the GPU peer of the factor
+#                         model (bench/compare_factor_gpu.sh); skipped without a GPU
 #   THREADS=k             pin every side to k threads (each comparison passes it on)
 #
 # Each comparison's full output is kept in the log folder printed at the end. The
@@ -81,11 +83,11 @@ else
     rows+=("$(printf '%-34s %9s' "gmm (JAX peer)" "skipped")")
     echo "== gmm: skipped, no JAX at $JAX_PYTHON (pip install -r bench/requirements-jax.txt)"
 fi
-if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-    echo "== GPU: $(nvidia-smi -L | head -1); there is no PyTorch GPU peer yet, nothing to run"
-    rows+=("$(printf '%-34s %9s' "factor (PyTorch GPU peer)" "not written")")
+TORCH_PYTHON=${TORCH_PYTHON:-$PYTHON}
+if "$TORCH_PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    TORCH_PYTHON=$TORCH_PYTHON run_one "factor (PyTorch GPU peer)" bench/compare_factor_gpu.sh
 else
-    echo "== GPU: none on this machine; the PyTorch GPU peer is skipped"
+    echo "== GPU: no PyTorch with a CUDA device at $TORCH_PYTHON; the PyTorch GPU peer is skipped"
     rows+=("$(printf '%-34s %9s' "factor (PyTorch GPU peer)" "skipped")")
 fi
 
