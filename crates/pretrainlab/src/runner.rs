@@ -192,6 +192,39 @@ fn finite_or_failed<M: Model>(model: &M, out: &[f64]) -> Result<(), String> {
     Err(format!("non-finite {what}: {}", out[i]))
 }
 
+/// One workspace per worker thread of the current rayon pool, built on the thread's
+/// first trial and kept for the whole range. (Rayon's `for_each_init` would build one
+/// per split job instead: dozens per range on many threads, each a fresh allocation
+/// with cold caches.) A thread that finds its slot busy (a trial that itself waits on
+/// rayon work and is handed another trial) uses a temporary workspace.
+struct WorkspacePool<M: Model> {
+    slots: Vec<std::sync::Mutex<Option<M::Workspace>>>,
+}
+
+impl<M: Model> WorkspacePool<M> {
+    fn new() -> Self {
+        WorkspacePool {
+            slots: (0..rayon::current_num_threads().max(1))
+                .map(|_| std::sync::Mutex::new(None))
+                .collect(),
+        }
+    }
+
+    /// `f` with this thread's workspace.
+    fn with<R>(&self, model: &M, f: impl FnOnce(&mut M::Workspace) -> R) -> R {
+        let slot = &self.slots[rayon::current_thread_index().unwrap_or(0) % self.slots.len()];
+        match slot.try_lock() {
+            Ok(mut guard) => f(guard.get_or_insert_with(|| model.workspace())),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                let mut guard = p.into_inner();
+                *guard = None;
+                f(guard.get_or_insert_with(|| model.workspace()))
+            }
+            Err(std::sync::TryLockError::WouldBlock) => f(&mut model.workspace()),
+        }
+    }
+}
+
 /// The typed loop behind [`run`], reached through [`DynModel::run_range`].
 pub(crate) fn execute<M: Model>(
     model: &M,
@@ -206,25 +239,23 @@ pub(crate) fn execute<M: Model>(
     let key = experiment_key(model.name());
     let mut values = vec![0.0; count * k];
     let mut status: Vec<Option<String>> = vec![None; count];
+    let pool = WorkspacePool::<M>::new();
     values
         .par_chunks_mut(k)
         .zip(status.par_iter_mut())
         .enumerate()
-        .for_each_init(
-            || model.workspace(),
-            |ws, (i, (out, failed))| {
-                let t = range.start + i as u64;
-                let mut rng = trial_rng(seed, key, t);
-                let out = &mut out[..width];
-                if let Err(e) = model
-                    .trial(&mut rng, t, ws, out)
-                    .and_then(|()| finite_or_failed(model, out))
-                {
-                    *failed = Some(e);
-                }
-                progress(1);
-            },
-        );
+        .for_each(|(i, (out, failed))| {
+            let t = range.start + i as u64;
+            let mut rng = trial_rng(seed, key, t);
+            let out = &mut out[..width];
+            if let Err(e) = pool
+                .with(model, |ws| model.trial(&mut rng, t, ws, out))
+                .and_then(|()| finite_or_failed(model, out))
+            {
+                *failed = Some(e);
+            }
+            progress(1);
+        });
     let kept = width;
     trials.values.reserve(count * kept);
     for (i, failed) in status.into_iter().enumerate() {
