@@ -26,45 +26,14 @@
 # parallel.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
+bench_setup numpy
 
-PYTHON=${PYTHON:-python3}
-BIN=${PRETRAINLAB:-target/release/pretrainlab}
 PEER_TRIALS=${PEER_TRIALS:-10}
 RUST_TRIALS=${RUST_TRIALS:-100}
 P_STEPS=${P_STEPS:-4000}
-THREADS=${THREADS:-}
 
-RUST_THREADS=()
-if [[ -n "$THREADS" ]]; then
-    export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-    RUST_THREADS=(--threads "$THREADS")
-    threads_note="$THREADS on both sides (OMP/OPENBLAS/MKL_NUM_THREADS=$THREADS, --threads $THREADS)"
-else
-    unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS MKL_NUM_THREADS
-    threads_note="all cores on both sides (OMP/OPENBLAS/MKL_NUM_THREADS unset, default --threads)"
-fi
-
-if [[ ! -x "$BIN" ]]; then
-    echo "error: $BIN not found; build it first with: cargo build --release" >&2
-    exit 1
-fi
-if ! "$PYTHON" -c 'import numpy' 2>/dev/null; then
-    echo "error: $PYTHON lacks numpy; run: $PYTHON -m pip install -r bench/requirements.txt" >&2
-    exit 1
-fi
-
-field() { "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-stat() { # stat METRIC KEY  (reads pretrainlab's JSON on stdin)
-    "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]][sys.argv[2]])' "$1" "$2"
-}
-now() { date +%s.%N; }
-calc() { "$PYTHON" -c "import sys; print($1)"; }
-zscore() {
-    "$PYTHON" -c 'import math, sys; a, sa, b, sb = map(float, sys.argv[1:]); s = math.hypot(sa, sb); print((a - b) / s if s > 0 else 0.0)' "$@"
-}
-
-echo "cores: $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)   threads: $threads_note"
+echo "cores: $(cores)   threads: $threads_note"
 echo "instance: tiers [2, 1.0], [4, 0.5]; neutral=32 seq_len=8 n=200 d=64 eta=100 p_step=0.05 p_steps=$P_STEPS"
 
 peer=$("$PYTHON" bench/attention_peer.py --p-steps "$P_STEPS" --trials "$PEER_TRIALS" --seed 1 --json)
@@ -88,7 +57,7 @@ for metric in alignment_tier1 alignment_tier2 slope_ratio cos_pmm selection; do
     pm=$(field "mean_$metric" <<<"$peer"); ps=$(field "se_$metric" <<<"$peer")
     rm_=$(stat "$metric" mean <<<"$out"); rs=$(stat "$metric" se <<<"$out")
     z=$(zscore "$rm_" "$rs" "$pm" "$ps")
-    if "$PYTHON" -c 'import sys; sys.exit(0 if abs(float(sys.argv[1])) < 4 else 1)' "$z"; then
+    if within4 "$z"; then
         verdict=agree
     else
         verdict=MISMATCH

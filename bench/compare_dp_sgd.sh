@@ -25,46 +25,15 @@
 # threaded at this size.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
+bench_setup numpy
 
-PYTHON=${PYTHON:-python3}
-BIN=${PRETRAINLAB:-target/release/pretrainlab}
 PEER_TRIALS=${PEER_TRIALS:-40}
 SEEDS_TRIALS=${SEEDS_TRIALS:-200}
 RUST_TRIALS=${RUST_TRIALS:-400}
 D=${D:-200} GAMMA=${GAMMA:-0.5} CLIP=${CLIP:-0.5} NOISE=${NOISE:-1.0} LR=${LR:-1.0}
-THREADS=${THREADS:-}
 
-RUST_THREADS=()
-if [[ -n "$THREADS" ]]; then
-    export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-    RUST_THREADS=(--threads "$THREADS")
-    threads_note="$THREADS on both sides (OMP/OPENBLAS/MKL_NUM_THREADS=$THREADS, --threads $THREADS)"
-else
-    unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS MKL_NUM_THREADS
-    threads_note="all cores on both sides (OMP/OPENBLAS/MKL_NUM_THREADS unset, default --threads)"
-fi
-
-if [[ ! -x "$BIN" ]]; then
-    echo "error: $BIN not found; build it first with: cargo build --release" >&2
-    exit 1
-fi
-if ! "$PYTHON" -c 'import numpy' 2>/dev/null; then
-    echo "error: $PYTHON lacks numpy; run: $PYTHON -m pip install -r bench/requirements.txt" >&2
-    exit 1
-fi
-
-field() { "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-stat() { # stat METRIC KEY  (reads pretrainlab's JSON on stdin)
-    "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]][sys.argv[2]])' "$1" "$2"
-}
-now() { date +%s.%N; }
-calc() { "$PYTHON" -c "import sys; print($1)"; }
-zscore() {
-    "$PYTHON" -c 'import math, sys; a, sa, b, sb = map(float, sys.argv[1:]); print((a - b) / math.hypot(sa, sb))' "$@"
-}
-
-echo "cores: $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)   threads: $threads_note"
+echo "cores: $(cores)   threads: $threads_note"
 echo "instance: d=$D gamma=$GAMMA clip=$CLIP noise=$NOISE lr=$LR"
 
 set_args=(--set "d=$D" --set "gamma=$GAMMA" --set "clip=$CLIP" --set "noise=$NOISE" --set "lr=$LR")
@@ -101,7 +70,7 @@ for peer_name in loop seeds; do
         pm=$(field "mean_$metric" <<<"$peer"); ps=$(field "se_$metric" <<<"$peer")
         rm_=$(stat "$metric" mean <<<"$out"); rs=$(stat "$metric" se <<<"$out")
         z=$(zscore "$rm_" "$rs" "$pm" "$ps")
-        if "$PYTHON" -c 'import sys; sys.exit(0 if abs(float(sys.argv[1])) < 4 else 1)' "$z"; then
+        if within4 "$z"; then
             verdict=agree
         else
             verdict=MISMATCH

@@ -4,23 +4,22 @@
 #
 # Usage: bash bench/compare_factor.sh
 # Environment overrides (all optional):
-#   PYTHON=python3           interpreter with numpy (pip install -r bench/requirements.txt)
-#   PRETRAINLAB=target/release/pretrainlab   the Rust binary (cargo build --release)
+#   PYTHON, PRETRAINLAB, THREADS   as in every comparison (see bench/common.sh)
 #   PEER_TRIALS=5            trials for the peer (each takes ~0.5-1 s)
 #   RUST_TRIALS=4000         trials for pretrainlab's default sampler (projected)
 #   WISHART_TRIALS=200       trials for pretrainlab with --sampler wishart (the O(d³) path)
 #   RAW=1                    also time pretrainlab with --sampler raw (draws the m and n
 #                            samples like the peer does) over RAW_TRIALS (default 20) trials
 #
-# Both programs run with OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS unset,
-# so each may use all cores. The peer times its trial loop itself; pretrainlab is timed
-# from the outside (wall clock of the whole process, start-up and model set-up included).
+# Both programs may use all cores (OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS
+# unset) unless THREADS=k pins both to k threads. The peer times its trial loop itself;
+# pretrainlab is timed from the outside (wall clock of the whole process, start-up and
+# model set-up included).
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
+bench_setup numpy
 
-PYTHON=${PYTHON:-python3}
-BIN=${PRETRAINLAB:-target/release/pretrainlab}
 PEER_TRIALS=${PEER_TRIALS:-5}
 RUST_TRIALS=${RUST_TRIALS:-4000}
 WISHART_TRIALS=${WISHART_TRIALS:-200}
@@ -35,32 +34,16 @@ K=5
 M=100000
 N=10000
 
-unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS MKL_NUM_THREADS
-
-if [[ ! -x "$BIN" ]]; then
-    echo "error: $BIN not found; build it first with: cargo build --release" >&2
-    exit 1
-fi
-if ! "$PYTHON" -c 'import numpy' 2>/dev/null; then
-    echo "error: $PYTHON has no numpy; run: $PYTHON -m pip install -r bench/requirements.txt" >&2
-    exit 1
-fi
-
-json_field() { # json_field FIELD  (reads a JSON object on stdin)
-    "$PYTHON" -c 'import json, sys; o = json.load(sys.stdin); print(o[sys.argv[1]])' "$1"
-}
-
-now() { date +%s.%N; }
-
-echo "cores: $(nproc)   d=$D k=$K m=$M n=$N strengths=$STRENGTHS beta=ones"
+echo "cores: $(cores)   threads: $threads_note"
+echo "instance: d=$D k=$K m=$M n=$N strengths=$STRENGTHS beta=ones"
 
 # --- the NumPy peer ---------------------------------------------------------------
 peer_json=$("$PYTHON" bench/factor_peer.py --d "$D" --k "$K" --strengths "$STRENGTHS_CSV" \
     --m "$M" --n "$N" --trials "$PEER_TRIALS" --seed 1 --json)
-peer_tps=$(json_field trials_per_second <<<"$peer_json")
-peer_secs=$(json_field seconds <<<"$peer_json")
-peer_mrep=$(json_field mean_m_rep <<<"$peer_json")
-numpy_version=$(json_field numpy_version <<<"$peer_json")
+peer_tps=$(field trials_per_second <<<"$peer_json")
+peer_secs=$(field seconds <<<"$peer_json")
+peer_mrep=$(field mean_m_rep <<<"$peer_json")
+numpy_version=$(field numpy_version <<<"$peer_json")
 printf 'peer (numpy %s):        %6d trials in %9.3f s = %10.3f trials/s   mean m*Rep %.3f\n' \
     "$numpy_version" "$PEER_TRIALS" "$peer_secs" "$peer_tps" "$peer_mrep"
 
@@ -71,10 +54,11 @@ run_rust() { # run_rust TRIALS [extra args...]; sets rust_secs, rust_done, rust_
     local t0 t1 out
     t0=$(now)
     out=$("$BIN" simulate factor --set d="$D" --set k="$K" --set "strengths=$STRENGTHS" \
-        --m "$M" --n "$N" --trials "$trials" --format json --quiet "$@")
+        --m "$M" --n "$N" --trials "$trials" ${RUST_THREADS[@]+"${RUST_THREADS[@]}"} \
+        --format json --quiet "$@")
     t1=$(now)
     rust_secs=$("$PYTHON" -c 'import sys; print(float(sys.argv[2]) - float(sys.argv[1]))' "$t0" "$t1")
-    rust_done=$(json_field completed <<<"$out")
+    rust_done=$(field completed <<<"$out")
     rust_mrep=$("$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["m_rep"]["mean"])' <<<"$out")
 }
 

@@ -26,52 +26,16 @@
 # runs trials in parallel. The NC1 trace is off (record = 0), as the peer has none.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
+bench_setup numpy
 
-PYTHON=${PYTHON:-python3}
-BIN=${PRETRAINLAB:-target/release/pretrainlab}
 PEER_TRIALS=${PEER_TRIALS:-6}
 RUST_TRIALS=${RUST_TRIALS:-40}
 CLASSES=${CLASSES:-4} PER_CLASS=${PER_CLASS:-8} INPUT_DIM=${INPUT_DIM:-8} WIDTH=${WIDTH:-16}
 DEPTH=${DEPTH:-8} LOSS=${LOSS:-ce} LAMBDA=${LAMBDA:-0.005} LR=${LR:-0.25} STEPS=${STEPS:-2000}
 NOISE=${NOISE:-0.3}
-THREADS=${THREADS:-}
 
-RUST_THREADS=()
-if [[ -n "$THREADS" ]]; then
-    export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-    RUST_THREADS=(--threads "$THREADS")
-    threads_note="$THREADS on both sides (OMP/OPENBLAS/MKL_NUM_THREADS=$THREADS, --threads $THREADS)"
-else
-    unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS MKL_NUM_THREADS
-    threads_note="all cores on both sides (OMP/OPENBLAS/MKL_NUM_THREADS unset, default --threads)"
-fi
-
-if [[ ! -x "$BIN" ]]; then
-    echo "error: $BIN not found; build it first with: cargo build --release" >&2
-    exit 1
-fi
-if ! "$PYTHON" -c 'import numpy' 2>/dev/null; then
-    echo "error: $PYTHON lacks numpy; run: $PYTHON -m pip install -r bench/requirements.txt" >&2
-    exit 1
-fi
-
-field() { "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-stat() { # stat METRIC KEY  (reads pretrainlab's JSON on stdin)
-    "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]][sys.argv[2]])' "$1" "$2"
-}
-now() { date +%s.%N; }
-calc() { "$PYTHON" -c "import sys; print($1)"; }
-# zscore A SE_A B SE_B: (A − B)/√(SE_A² + SE_B²); 0 when both are exact and equal.
-zscore() {
-    "$PYTHON" -c '
-import math, sys
-a, sa, b, sb = map(float, sys.argv[1:])
-s = math.hypot(sa, sb)
-print((a - b) / s if s > 0 else (0.0 if a == b else math.inf))' "$@"
-}
-
-echo "cores: $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)   threads: $threads_note"
+echo "cores: $(cores)   threads: $threads_note"
 echo "instance: classes=$CLASSES per_class=$PER_CLASS input_dim=$INPUT_DIM width=$WIDTH depth=$DEPTH loss=$LOSS lambda=$LAMBDA lr=$LR steps=$STEPS noise=$NOISE"
 
 peer=$("$PYTHON" bench/nc_peer.py --classes "$CLASSES" --per-class "$PER_CLASS" \
@@ -101,7 +65,7 @@ for metric in objective train_accuracy nc1; do
     pm=$(field "mean_$metric" <<<"$peer"); ps=$(field "se_$metric" <<<"$peer")
     rm_=$(stat "$metric" mean <<<"$out"); rs=$(stat "$metric" se <<<"$out")
     z=$(zscore "$rm_" "$rs" "$pm" "$ps")
-    if "$PYTHON" -c 'import sys; sys.exit(0 if abs(float(sys.argv[1])) < 4 else 1)' "$z"; then
+    if within4 "$z"; then
         verdict=agree
     else
         verdict=MISMATCH

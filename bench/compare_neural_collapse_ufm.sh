@@ -16,7 +16,7 @@
 #   PYTHON=python3        interpreter with numpy and scipy (pip install -r bench/requirements.txt)
 #   PRETRAINLAB=target/release/pretrainlab   the Rust binary (cargo build --release)
 #   PEER_TRIALS=8         trials (random starts) for the peer, per loss
-#   RUST_TRIALS=40        trials for pretrainlab, per loss
+#   RUST_TRIALS=200       trials for pretrainlab, per loss
 #   LOSSES="ce mse"       the losses to compare (e.g. LOSSES=ce)
 #   CLASSES=10 WIDTH=32 PER_CLASS=10 LAMBDA=0.01 TOL=1e-9 MAX_ITER=20000   the instance
 #   THREADS=              empty (default): both sides may use all cores, with
@@ -27,47 +27,19 @@
 # objective vectorised over the N samples); pretrainlab is timed from the outside (wall
 # clock of the whole process, start-up and prediction included) and runs trials in
 # parallel. Both use the same stopping rule (‖∇F‖₂ ≤ tol at the normalised point, restarts
-# from it, 10 L-BFGS pairs) and the same random start (W ~ N(0, 1/m), U ~ N(0, 1), not
-# normalised); the line searches differ (SciPy: Moré–Thuente strong Wolfe; pretrainlab:
+# from it, 10 L-BFGS pairs) and the same random start (W ~ N(0, 1/m), U ~ N(0, 1), then
+# uᵢ ← Puᵢ/‖Puᵢ‖); the line searches differ (SciPy: Moré–Thuente strong Wolfe; pretrainlab:
 # Armijo backtracking from t = 1). The peer prints its mean L-BFGS-B iteration count.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
+bench_setup numpy scipy
 
-PYTHON=${PYTHON:-python3}
-BIN=${PRETRAINLAB:-target/release/pretrainlab}
 PEER_TRIALS=${PEER_TRIALS:-8}
-RUST_TRIALS=${RUST_TRIALS:-40}
+RUST_TRIALS=${RUST_TRIALS:-200}
 LOSSES=${LOSSES:-ce mse}
 CLASSES=${CLASSES:-10} WIDTH=${WIDTH:-32} PER_CLASS=${PER_CLASS:-10} LAMBDA=${LAMBDA:-0.01}
 TOL=${TOL:-1e-9} MAX_ITER=${MAX_ITER:-20000}
-THREADS=${THREADS:-}
-
-RUST_THREADS=()
-if [[ -n "$THREADS" ]]; then
-    export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-    RUST_THREADS=(--threads "$THREADS")
-    threads_note="$THREADS on both sides (OMP/OPENBLAS/MKL_NUM_THREADS=$THREADS, --threads $THREADS)"
-else
-    unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS MKL_NUM_THREADS
-    threads_note="all cores on both sides (OMP/OPENBLAS/MKL_NUM_THREADS unset, default --threads)"
-fi
-
-if [[ ! -x "$BIN" ]]; then
-    echo "error: $BIN not found; build it first with: cargo build --release" >&2
-    exit 1
-fi
-if ! "$PYTHON" -c 'import numpy, scipy' 2>/dev/null; then
-    echo "error: $PYTHON lacks numpy or scipy; run: $PYTHON -m pip install -r bench/requirements.txt" >&2
-    exit 1
-fi
-
-field() { "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-stat() { # stat METRIC KEY  (reads pretrainlab's JSON on stdin)
-    "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]][sys.argv[2]])' "$1" "$2"
-}
-now() { date +%s.%N; }
-calc() { "$PYTHON" -c "from math import inf, nan; print($1)"; }
 # agree A SE_A B SE_B SLACK: prints "z verdict" with z = (A − B)/√(SE_A² + SE_B²) and the
 # verdict "agree" when |A − B| ≤ 4√(SE_A² + SE_B²) + SLACK (both finite), else "MISMATCH".
 agree() {
@@ -81,7 +53,7 @@ ok = math.isfinite(d) and abs(d) <= 4 * s + slack
 print(f"{z:+.2f}", "agree" if ok else "MISMATCH")' "$@"
 }
 
-echo "cores: $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)   threads: $threads_note"
+echo "cores: $(cores)   threads: $threads_note"
 echo "instance: classes=$CLASSES width=$WIDTH per_class=$PER_CLASS lambda=$LAMBDA tol=$TOL max_iter=$MAX_ITER"
 
 mismatch=0

@@ -5,39 +5,25 @@
 #
 # Usage: bash bench/compare_rf_reconstruction.sh
 # Environment overrides (all optional):
-#   PYTHON=python3        interpreter with numpy and scipy (pip install -r bench/requirements.txt)
-#   PRETRAINLAB=target/release/pretrainlab   the Rust binary (cargo build --release)
+#   PYTHON, PRETRAINLAB, THREADS   as in every comparison (see bench/common.sh)
 #   STEPS=3000            attack steps per trial
 #   PEER_TRIALS=4         trials for the peer
 #   RUST_TRIALS=16        trials for pretrainlab
 #
 # The peer times its trial loop; pretrainlab is timed from the outside (the whole
 # process). Both may use all cores (pretrainlab runs trials in parallel, NumPy's BLAS
-# threads its products).
+# threads its products) unless THREADS=k pins both to k threads.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
+bench_setup numpy scipy
 
-PYTHON=${PYTHON:-python3}
-BIN=${PRETRAINLAB:-target/release/pretrainlab}
 STEPS=${STEPS:-3000}
 PEER_TRIALS=${PEER_TRIALS:-4}
 RUST_TRIALS=${RUST_TRIALS:-16}
 
-if [[ ! -x "$BIN" ]]; then
-    echo "error: $BIN not found; build it first with: cargo build --release" >&2
-    exit 1
-fi
-if ! "$PYTHON" -c 'import numpy, scipy' 2>/dev/null; then
-    echo "error: $PYTHON lacks numpy or scipy; run: $PYTHON -m pip install -r bench/requirements.txt" >&2
-    exit 1
-fi
-
-field() { "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-now() { date +%s.%N; }
-calc() { "$PYTHON" -c "import sys; print($1)"; }
-
-echo "cores: $(nproc)   d=10 n=4 p=320 relu+tanh steps=$STEPS (tol 0)"
+echo "cores: $(cores)   threads: $threads_note"
+echo "instance: d=10 n=4 p=320 relu+tanh steps=$STEPS (tol 0)"
 
 peer=$("$PYTHON" bench/rf_reconstruction_peer.py --steps "$STEPS" --tol 0 \
     --trials "$PEER_TRIALS" --json)
@@ -48,7 +34,7 @@ printf 'peer (numpy %s):  %4d trials in %8.3f s = %8.3f trials/s   success %.2f\
 
 t0=$(now)
 out=$("$BIN" simulate rf-reconstruction --set steps="$STEPS" --set tol=0 \
-    --trials "$RUST_TRIALS" --format json --quiet)
+    --trials "$RUST_TRIALS" ${RUST_THREADS[@]+"${RUST_THREADS[@]}"} --format json --quiet)
 t1=$(now)
 secs=$(calc "$t1 - $t0")
 done_=$(field completed <<<"$out")

@@ -20,46 +20,15 @@
 # of the whole process, start-up included) and runs trials in parallel.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
+bench_setup numpy
 
-PYTHON=${PYTHON:-python3}
-BIN=${PRETRAINLAB:-target/release/pretrainlab}
 PEER_TRIALS=${PEER_TRIALS:-10}
 RUST_TRIALS=${RUST_TRIALS:-200}
 ALGORITHM=${ALGORITHM:-sgd} D=${D:-128} DELTA=${DELTA:-32} LINK=${LINK:-truncated}
 LR=${LR:-0.1} STEPS=${STEPS:-1000}
-THREADS=${THREADS:-}
 
-RUST_THREADS=()
-if [[ -n "$THREADS" ]]; then
-    export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-    RUST_THREADS=(--threads "$THREADS")
-    threads_note="$THREADS on both sides (OMP/OPENBLAS/MKL_NUM_THREADS=$THREADS, --threads $THREADS)"
-else
-    unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS MKL_NUM_THREADS
-    threads_note="all cores on both sides (OMP/OPENBLAS/MKL_NUM_THREADS unset, default --threads)"
-fi
-
-if [[ ! -x "$BIN" ]]; then
-    echo "error: $BIN not found; build it first with: cargo build --release" >&2
-    exit 1
-fi
-if ! "$PYTHON" -c 'import numpy' 2>/dev/null; then
-    echo "error: $PYTHON lacks numpy; run: $PYTHON -m pip install -r bench/requirements.txt" >&2
-    exit 1
-fi
-
-field() { "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-stat() { # stat METRIC KEY  (reads pretrainlab's JSON on stdin)
-    "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]][sys.argv[2]])' "$1" "$2"
-}
-now() { date +%s.%N; }
-calc() { "$PYTHON" -c "import sys; print($1)"; }
-zscore() {
-    "$PYTHON" -c 'import math, sys; a, sa, b, sb = map(float, sys.argv[1:]); print((a - b) / math.hypot(sa, sb))' "$@"
-}
-
-echo "cores: $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)   threads: $threads_note"
+echo "cores: $(cores)   threads: $threads_note"
 echo "instance: algorithm=$ALGORITHM d=$D delta=$DELTA link=$LINK lr=$LR steps=$STEPS"
 
 set_args=(--set "algorithm=\"$ALGORITHM\"" --set "d=$D" --set "delta=$DELTA" \
@@ -88,7 +57,7 @@ printf 'ratio pretrainlab/peer: %.1fx\n' "$ratio"
 pm=$(field mean_overlap2 <<<"$peer"); ps=$(field se_overlap2 <<<"$peer")
 rm_=$(stat overlap2 mean <<<"$out"); rs=$(stat overlap2 se <<<"$out")
 z=$(zscore "$rm_" "$rs" "$pm" "$ps")
-if "$PYTHON" -c 'import sys; sys.exit(0 if abs(float(sys.argv[1])) < 4 else 1)' "$z"; then
+if within4 "$z"; then
     verdict=agree
     mismatch=0
 else

@@ -27,47 +27,15 @@
 # elementwise kernel evaluation are single-threaded, as in a plain NumPy script).
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
+bench_setup numpy scipy
 
-PYTHON=${PYTHON:-python3}
-BIN=${PRETRAINLAB:-target/release/pretrainlab}
 LIN_PEER_TRIALS=${LIN_PEER_TRIALS:-400}
 LIN_RUST_TRIALS=${LIN_RUST_TRIALS:-400}
 RF_PEER_TRIALS=${RF_PEER_TRIALS:-20}
 RF_RUST_TRIALS=${RF_RUST_TRIALS:-20}
-THREADS=${THREADS:-}
 
-RUST_THREADS=()
-if [[ -n "$THREADS" ]]; then
-    export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-    RUST_THREADS=(--threads "$THREADS")
-    threads_note="$THREADS on both sides (OMP/OPENBLAS/MKL_NUM_THREADS=$THREADS, --threads $THREADS)"
-else
-    unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS MKL_NUM_THREADS
-    threads_note="all cores on both sides (OMP/OPENBLAS/MKL_NUM_THREADS unset, default --threads)"
-fi
-
-if [[ ! -x "$BIN" ]]; then
-    echo "error: $BIN not found; build it first with: cargo build --release" >&2
-    exit 1
-fi
-if ! "$PYTHON" -c 'import numpy, scipy' 2>/dev/null; then
-    echo "error: $PYTHON lacks numpy or scipy; run: $PYTHON -m pip install -r bench/requirements.txt" >&2
-    exit 1
-fi
-
-field() { "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-stat() { # stat METRIC KEY  (reads pretrainlab's JSON on stdin)
-    "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]][sys.argv[2]])' "$1" "$2"
-}
-now() { date +%s.%N; }
-calc() { "$PYTHON" -c "import sys; print($1)"; }
-# zscore MEAN_A SE_A MEAN_B SE_B: the difference in combined standard errors.
-zscore() {
-    "$PYTHON" -c 'import math, sys; a, sa, b, sb = map(float, sys.argv[1:]); print((a - b) / math.hypot(sa, sb))' "$@"
-}
-
-echo "cores: $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)   threads: $threads_note"
+echo "cores: $(cores)   threads: $threads_note"
 
 mismatch=0
 summary=()

@@ -15,14 +15,15 @@ in float64, with the same definitions as the Rust model
 minimised jointly over (W, U) by scipy.optimize.minimize(method="L-BFGS-B") with the
 analytic gradient (dF/dW = lambda W + D^T H, dF/du_i = (P - h_i h_i^T) dF/dh_i / |P u_i|,
 D = dl/dz over N), vectorised over the N samples. Random start as in Rust: W entries
-N(0, 1/m), then U entries N(0, 1), not normalised (|u_i| ~ sqrt(m); normalising the
-start changes the conditioning and the iteration count), from numpy.random.default_rng.
+N(0, 1/m), then U entries N(0, 1), from numpy.random.default_rng, then the features
+normalised, u_i <- P u_i/|P u_i| (F unchanged; from the raw draw, |u_i| ~ sqrt(m) scales
+the features' gradient down and L-BFGS needs several times more iterations).
 
 Stopping rule, matched to the Rust model as far as its docs state it: converged when the
 Euclidean norm of the gradient is <= tol (1e-9) at the point whose u_i have been
 normalised (the retraction u_i <- P u_i/|P u_i|, which leaves F unchanged); otherwise
 L-BFGS-B is restarted from that normalised point, at most 20 rounds and max_iter
-iterations in all (the first round starts from the raw draw). Within a round SciPy's own tests are switched off (ftol = 0,
+iterations in all. Within a round SciPy's own tests are switched off (ftol = 0,
 gtol = 0: its gtol is an infinity norm of the projected gradient) and a callback stops
 the round once |grad F|_2 <= tol, so the round ends by the same 2-norm test as
 pretrainlab's L-BFGS. Memory 10 pairs (maxcor) on both sides. The line searches differ:
@@ -108,6 +109,7 @@ class Ufm:
         k, m, n = self.k, self.m, self.n
         x = rng.standard_normal(self.dim)
         x[: k * m] /= math.sqrt(m)
+        x[k * m:] = self.features(x)[1].ravel()
         used = 0
         last = {}
 

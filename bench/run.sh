@@ -77,6 +77,8 @@ run_one attention-tokens bench/compare_attention.sh
 run_one neural-collapse-resnet bench/compare_neural_collapse.sh
 run_one neural-collapse-ufm bench/compare_neural_collapse_ufm.sh
 run_one single-index-gd-sgd bench/compare_single_index.sh
+run_one glm-oi-amp bench/compare_glm_oi.sh
+run_one multi-index-spectral bench/compare_multi_index.sh
 if [[ -x "$JAX_PYTHON" ]] && "$JAX_PYTHON" -c 'import jax' 2>/dev/null; then
     PYTHON=$JAX_PYTHON run_one "gmm (JAX peer)" bench/compare_gmm.sh
 else

@@ -20,6 +20,10 @@
 //! - [`attention`]: attention with trained embeddings selects tokens (arXiv 2505.17282).
 //! - [`ttt`]: test-time training of a linear in-context learner (arXiv 2503.11842): the
 //!   excess risk along k, exact theory, proportional heuristic and simulation.
+//! - [`multi_index`]: spectral estimators of multi-index models (arXiv 2502.01583):
+//!   eigenvalues and overlaps against δ, staggered and double outliers, theory against simulation.
+//! - [`glm_oi`]: spectral estimator and GVAMP for GLMs with orthogonally invariant designs
+//!   (arXiv 2602.09240): overlap against δ, state evolution and Lu–Li against simulation.
 //! - [`dp_sgd`]: one-pass DP-SGD with aggressive clipping (arXiv 2505.16329): the risk ODE
 //!   against simulation, D(1) against c at fixed ρ-zCDP, learning-rate decay.
 //! - [`yang_ssl`]: nonlinear SSL vs SL (arXiv 2401.03214): 20 seeds checked, the paper's figures.
@@ -32,6 +36,8 @@ pub mod audit;
 pub mod demos;
 pub mod dp_sgd;
 pub mod dynamics_papers;
+pub mod glm_oi;
+pub mod multi_index;
 pub mod nc_depth;
 pub mod rf_reconstruction;
 pub mod single_index;
@@ -195,8 +201,10 @@ pub fn all() -> Vec<Preset> {
     all.push(spurious::preset());
     all.push(rf_reconstruction::preset());
     all.push(ttt::preset());
+    all.push(glm_oi::preset());
     all.push(attention::preset());
     all.push(single_index::preset());
+    all.push(multi_index::preset());
     all.push(dp_sgd::preset());
     all.push(nc_depth::preset());
     all.extend(dynamics_papers::presets());

@@ -8,6 +8,8 @@
 //! accepted when it reduces `‖∇f‖`. A pair `(s, y)` enters the memory only when `sᵀy > 0`, which keeps the implicit
 //! inverse Hessian positive definite without a Wolfe line search.
 
+use crate::linalg::dot;
+
 /// Stopping rule and memory of [`Lbfgs`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LbfgsSettings {
@@ -48,10 +50,6 @@ const MAX_BACKTRACKS: usize = 60;
 /// Armijo test cannot see decreases this small, so a step that changes `f` by less
 /// while reducing `‖∇f‖` is accepted.
 const ROUNDING: f64 = 1e-13;
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
 
 impl Lbfgs {
     pub fn new(dim: usize, settings: LbfgsSettings) -> Self {
@@ -143,9 +141,11 @@ impl Lbfgs {
                 };
             }
             let slot = head;
-            for (i, xi) in x.iter().enumerate() {
-                self.s[slot][i] = self.x_new[i] - xi;
-                self.y[slot][i] = self.g_new[i] - self.g[i];
+            for (s, (xn, xi)) in self.s[slot].iter_mut().zip(self.x_new.iter().zip(x.iter())) {
+                *s = xn - xi;
+            }
+            for (y, (gn, gi)) in self.y[slot].iter_mut().zip(self.g_new.iter().zip(&self.g)) {
+                *y = gn - gi;
             }
             let sy = dot(&self.s[slot], &self.y[slot]);
             if sy > 1e-300 {

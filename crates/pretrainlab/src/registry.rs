@@ -111,6 +111,20 @@ pub const ENTRIES: &[Entry] = &[
         claims: crate::models::single_index::CLAIMS,
     },
     Entry {
+        name: "multi-index-spectral",
+        info: crate::models::multi_index::MultiIndex::info,
+        build: |t| Ok(Box::new(crate::models::multi_index::MultiIndex::build(t)?)),
+        small: "d = 40\ndelta = 4.0\np = 2",
+        claims: crate::models::multi_index::CLAIMS,
+    },
+    Entry {
+        name: "glm-oi-amp",
+        info: crate::models::glm_oi::GlmOi::info,
+        build: |t| Ok(Box::new(crate::models::glm_oi::GlmOi::build(t)?)),
+        small: "d = 60\ndelta = 2.0",
+        claims: crate::models::glm_oi::CLAIMS,
+    },
+    Entry {
         name: "dp-sgd",
         info: crate::models::dp_sgd::DpSgd::info,
         build: |t| Ok(Box::new(crate::models::dp_sgd::DpSgd::build(t)?)),

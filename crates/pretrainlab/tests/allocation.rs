@@ -83,6 +83,18 @@ const VARIANTS: &[(&str, &str)] = &[
         "single-index-gd-sgd",
         "d = 16\ndelta = 4.0\nalgorithm = \"gd-squared\"\nsteps = 200",
     ),
+    (
+        "multi-index-spectral",
+        "d = 300\ndelta = 2.0\np = 3\nlink = \"g1*g2 + g3 + eps\"\npreprocessing = \"tanh(y)\"\nnoise = 0.5",
+    ),
+    (
+        "glm-oi-amp",
+        "d = 60\ndelta = 1.5\nspectrum = \"gaussian\"\nchannel = \"z^2 + 0.3*eps\"\npreprocessing = \"tanh(y)\"",
+    ),
+    (
+        "glm-oi-amp",
+        "d = 60\ndelta = 0.7\nspectrum = \"list\"\nspectrum_values = [1.0, 3.0]\nchannel = \"abs(z)\"",
+    ),
 ];
 
 /// Every entry's small instance and the variants.

@@ -72,7 +72,10 @@
 //! computed relative to the arg-max token `o` of each sequence: `f − γ_o = Σ_t w_t(γ_t −
 //! γ_o)/Σ_t w_t`, and `∇f = Σ_{t: x_t ≠ o} w_t(γ_t − f)(E_t − E_o)/Σ_t w_t`, every term
 //! proportional to its own small weight. The gradient is also rescaled by its largest
-//! log-weight before exponentiation (only its direction is used), so it never underflows.
+//! term (only its direction is used), so it never underflows. While the logits `z = Ep`
+//! span less than 600, every weight is a ratio `e^{z_t − max z}/e^{z_o − max z}` of one
+//! exponential per vocabulary token, and a sequence needs one more (`e^{y f}`); beyond
+//! that, each kept term is exponentiated in log domain.
 
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
@@ -81,6 +84,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::Claim;
 use crate::budget::{Cost, Need};
+use crate::linalg::dot;
 use crate::model::{
     Criterion, MeanPrediction, MetricSpec, Model, Prediction, Quantity, Reference, TraceSpec,
 };
@@ -125,6 +129,9 @@ const NEGLIGIBLE: f64 = -40.0;
 /// exponentials: a weight above `e^{NEGLIGIBLE}` then needs `e^{z_t − max z} > e^{−640}`,
 /// a normal number.
 const SHARED_EXP_FLOOR: f64 = -600.0;
+/// Smallest largest gradient term (relative weight over `D`) formed from the shared
+/// exponentials: terms kept down to `e^{NEGLIGIBLE}` of it stay normal numbers.
+const MIN_SHARED: f64 = 1e-250;
 /// `‖p‖` at the end below which the direction bound is outside its asymptotic regime.
 const ASYMPTOTIC_NORM: f64 = 50.0;
 
@@ -196,25 +203,27 @@ pub struct AttentionWorkspace {
     e: Vec<f64>,
     gamma: Vec<f64>,
     z: Vec<f64>,
-    /// `e^{z_s − max z}`.
+    /// `e^{z_s − max z}` and `e^{max z − z_s}`.
     ez: Vec<f64>,
+    inv_ez: Vec<f64>,
     alpha: Vec<f64>,
     delta: Vec<f64>,
     coef: Vec<f64>,
-    /// Tokens (`n × T`), labels, optimal token `s*`, and per sequence the arg-max token,
-    /// `f`, `ln σ(−y f) − ln Σ_t w_t`, and that plus the largest log-weight of a
-    /// non-arg-max token.
+    /// Tokens (`n × T`), labels, optimal token `s*`, and per sequence (see
+    /// [`AttentionTokens::forward`]) the arg-max token `o`, `f`, `f − γ_o`, `Σ_t w_t`,
+    /// `1/D` with `D = (1 + e^{y f})·Σ_t w_t`, the largest non-arg-max weight over `D`, the largest
+    /// non-arg-max log-weight, and `ln(1/D)` (filled by the log-domain gradient only).
     tokens: Vec<u32>,
     y: Vec<f64>,
     best: Vec<u32>,
     top: Vec<u32>,
     f: Vec<f64>,
-    log_scale: Vec<f64>,
+    rel: Vec<f64>,
+    sum: Vec<f64>,
+    inv_denom: Vec<f64>,
+    peak: Vec<f64>,
     next: Vec<f64>,
-    /// Per token of each sequence (`n × T`): its log-weight `z_t − z_o` and weight
-    /// `e^{z_t − z_o}` (0 where negligible).
-    lw: Vec<f64>,
-    w: Vec<f64>,
+    log_scale: Vec<f64>,
     /// SVM constraints `(s*, s)` (sorted, unique), their norms, and the acyclicity check.
     pairs: Vec<(u32, u32)>,
     pair_norm2: Vec<f64>,
@@ -579,94 +588,101 @@ impl AttentionTokens {
         Ok(())
     }
 
-    /// `z = Ep`; per sequence the arg-max token, `f` and the log-scale of its weights;
-    /// returns the largest log-weight of a non-arg-max token (−∞ if there is none).
+    /// `z = Ep`, `e^{z_s − max z}` and its inverse; per sequence the arg-max token `o`,
+    /// the weights `w_t = e^{z_t − z_o}` (those below `e^{NEGLIGIBLE}` dropped),
+    /// `f − γ_o = Σ_t w_t(γ_t − γ_o)/Σ_t w_t`, `1/D` with `D = (1 + e^{y f})·Σ_t w_t` (so
+    /// that `σ(−y f)/Σ_t w_t = 1/D`, the factor of the sequence's gradient terms), and the
+    /// largest non-arg-max weight, over `D` (`peak`) and as a log-weight (`next`). Returns
+    /// `max z − min z`.
     fn forward(&self, ws: &mut AttentionWorkspace) -> f64 {
-        let (d, t, n) = (self.p.d, self.p.seq_len, self.p.n);
-        let mut zmax = f64::NEG_INFINITY;
-        for s in 0..self.vocab {
-            ws.z[s] = dot(&ws.e[s * d..(s + 1) * d], &ws.p);
-            zmax = zmax.max(ws.z[s]);
+        let (d, t) = (self.p.d, self.p.seq_len);
+        let (mut zmax, mut zmin) = (f64::NEG_INFINITY, f64::INFINITY);
+        for (z, row) in ws.z.iter_mut().zip(ws.e.chunks_exact(d)) {
+            *z = dot(row, &ws.p);
+            zmax = zmax.max(*z);
+            zmin = zmin.min(*z);
         }
-        for (ez, z) in ws.ez.iter_mut().zip(&ws.z) {
-            *ez = (z - zmax).exp();
+        for ((ez, inv), z) in ws.ez.iter_mut().zip(ws.inv_ez.iter_mut()).zip(&ws.z) {
+            *ez = exp(z - zmax);
+            *inv = exp(zmax - z);
         }
-        let mut largest = f64::NEG_INFINITY;
-        for j in 0..n {
-            let seq = &ws.tokens[j * t..(j + 1) * t];
-            let o = *seq
-                .iter()
-                .max_by(|a, b| ws.z[**a as usize].total_cmp(&ws.z[**b as usize]))
-                .unwrap_or(&seq[0]);
-            let (zo, go) = (ws.z[o as usize], ws.gamma[o as usize]);
+        let (z, ez, gamma) = (&ws.z[..], &ws.ez[..], &ws.gamma[..]);
+        // Per sequence: o, γ_o (into f), Σ_t w_t(γ_t − γ_o) (into rel), Σ_t w_t, the
+        // largest non-arg-max weight (into peak) and log-weight.
+        for (j, seq) in ws.tokens.chunks_exact(t).enumerate() {
+            let (o, zo) = arg_max(seq, z);
+            let go = gamma[o as usize];
             // Weights e^{z_t − z_o} as ratios of the vocabulary's e^{z_s − max z}, unless
             // e^{z_o − max z} is too small for the ratio of two normal numbers.
             let ratio = zo - zmax > SHARED_EXP_FLOOR;
-            let inv = 1.0 / ws.ez[o as usize];
-            let (mut sum, mut num, mut next) = (0.0, 0.0, f64::NEG_INFINITY);
-            let (lws, weights) = (
-                &mut ws.lw[j * t..(j + 1) * t],
-                &mut ws.w[j * t..(j + 1) * t],
-            );
-            for ((&s, lw), w) in seq.iter().zip(lws.iter_mut()).zip(weights.iter_mut()) {
-                *lw = ws.z[s as usize] - zo;
-                if s != o {
-                    next = next.max(*lw);
+            let inv = ws.inv_ez[o as usize];
+            let (mut sum, mut num) = (0.0, 0.0);
+            let (mut next, mut runner) = (f64::NEG_INFINITY, 0.0f64);
+            for &s in seq {
+                let s = s as usize;
+                let lw = z[s] - zo;
+                let r = if ratio { ez[s] * inv } else { 0.0 };
+                // Plain comparisons: no NaN handling is needed (z is finite).
+                let other = s != o as usize;
+                if other && lw > next {
+                    next = lw;
                 }
-                *w = if *lw <= NEGLIGIBLE {
+                if other && r > runner {
+                    runner = r;
+                }
+                let w = if lw <= NEGLIGIBLE {
                     0.0
                 } else if ratio {
-                    ws.ez[s as usize] * inv
+                    r
                 } else {
                     lw.exp()
                 };
-                sum += *w;
-                num += *w * (ws.gamma[s as usize] - go);
+                sum += w;
+                num += w * (gamma[s] - go);
             }
-            let f = go + num / sum;
             ws.top[j] = o;
-            ws.f[j] = f;
-            ws.log_scale[j] = (logistic(-ws.y[j] * f) / sum).ln();
-            ws.next[j] = ws.log_scale[j] + next;
-            largest = largest.max(ws.next[j]);
+            ws.f[j] = go;
+            ws.rel[j] = num;
+            ws.sum[j] = sum;
+            ws.peak[j] = runner;
+            ws.next[j] = next;
         }
-        largest
+        // Clamping the exponent changes no D that matters: beyond 709, D overflows or
+        // is at least e^{709}, and every term of the sequence is negligible either way.
+        for ((((f, rel), sum), (peak, inv_denom)), y) in
+            ws.f.iter_mut()
+                .zip(ws.rel.iter_mut())
+                .zip(&ws.sum)
+                .zip(ws.peak.iter_mut().zip(ws.inv_denom.iter_mut()))
+                .zip(&ws.y)
+        {
+            *rel /= sum;
+            *f += *rel;
+            let inv = 1.0 / ((1.0 + exp_in_range((y * *f).clamp(-708.0, 709.0))) * sum);
+            *inv_denom = inv;
+            *peak *= inv;
+        }
+        zmax - zmin
     }
 
-    /// The direction of `∇L` at `p` into `ws.grad`, scaled by `exp(−largest)`; returns its
-    /// norm.
-    fn gradient(&self, ws: &mut AttentionWorkspace, largest: f64) -> f64 {
-        let (d, t, n) = (self.p.d, self.p.seq_len, self.p.n);
-        ws.coef.fill(0.0);
-        for j in 0..n {
-            let o = ws.top[j] as usize;
-            let (go, f) = (ws.gamma[o], ws.f[j]);
-            let scale = -ws.y[j] / n as f64;
-            if ws.next[j] - largest <= NEGLIGIBLE {
-                continue;
-            }
-            let shift = ws.log_scale[j] - largest;
-            let factor = shift.exp();
-            let range = j * t..(j + 1) * t;
-            for ((&s, &lw), &stored) in ws.tokens[range.clone()]
-                .iter()
-                .zip(&ws.lw[range.clone()])
-                .zip(&ws.w[range])
-            {
-                let s = s as usize;
-                if s == o || shift + lw <= NEGLIGIBLE {
-                    continue;
-                }
-                let w = if stored > 0.0 {
-                    factor * stored
-                } else {
-                    (shift + lw).exp()
-                };
-                let c = scale * w * ((ws.gamma[s] - go) - (f - go));
-                ws.coef[s] += c;
-                ws.coef[o] -= c;
-            }
+    /// The direction of `∇L` at `p` into `ws.grad`, scaled by `1/max_j(largest term of
+    /// sequence j)`; returns its norm. A term of sequence `j` is
+    /// `−(y_j/n)·(w_t/D_j)·(γ_t − f_j)·(E_t − E_o)`; terms below `e^{NEGLIGIBLE}` of the
+    /// largest are dropped. With `spread = max z − min z` below `−SHARED_EXP_FLOOR` every
+    /// weight is a ratio of normal numbers and the terms are formed without exponentials;
+    /// otherwise, or when the largest term is too small for that, in log domain.
+    fn gradient(
+        &self,
+        ws: &mut AttentionWorkspace,
+        spread: f64,
+    ) -> std::result::Result<f64, String> {
+        let largest = ws.peak.iter().fold(0.0f64, |a, &b| a.max(b));
+        if spread < -SHARED_EXP_FLOOR && largest >= MIN_SHARED && largest.is_finite() {
+            self.shared_terms(ws, largest);
+        } else {
+            self.log_terms(ws)?;
         }
+        let d = self.p.d;
         ws.grad.fill(0.0);
         for s in 0..self.vocab {
             let c = ws.coef[s];
@@ -676,7 +692,80 @@ impl AttentionTokens {
                 }
             }
         }
-        dot(&ws.grad, &ws.grad).sqrt()
+        Ok(dot(&ws.grad, &ws.grad).sqrt())
+    }
+
+    /// The gradient coefficients `coef_s` (of `E_s`), each term `(w_t/D_j)/largest`
+    /// formed from the shared exponentials `e^{z_s − max z}`.
+    fn shared_terms(&self, ws: &mut AttentionWorkspace, largest: f64) {
+        let (t, n) = (self.p.seq_len, self.p.n);
+        let floor = NEGLIGIBLE.exp() * largest;
+        let unit = 1.0 / (n as f64 * largest);
+        ws.coef.fill(0.0);
+        for (j, seq) in ws.tokens.chunks_exact(t).enumerate() {
+            if ws.peak[j] <= floor {
+                continue;
+            }
+            let o = ws.top[j] as usize;
+            let (go, rel, inv_denom) = (ws.gamma[o], ws.rel[j], ws.inv_denom[j]);
+            // w_t/D_j, and the term's factor −(y_j/n)/(D_j·largest).
+            let inv = ws.inv_ez[o] * inv_denom;
+            let scale = -ws.y[j] * unit;
+            let mut total = 0.0;
+            for &s in seq {
+                let s = s as usize;
+                let w = ws.ez[s] * inv;
+                if s == o || w <= floor {
+                    continue;
+                }
+                let c = scale * w * ((ws.gamma[s] - go) - rel);
+                ws.coef[s] += c;
+                total += c;
+            }
+            ws.coef[o] -= total;
+        }
+    }
+
+    /// The gradient coefficients with every weight in log domain, relative to the largest
+    /// log-term `max_j(ln(1/D_j) + next_j)`: an exponential per kept term. An error when
+    /// no sequence holds two token types (the gradient vanishes).
+    fn log_terms(&self, ws: &mut AttentionWorkspace) -> std::result::Result<(), String> {
+        let (t, n) = (self.p.seq_len, self.p.n);
+        let mut largest = f64::NEG_INFINITY;
+        for j in 0..n {
+            // ln(1/D) = −ln(1 + e^{y f}) − ln Σ_t w_t, without overflow.
+            let yf = ws.y[j] * ws.f[j];
+            ws.log_scale[j] = -(yf.max(0.0) + (-yf.abs()).exp().ln_1p()) - ws.sum[j].ln();
+            largest = largest.max(ws.log_scale[j] + ws.next[j]);
+        }
+        if largest == f64::NEG_INFINITY {
+            return Err(
+                "every sequence holds a single token type: the gradient on p vanishes".into(),
+            );
+        }
+        ws.coef.fill(0.0);
+        for j in 0..n {
+            if ws.log_scale[j] + ws.next[j] - largest <= NEGLIGIBLE {
+                continue;
+            }
+            let o = ws.top[j] as usize;
+            let (zo, go, rel) = (ws.z[o], ws.gamma[o], ws.rel[j]);
+            let shift = ws.log_scale[j] - largest;
+            let scale = -ws.y[j] / n as f64;
+            let mut total = 0.0;
+            for &s in &ws.tokens[j * t..(j + 1) * t] {
+                let s = s as usize;
+                let lw = shift + ws.z[s] - zo;
+                if s == o || lw <= NEGLIGIBLE {
+                    continue;
+                }
+                let c = scale * lw.exp() * ((ws.gamma[s] - go) - rel);
+                ws.coef[s] += c;
+                total += c;
+            }
+            ws.coef[o] -= total;
+        }
+        Ok(())
     }
 
     /// `(selection, train accuracy, attention mass on s*)` at the current `forward`.
@@ -690,7 +779,7 @@ impl AttentionTokens {
             let zo = ws.z[o as usize];
             let (mut on, mut all) = (0.0, 0.0);
             for &s in &ws.tokens[j * t..(j + 1) * t] {
-                let w = (ws.z[s as usize] - zo).exp();
+                let w = exp(ws.z[s as usize] - zo);
                 all += w;
                 if s == ws.best[j] {
                     on += w;
@@ -713,13 +802,8 @@ impl AttentionTokens {
         let pmm_norm = dot(&ws.pmm, &ws.pmm).sqrt();
         let mut next = 0;
         for step in 1..=self.p.p_steps {
-            let largest = self.forward(ws);
-            if largest == f64::NEG_INFINITY {
-                return Err(
-                    "every sequence holds a single token type: the gradient on p vanishes".into(),
-                );
-            }
-            let norm = self.gradient(ws, largest);
+            let spread = self.forward(ws);
+            let norm = self.gradient(ws, spread)?;
             if !(norm > 0.0 && norm.is_finite()) {
                 return Err(format!("the gradient on p is {norm} at step {step}"));
             }
@@ -859,8 +943,68 @@ fn has_cycle(
     tail < vocab
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+/// `e^x`, inlined so that loops over it vectorise (libm's `exp` is a call): the reduction
+/// `x = k·ln 2 + r`, `|r| ≤ ln(2)/2`, with `ln 2` split in two (Cody–Waite), the degree-13
+/// Taylor polynomial of `e^r` (truncation below 5·10⁻¹⁸ relative) and `2^k` from the
+/// exponent bits. Within 2 ulp of `f64::exp` (tested); outside `[−708, 709]`, where `2^k`
+/// leaves the normal range, it is `f64::exp`.
+#[inline]
+fn exp(x: f64) -> f64 {
+    if !(-708.0..=709.0).contains(&x) {
+        return x.exp();
+    }
+    exp_in_range(x)
+}
+
+/// [`exp`] for `x ∈ [−708, 709]`, without the branch: `2^k` is built from the bits of the
+/// rounding sum `x·log₂e + 1.5·2⁵²`, whose low mantissa bits hold `k`.
+#[inline]
+fn exp_in_range(x: f64) -> f64 {
+    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    /// Adding and subtracting `1.5·2⁵²` rounds to the nearest integer.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    /// `1/i!`, `i = 13, 12, …, 2`.
+    const INV_FACT: [f64; 12] = [
+        1.0 / 6_227_020_800.0,
+        1.0 / 479_001_600.0,
+        1.0 / 39_916_800.0,
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+    ];
+    let shifted = x * std::f64::consts::LOG2_E + ROUND;
+    let k = shifted - ROUND;
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let mut p = INV_FACT[0];
+    for c in &INV_FACT[1..] {
+        p = p * r + c;
+    }
+    let poly = (p * r + 1.0) * r + 1.0;
+    let bits = shifted
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(1023)
+        << 52;
+    poly * f64::from_bits(bits)
+}
+
+/// The token of `seq` with the largest `z` (the last of equal ones), and its `z`.
+fn arg_max(seq: &[u32], z: &[f64]) -> (u32, f64) {
+    let (mut best, mut top) = (seq[0], z[seq[0] as usize]);
+    for &s in &seq[1..] {
+        let v = z[s as usize];
+        if v >= top {
+            (best, top) = (s, v);
+        }
+    }
+    (best, top)
 }
 
 /// `σ(u) = 1/(1 + e^{−u})`, without overflow.
@@ -896,6 +1040,7 @@ impl Model for AttentionTokens {
             gamma: vec![0.0; v],
             z: vec![0.0; v],
             ez: vec![0.0; v],
+            inv_ez: vec![0.0; v],
             alpha: vec![0.0; v],
             delta: vec![0.0; v],
             coef: vec![0.0; v],
@@ -904,10 +1049,12 @@ impl Model for AttentionTokens {
             best: vec![0; n],
             top: vec![0; n],
             f: vec![0.0; n],
-            log_scale: vec![0.0; n],
+            rel: vec![0.0; n],
+            sum: vec![0.0; n],
+            inv_denom: vec![0.0; n],
+            peak: vec![0.0; n],
             next: vec![0.0; n],
-            lw: vec![0.0; n * t],
-            w: vec![0.0; n * t],
+            log_scale: vec![0.0; n],
             pairs: Vec::with_capacity(max_pairs),
             pair_norm2: Vec::with_capacity(max_pairs),
             first: vec![0; v + 1],
@@ -1038,7 +1185,7 @@ impl Model for AttentionTokens {
         );
         let steps = self.p.p_steps as f64;
         let pairs = n * (t - 1.0);
-        let bytes = super::doubles(v * d + 8.0 * v + 6.0 * n + 4.0 * d)
+        let bytes = super::doubles(v * d + 8.0 * v + 9.0 * n + 4.0 * d)
             + 4.0 * n * t
             + 24.0 * pairs
             + SvmWorkspace::bytes(pairs as usize, self.p.d);
@@ -1237,8 +1384,8 @@ mod tests {
         for (i, x) in ws.p.iter_mut().enumerate() {
             *x = 0.3 * (i as f64 - 4.0);
         }
-        let largest = m.forward(&mut ws);
-        let norm = m.gradient(&mut ws, largest);
+        let spread = m.forward(&mut ws);
+        let norm = m.gradient(&mut ws, spread).unwrap();
         let h = 1e-6;
         let mut fd = vec![0.0; m.p.d];
         for k in 0..m.p.d {
@@ -1252,6 +1399,97 @@ mod tests {
         let fd_norm = dot(&fd, &fd).sqrt();
         let cos = dot(&fd, &ws.grad) / (fd_norm * norm);
         assert!(1.0 - cos < 1e-6, "cos {cos}");
+    }
+
+    /// The gradient terms formed from the shared exponentials equal those formed one
+    /// exponential at a time in log domain (every coefficient within 1e-12 of the
+    /// largest), at `p` of norm 1 (every weight counts) and of norm 300 (the non-arg-max
+    /// weights of every sequence below e^{−40}, the terms still kept relative to the
+    /// largest), and the log domain takes over past the shared exponentials' range.
+    #[test]
+    fn shared_and_log_domain_terms_agree() {
+        let m = model(|p| {
+            p.n = 60;
+            p.d = 12;
+            p.neutral = 10;
+        });
+        let mut ws = m.workspace();
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        m.draw(&mut rng, &mut ws);
+        m.embedding_step(&mut ws);
+        m.constraints(&mut ws).unwrap();
+        let rows = PairRows {
+            e: &ws.e,
+            d: m.p.d,
+            pairs: &ws.pairs,
+            norm2: &ws.pair_norm2,
+        };
+        qp::solve(&rows, &mut ws.svm, &SvmOptions::default()).unwrap();
+        let pmm = ws.svm.p().to_vec();
+        let pmm_norm = dot(&pmm, &pmm).sqrt();
+        for norm in [1.0, 300.0] {
+            for (x, v) in ws.p.iter_mut().zip(&pmm) {
+                *x = norm * v / pmm_norm;
+            }
+            let spread = m.forward(&mut ws);
+            assert!(spread < -SHARED_EXP_FLOOR, "norm {norm}: spread {spread}");
+            let largest = ws.peak.iter().fold(0.0f64, |a, &b| a.max(b));
+            assert!(largest >= MIN_SHARED, "norm {norm}: {largest}");
+            m.shared_terms(&mut ws, largest);
+            let shared = ws.coef.clone();
+            m.log_terms(&mut ws).unwrap();
+            let top = shared.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+            assert!(top > 0.0);
+            for (s, (a, b)) in shared.iter().zip(&ws.coef).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-12 * top,
+                    "norm {norm}, token {s}: {a} vs {b}"
+                );
+            }
+            if norm > 100.0 {
+                assert!(ws.next.iter().all(|&l| l < NEGLIGIBLE));
+            }
+        }
+        for (x, v) in ws.p.iter_mut().zip(&pmm) {
+            *x = 1e4 * v / pmm_norm;
+        }
+        let spread = m.forward(&mut ws);
+        assert!(spread > -SHARED_EXP_FLOOR, "spread {spread}");
+        let norm = m.gradient(&mut ws, spread).unwrap();
+        assert!(norm > 0.0 && norm.is_finite());
+    }
+
+    /// The inlined `exp` is within 2 ulp of `f64::exp` on a dense grid of [−708, 709]
+    /// (every 10⁻³, and every 10⁻⁶ on [−1, 1]) and at the reduction's rounding
+    /// boundaries `(k + ½)·ln 2`, and is `f64::exp` outside (0 and ∞ at the extremes).
+    #[test]
+    fn the_inlined_exp_is_within_two_ulp() {
+        let ulp = |v: f64| f64::from_bits(v.to_bits() + 1) - v;
+        let mut worst = 0.0f64;
+        let mut check = |x: f64| {
+            let (a, b) = (exp(x), x.exp());
+            let err = (a - b).abs() / ulp(b);
+            worst = worst.max(err);
+            assert!(err <= 2.0, "x = {x}: {a} vs {b} ({err} ulp)");
+        };
+        for i in -708_000..=709_000 {
+            check(i as f64 * 1e-3);
+        }
+        for i in -1_000_000..=1_000_000 {
+            check(i as f64 * 1e-6);
+        }
+        for k in -1021..1022 {
+            let x = (k as f64 + 0.5) * std::f64::consts::LN_2;
+            for dx in [-1e-12, 0.0, 1e-12] {
+                check(x + dx);
+            }
+        }
+        assert!(worst > 0.0);
+        for x in [-1000.0, -745.5, -708.5, 709.5, 710.0, f64::NEG_INFINITY] {
+            assert_eq!(exp(x).to_bits(), x.exp().to_bits(), "x = {x}");
+        }
+        assert_eq!(exp(-1000.0), 0.0);
+        assert_eq!(exp(710.0), f64::INFINITY);
     }
 
     /// Kahn's algorithm finds the cycle a → b → c → a and none in a DAG.

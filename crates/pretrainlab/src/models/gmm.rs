@@ -29,13 +29,21 @@
 //!
 //! **Risk.** Given `Û` and the design, the exact parts of Prop. B.1 are population
 //! expectations over the mixture, which have no closed form here. Each trial
-//! estimates them by Monte Carlo over `risk_samples` fresh draws (its own stream):
-//! `Σ`, `β = Σ⁻¹E[ψ f⋆]` and `Rep = E[(f⋆ − ψᵀβ)²]` from the same draws (in-sample
+//! estimates them by Monte Carlo over `risk_samples` fresh draws (its own stream).
+//! Features and target depend on a point only through its `2r⋆` coordinates
+//! `(Q⋆ᵀx, Q_Ûᵀx)`, so the draws (design and population alike) are made in those
+//! coordinates, exactly in law, with the other `d − 2r⋆` directions integrated out
+//! ([`draws`]); a point costs `2r⋆` normal draws instead of `d`, and blocks of points
+//! share one vectorised softmax ([`kernels`], also EM's). From the population draws come
+//! `Σ`, `β = Σ⁻¹E[ψ f⋆]` and `Rep = E[(f⋆ − ψᵀβ)²]` (in-sample
 //! least squares: relative bias about `−p/risk_samples`, 1.6·10⁻⁴ at the defaults),
 //! `Leak = δᵀΣδ` with `δ = Σ_n⁻¹ (1/n)Σᵢ ψ(xᵢ)(f⋆ − ψᵀβ)(xᵢ)` and
 //! `Var = (σ²/n) tr(Σ Σ_n⁺)`. The draws are fresh in each trial, so their noise is
 //! independent across trials and is carried by the standard errors of the reported
-//! means (the spread of `m·Rep` across trials contains it). `Var` is unbiased (linear in
+//! means (the spread of `m·Rep` across trials contains it; at Fig. 3's instance with
+//! `n = 1000` and 2·10⁵ draws, the draws' noise on one trial's `m·Rep` has standard
+//! deviation 0.8% of its mean, against a spread of 24% across trials, so it adds 0.1% to
+//! the variance of the reported mean). `Var` is unbiased (linear in
 //! `Σ`); `Leak` is biased upwards by about `n/risk_samples` relative, because the
 //! Monte Carlo error of `β` lies in the feature span and passes into `δ` whole (10% at
 //! the defaults, on a term that is about 10⁻⁴ of the excess risk).
@@ -49,7 +57,9 @@
 // Index loops mirror the formulas; `!(x > 0)` comparisons deliberately reject NaN.
 #![allow(clippy::needless_range_loop, clippy::neg_cmp_op_on_partial_ord)]
 
+mod draws;
 pub mod em;
+mod kernels;
 pub mod theory;
 
 use crate::audit::{Claim, ClaimTest};
@@ -317,10 +327,16 @@ pub struct GmmModel {
     /// `θ⋆` in the feature coordinates of [`Projection`] at `U⋆`:
     /// blocks `(Q⋆ᵀθ⋆ᵢ, b⋆ᵢ)`; `f⋆ = ψ_{U⋆}ᵀθ_feat`.
     theta_feat: Vec<f64>,
+    /// The slopes `Q⋆ᵀθ⋆ᵢ` in the columns (r⋆×K) and the offsets
+    /// `b⋆ᵢ − ⟨Q⋆ᵀθ⋆ᵢ, Q⋆ᵀu⋆ᵢ⟩`: `f⋆(x) = Σᵢ π⋆ᵢ(x)(⟨Q⋆ᵀθ⋆ᵢ, Q⋆ᵀx⟩ + offsetᵢ)`.
+    theta_slopes_feat: Mat<f64>,
+    theta_offset: Vec<f64>,
 }
 
-/// Rows of samples processed at a time.
-const CHUNK: usize = 2048;
+/// A slice as a column.
+fn col(v: &[f64]) -> MatRef<'_, f64> {
+    MatRef::from_column_major_slice(v, v.len(), 1)
+}
 
 /// Largest number of mixture components `K`.
 const MAX_COMPONENTS: usize = 64;
@@ -339,17 +355,15 @@ pub struct GmmWorkspace {
     /// The features `ψ_Û` at the fitted centres.
     proj: Projection,
     proj_scratch: ProjectionScratch,
-    chunk: Mat<f64>,
-    z: Mat<f64>,
-    z_star: Mat<f64>,
+    draws: draws::Draws,
+    /// Features (a point per row) and targets of the population draws and of the design.
     psi_pop: Mat<f64>,
-    f_pop: Mat<f64>,
+    f_pop: Vec<f64>,
     psi_n: Mat<f64>,
-    f_n: Mat<f64>,
-    pi: Vec<f64>,
-    /// One point's projected coordinates (length r⋆) and features (length p).
-    zbuf: Vec<f64>,
-    col: Vec<f64>,
+    f_n: Vec<f64>,
+    /// The residuals `f⋆ − ψᵀβ` at the population draws and at the design.
+    e_pop: Vec<f64>,
+    e_n: Vec<f64>,
     risk: RiskScratch,
 }
 
@@ -363,16 +377,13 @@ impl GmmWorkspace {
             em: em::EmScratch::default(),
             proj: Projection::zeros(d, k, r),
             proj_scratch: ProjectionScratch::new(d, k),
-            chunk: e(),
-            z: e(),
-            z_star: e(),
+            draws: draws::Draws::new(k, r),
             psi_pop: e(),
-            f_pop: e(),
+            f_pop: Vec::new(),
             psi_n: e(),
-            f_n: e(),
-            pi: Vec::new(),
-            zbuf: vec![0.0; r],
-            col: vec![0.0; p],
+            f_n: Vec::new(),
+            e_pop: Vec::new(),
+            e_n: Vec::new(),
             risk: RiskScratch::new(p),
         }
     }
@@ -530,6 +541,14 @@ impl GmmModel {
             }
             theta_feat[i * (r + 1) + r] = theta_b[i];
         }
+        let theta_offset = (0..k)
+            .map(|i| {
+                theta_b[i]
+                    - (0..r)
+                        .map(|c| q_theta[(c, i)] * truth.qu[(c, i)])
+                        .sum::<f64>()
+            })
+            .collect();
         Ok(GmmModel {
             params: p,
             k,
@@ -540,6 +559,8 @@ impl GmmModel {
             theta_slopes,
             theta_b,
             theta_feat,
+            theta_slopes_feat: q_theta,
+            theta_offset,
         })
     }
 
@@ -639,91 +660,27 @@ impl GmmModel {
         }
     }
 
-    /// Draws `count` design points and writes `ψ_Û(x)` (the features of `ws.proj`) into
-    /// the columns of `psi` (p×count) and `f⋆(x)` into `f` (1×count).
-    fn featurise_draws(
-        &self,
-        count: usize,
-        rng: &mut ChaCha8Rng,
-        ws: &mut GmmWorkspace,
-        which_pop: bool,
-    ) {
-        let (d, r, p) = (self.d, self.r, self.d_eff());
-        let psi = if which_pop {
-            &mut ws.psi_pop
-        } else {
-            &mut ws.psi_n
-        };
-        let f = if which_pop {
-            &mut ws.f_pop
-        } else {
-            &mut ws.f_n
-        };
-        ensure(psi, p, count);
-        ensure(f, 1, count);
-        ensure(&mut ws.chunk, d, CHUNK);
-        ensure(&mut ws.z, r, CHUNK);
-        ensure(&mut ws.z_star, r, CHUNK);
-        ws.pi.resize(self.k, 0.0);
-        let (proj, zbuf, col) = (&ws.proj, &mut ws.zbuf, &mut ws.col);
-        let mut done = 0;
-        while done < count {
-            let b = CHUNK.min(count - done);
-            let mut x = ws.chunk.as_mut().subcols_mut(0, b);
-            Self::sample_mixture(self.u_star.as_ref(), rng, x.as_mut());
-            mul_into(
-                ws.z.as_mut().subcols_mut(0, b),
-                Accum::Replace,
-                proj.q.transpose(),
-                x.as_ref(),
-                1.0,
-            );
-            mul_into(
-                ws.z_star.as_mut().subcols_mut(0, b),
-                Accum::Replace,
-                self.truth.q.transpose(),
-                x.as_ref(),
-                1.0,
-            );
-            clean_simd_state();
-            for j in 0..b {
-                for c in 0..r {
-                    zbuf[c] = ws.z_star[(c, j)];
-                }
-                self.truth.features(zbuf, &mut ws.pi, col);
-                f[(0, done + j)] = col.iter().zip(&self.theta_feat).map(|(a, b)| a * b).sum();
-                for c in 0..r {
-                    zbuf[c] = ws.z[(c, j)];
-                }
-                proj.features(zbuf, &mut ws.pi, col);
-                for (c, v) in col.iter().enumerate() {
-                    psi[(c, done + j)] = *v;
-                }
-            }
-            done += b;
-        }
-    }
-
     /// Exact-given-the-Monte-Carlo risk parts of the min-norm head on `ψ_Û`
     /// (Prop. B.1), from the population draws in `ws.psi_pop/f_pop` and the design in
-    /// `ws.psi_n/f_n`.
-    fn risk_parts(&self, ws: &mut GmmWorkspace, n: usize) -> Result<RiskParts> {
-        let p = self.d_eff();
-        let big_n = ws.psi_pop.ncols();
+    /// `ws.psi_n/f_n` (a point per row).
+    fn risk_parts(&self, ws: &mut GmmWorkspace) -> Result<RiskParts> {
+        let (big_n, n) = (ws.f_pop.len(), ws.f_n.len());
         let s = &mut ws.risk;
+        let psi_pop = ws.psi_pop.as_ref();
+        let scale = 1.0 / big_n as f64;
         mul_into(
             s.sigma.as_mut(),
             Accum::Replace,
-            ws.psi_pop.as_ref(),
-            ws.psi_pop.transpose(),
-            1.0 / big_n as f64,
+            psi_pop.transpose(),
+            psi_pop,
+            scale,
         );
         mul_into(
             s.c.as_mut(),
             Accum::Replace,
-            ws.psi_pop.as_ref(),
-            ws.f_pop.transpose(),
-            1.0 / big_n as f64,
+            psi_pop.transpose(),
+            col(&ws.f_pop),
+            scale,
         );
         s.eigh.pinv_psd(s.sigma.as_ref(), s.sigma_inv.as_mut())?;
         mul_into(
@@ -733,30 +690,38 @@ impl GmmModel {
             s.c.as_ref(),
             1.0,
         );
-        // Rep: mean squared residual of the population least-squares fit.
+        // The residuals e = f⋆ − ψᵀβ of the population least-squares fit.
         clean_simd_state();
-        let beta = &s.beta;
-        let residual = |psi: &Mat<f64>, f: &Mat<f64>, j: usize| {
-            f[(0, j)] - (0..p).map(|c| beta[(c, 0)] * psi[(c, j)]).sum::<f64>()
-        };
-        let rep = (0..big_n)
-            .map(|j| residual(&ws.psi_pop, &ws.f_pop, j).powi(2))
-            .sum::<f64>()
-            / big_n as f64;
-        // Downstream: (1/n) Σᵢ ψ(xᵢ) e(xᵢ) with e = f⋆ − ψᵀβ the population residual.
-        s.cr.fill(0.0);
-        for j in 0..n {
-            let e = residual(&ws.psi_n, &ws.f_n, j) / n as f64;
-            for c in 0..p {
-                s.cr[(c, 0)] += ws.psi_n[(c, j)] * e;
+        for (psi, f, e) in [
+            (&ws.psi_pop, &ws.f_pop, &mut ws.e_pop),
+            (&ws.psi_n, &ws.f_n, &mut ws.e_n),
+        ] {
+            e.copy_from_slice(f);
+            for c in 0..psi.ncols() {
+                let b = s.beta[(c, 0)];
+                for (ej, v) in e.iter_mut().zip(psi.col_as_slice(c)) {
+                    *ej -= b * v;
+                }
             }
         }
+        // Rep: mean squared residual at the population draws.
+        let rep = ws.e_pop.iter().map(|e| e * e).sum::<f64>() * scale;
+        // Downstream: δ = Σ_n⁺ (1/n) Σᵢ ψ(xᵢ) e(xᵢ).
+        let psi_n = ws.psi_n.as_ref();
+        let inv_n = 1.0 / n as f64;
+        mul_into(
+            s.cr.as_mut(),
+            Accum::Replace,
+            psi_n.transpose(),
+            col(&ws.e_n),
+            inv_n,
+        );
         mul_into(
             s.sigma_n.as_mut(),
             Accum::Replace,
-            ws.psi_n.as_ref(),
-            ws.psi_n.transpose(),
-            1.0 / n as f64,
+            psi_n.transpose(),
+            psi_n,
+            inv_n,
         );
         s.eigh
             .pinv_psd(s.sigma_n.as_ref(), s.sigma_n_inv.as_mut())?;
@@ -768,9 +733,32 @@ impl GmmModel {
             1.0,
         );
         let leak = crate::linalg::quad_form(s.delta.as_ref(), s.sigma.as_ref(), s.delta.as_ref());
-        let var = self.params.noise_var / n as f64
+        let var = self.params.noise_var
+            * inv_n
             * trace_of_product(s.sigma.as_ref(), s.sigma_n_inv.as_ref());
         Ok(RiskParts { rep, leak, var })
+    }
+
+    /// Draws the `n` design points and the `risk_samples` population draws of a trial
+    /// and writes their features at the fitted centres and their targets into `ws`.
+    fn featurise_draws(&self, n: usize, rng: &mut ChaCha8Rng, ws: &mut GmmWorkspace) -> Result<()> {
+        let (p, big_n) = (self.d_eff(), self.params.risk_samples);
+        ensure(&mut ws.psi_n, n, p);
+        ensure(&mut ws.psi_pop, big_n, p);
+        for (v, len) in [
+            (&mut ws.f_n, n),
+            (&mut ws.e_n, n),
+            (&mut ws.f_pop, big_n),
+            (&mut ws.e_pop, big_n),
+        ] {
+            v.resize(len, 0.0);
+        }
+        ws.draws.couple(self, &ws.proj)?;
+        ws.draws
+            .draw(self, &ws.proj, rng, &mut ws.psi_n, &mut ws.f_n);
+        ws.draws
+            .draw(self, &ws.proj, rng, &mut ws.psi_pop, &mut ws.f_pop);
+        Ok(())
     }
 
     /// One trial with EM started from `init` (used by [`TwoStageModel::trial`]) and,
@@ -814,9 +802,9 @@ impl GmmModel {
         ws.proj
             .refit(ws.u_hat.as_ref(), &mut ws.proj_scratch)
             .map_err(|e| e.to_string())?;
-        self.featurise_draws(spec.n, rng, ws, false);
-        self.featurise_draws(self.params.risk_samples, rng, ws, true);
-        let parts = self.risk_parts(ws, spec.n).map_err(|e| e.to_string())?;
+        self.featurise_draws(spec.n, rng, ws)
+            .map_err(|e| e.to_string())?;
+        let parts = self.risk_parts(ws).map_err(|e| e.to_string())?;
         if !(parts.rep.is_finite() && parts.leak.is_finite() && parts.var.is_finite()) {
             return Err("non-finite risk part".into());
         }
@@ -867,7 +855,9 @@ impl TwoStageModel for GmmModel {
         let em = 6.0 * iterations * m * k * d;
         let features = 10.0 * (risk + n) * (k * d + p * p);
         let trial = Need::new(
-            super::doubles(d * m + (p + 1.0) * (risk + n) + 4.0 * CHUNK as f64 * (d + p)),
+            super::doubles(
+                d * m + (p + 2.0) * (risk + n) + draws::BLOCK as f64 * (4.0 * k + 4.0 * p),
+            ),
             em + features,
             if em >= features { "m" } else { "risk_samples" },
         );
@@ -886,7 +876,7 @@ impl TwoStageModel for GmmModel {
                 |a, b| if b.1 > a.1 { b } else { a },
             );
         let predict = Need::new(
-            super::doubles(8.0 * kd * kd + 16.0 * CHUNK as f64 * (p + kd + 1.0)),
+            super::doubles(8.0 * kd * kd + 32.0 * theory::CHUNK as f64 * (p + kd + 1.0)),
             terms.iter().map(|t| t.1).sum(),
             driver,
         );
@@ -1245,6 +1235,83 @@ mod tests {
         assert!(fast_steps < plain_steps, "{fast_steps} vs {plain_steps}");
     }
 
+    /// The risk parts' draws in the `2r⋆` coupled coordinates ([`draws`]) have the law
+    /// of featurising full `d`-dimensional mixture points: at a fitted-like `Û` (the
+    /// truth moved by 0.3 per coordinate, so `Q_Û` is turned well away from `Q⋆` and
+    /// `M = Q⋆ᵀQ_Û` is not symmetric), the means of `f⋆`, `f⋆²`, every `ψ_c`, `ψ_c f⋆` and
+    /// `ψ_c²` from 200 000 draws of each kind agree within 5 standard errors of their
+    /// difference (29 comparisons, so a false alarm has odds below 10⁻⁴). The coupling
+    /// itself satisfies `MᵀM + L² = I` to round-off (a coupling without `L` fails here).
+    #[test]
+    fn coupled_draws_have_the_law_of_full_draws() {
+        let model = GmmModel::new(small(3, 7, 1.5)).unwrap();
+        let (d, k, r, p) = (model.d, model.k, model.r, model.d_eff());
+        let mut rng = trial_rng(21, 0, 1);
+        let u_hat = Mat::from_fn(d, k, |row, i| {
+            let g: f64 = StandardNormal.sample(&mut rng);
+            model.u_star[(row, i)] + 0.3 * g
+        });
+        let proj = Projection::new(u_hat.as_ref(), r).unwrap();
+        let mut draws = draws::Draws::new(k, r);
+        draws.couple(&model, &proj).unwrap();
+        let (t, mut id) = (draws.coupling(), Mat::<f64>::zeros(r, r));
+        mul_into(id.as_mut(), Accum::Replace, t.transpose(), t, 1.0);
+        for a in 0..r {
+            for b in 0..r {
+                let want = if a == b { 1.0 } else { 0.0 };
+                assert!((id[(a, b)] - want).abs() < 1e-12, "MᵀM + L² at ({a}, {b})");
+            }
+        }
+        let big_n = 200_000;
+        // The moments of one sample: f, f², then ψ_c, ψ_c f and ψ_c² for each c.
+        let moments = |psi: &Mat<f64>, f: &[f64]| -> Vec<Vec<f64>> {
+            let mut out = vec![f.to_vec(), f.iter().map(|v| v * v).collect()];
+            for c in 0..p {
+                let col: Vec<f64> = (0..big_n).map(|j| psi[(j, c)]).collect();
+                out.push(col.clone());
+                out.push(col.iter().zip(f).map(|(a, b)| a * b).collect());
+                out.push(col.iter().map(|a| a * a).collect());
+            }
+            out
+        };
+        let (mut psi, mut f) = (Mat::zeros(big_n, p), vec![0.0; big_n]);
+        draws.draw(&model, &proj, &mut trial_rng(21, 0, 2), &mut psi, &mut f);
+        let coupled = moments(&psi, &f);
+        let mut x = Mat::zeros(d, big_n);
+        GmmModel::sample_mixture(model.u_star(), &mut trial_rng(21, 0, 3), x.as_mut());
+        let (mut pi, mut col, mut z) = (vec![0.0; k], vec![0.0; p], vec![0.0; r]);
+        for j in 0..big_n {
+            for c in 0..r {
+                z[c] = (0..d)
+                    .map(|row| model.truth.q[(row, c)] * x[(row, j)])
+                    .sum();
+            }
+            model.truth.features(&z, &mut pi, &mut col);
+            f[j] = col.iter().zip(&model.theta_feat).map(|(a, b)| a * b).sum();
+            for c in 0..r {
+                z[c] = (0..d).map(|row| proj.q[(row, c)] * x[(row, j)]).sum();
+            }
+            proj.features(&z, &mut pi, &mut col);
+            for c in 0..p {
+                psi[(j, c)] = col[c];
+            }
+        }
+        let full = moments(&psi, &f);
+        let mean_var = |v: &[f64]| {
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            let var = v.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+            (m, var / v.len() as f64)
+        };
+        for (q, (a, b)) in coupled.iter().zip(&full).enumerate() {
+            let ((ma, va), (mb, vb)) = (mean_var(a), mean_var(b));
+            let z = (ma - mb) / (va + vb).sqrt();
+            assert!(
+                z.abs() < 5.0,
+                "moment {q}: coupled {ma} vs full {mb} (z = {z:.2})"
+            );
+        }
+    }
+
     /// Label switching needs no alignment: relabelling the fitted centres permutes the
     /// feature blocks (and the basis `Q_Û` may flip signs), and the min-norm predictor's
     /// risk parts are unchanged up to round-off.
@@ -1425,13 +1492,14 @@ mod tests {
         let model = GmmModel::new(small(3, 5, 2.0)).unwrap();
         let p = model.d_eff();
         let (n, reps) = (400, 2000);
-        let mut ws = model.workspace();
-        ws.proj = model.truth.clone();
+        let mut draws = draws::Draws::new(model.k, model.r);
+        draws.couple(&model, &model.truth).unwrap();
+        let (mut psi, mut f) = (Mat::zeros(n, p), vec![0.0; n]);
         let mut rng = trial_rng(91, 0, 0);
         let grams: Vec<Mat<f64>> = (0..reps)
             .map(|_| {
-                model.featurise_draws(n, &mut rng, &mut ws, false);
-                ws.psi_n.as_ref() * ws.psi_n.transpose() * faer::Scale(1.0 / n as f64)
+                draws.draw(&model, &model.truth, &mut rng, &mut psi, &mut f);
+                psi.transpose() * &psi * faer::Scale(1.0 / n as f64)
             })
             .collect();
         let mut pooled = Mat::<f64>::zeros(p, p);

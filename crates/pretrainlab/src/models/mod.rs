@@ -7,7 +7,9 @@
 pub mod attention_tokens;
 pub mod dp_sgd;
 pub mod factor;
+pub mod glm_oi;
 pub mod gmm;
+pub mod multi_index;
 pub mod nc_resnet;
 pub mod neural_collapse;
 pub mod rf_reconstruction;

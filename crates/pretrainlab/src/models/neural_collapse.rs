@@ -61,8 +61,10 @@
 //! so that [`crate::optim::Lbfgs`], allocation-free with its workspace, runs unconstrained
 //! on `(W, U)`: the gradient in `uᵢ` is the Riemannian gradient on the sphere of the
 //! centred hyperplane, `(P − hᵢhᵢᵀ)∇_h F`, divided by `‖Puᵢ‖`, and normalising `uᵢ` is the
-//! retraction. The minimisation is restarted from the normalised point until it stops
-//! at once with `‖∇F‖₂ ≤ tol`.
+//! retraction. The minimisation starts from the normalised draw (from the raw draw,
+//! `‖uᵢ‖ ≈ √m` scales the features' gradient down by `√m` and L-BFGS needs several
+//! times more iterations) and is restarted from the normalised point until it stops at
+//! once with `‖∇F‖₂ ≤ tol`.
 
 use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -70,6 +72,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::Claim;
 use crate::budget::{Cost, Need};
+use crate::linalg::dot;
 use crate::model::{Criterion, MeanPrediction, MetricSpec, Model, Prediction, Quantity, Reference};
 use crate::optim::{Lbfgs, LbfgsSettings};
 use crate::params::{ModelInfo, describe};
@@ -437,6 +440,37 @@ fn jacobi(a: &mut [f64], v: &mut [f64], vals: &mut [f64], k: usize) {
     }
 }
 
+/// `h = Pu/‖Pu‖` (`P` the centring projection); returns `‖Pu‖`, `None` when it is zero or
+/// not finite.
+fn centre_normalise(u: &[f64], h: &mut [f64]) -> Option<f64> {
+    let mean = sum(u) / u.len() as f64;
+    for (hv, uv) in h.iter_mut().zip(u) {
+        *hv = uv - mean;
+    }
+    let r = dot(h, h).sqrt();
+    if !(r > 0.0 && r.is_finite()) {
+        return None;
+    }
+    let inv = 1.0 / r;
+    for hv in h.iter_mut() {
+        *hv *= inv;
+    }
+    Some(r)
+}
+
+/// `Σ_i a_i` with eight partial sums (see [`crate::linalg::dot`]).
+fn sum(a: &[f64]) -> f64 {
+    let chunks = a.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().sum();
+    let mut acc = [0.0; 8];
+    for c in chunks {
+        for (acc, v) in acc.iter_mut().zip(c) {
+            *acc += v;
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
 /// The objective `F` at `x = (W, U)` and its gradient into `g`; the features `hᵢ` are
 /// left in `h`. A zero `Puᵢ` gives NaN.
 #[allow(clippy::too_many_arguments)]
@@ -464,27 +498,12 @@ fn objective(
     f += 0.5 * lambda * wn;
     for i in 0..n {
         let y = i / per_class;
-        let ui = &u[i * m..(i + 1) * m];
         let hi = &mut h[i * m..(i + 1) * m];
-        let mean = ui.iter().sum::<f64>() / m as f64;
-        let mut r2 = 0.0;
-        for (hv, uv) in hi.iter_mut().zip(ui) {
-            *hv = uv - mean;
-            r2 += *hv * *hv;
-        }
-        let r = r2.sqrt();
-        if r2 <= 0.0 || !r.is_finite() {
+        let Some(r) = centre_normalise(&u[i * m..(i + 1) * m], hi) else {
             return f64::NAN;
-        }
-        for hv in hi.iter_mut() {
-            *hv /= r;
-        }
+        };
         for (c, zc) in z.iter_mut().enumerate() {
-            *zc = w[c * m..(c + 1) * m]
-                .iter()
-                .zip(hi.iter())
-                .map(|(a, b)| a * b)
-                .sum();
+            *zc = dot(&w[c * m..(c + 1) * m], hi);
         }
         // z becomes dℓ/dz.
         match loss {
@@ -519,8 +538,8 @@ fn objective(
             }
         }
         // Riemannian gradient (P − hhᵀ)∇_h F, divided by ‖Pu‖.
-        let gmean = gui.iter().sum::<f64>() / m as f64;
-        let hg: f64 = gui.iter().zip(hi.iter()).map(|(a, b)| a * b).sum();
+        let gmean = sum(gui) / m as f64;
+        let hg = dot(gui, hi);
         for (guv, &hv) in gui.iter_mut().zip(hi.iter()) {
             *guv = (*guv - gmean - hg * hv) / r;
         }
@@ -732,8 +751,9 @@ impl Model for NeuralCollapse {
         }
     }
 
-    /// Draws `W` (entries `N(0, 1/m)`) then `U` (entries `N(0, 1)`), minimises `F` and
-    /// measures the collapse.
+    /// Draws `W` (entries `N(0, 1/m)`) then `U` (entries `N(0, 1)`), normalises the
+    /// features, `uᵢ ← Puᵢ/‖Puᵢ‖` (`F` unchanged), minimises `F` from there and measures
+    /// the collapse.
     fn trial(
         &self,
         rng: &mut ChaCha8Rng,
@@ -748,6 +768,15 @@ impl Model for NeuralCollapse {
         for (i, xv) in ws.x.iter_mut().enumerate() {
             let g: f64 = StandardNormal.sample(rng);
             *xv = if i < k * m { g * sw } else { g };
+        }
+        for (ui, hi) in ws.x[k * m..]
+            .chunks_exact_mut(m)
+            .zip(ws.h.chunks_exact_mut(m))
+        {
+            if centre_normalise(ui, hi).is_none() {
+                return Err("a drawn feature has zero centred norm".into());
+            }
+            ui.copy_from_slice(hi);
         }
         let NeuralCollapseWorkspace {
             opt,

@@ -33,6 +33,22 @@
 //! excess_no_ttt = ‖e‖²,      excess_ttt(η) = ‖e − ηa‖².
 //! ```
 //!
+//! **Simulation.** `β` and the context are drawn explicitly (`d + n(d + 1)` normals per
+//! task). The test-time step enters the risks only through `eᵀv` and `‖v‖²`, with
+//! `v = X_trᵀ r` and `r = X_tr e + σε_tr`, and these are drawn from their exact joint law
+//! given `e`. In a basis whose first vector is `ê = e/‖e‖`, `X_tr = [g, H]` with
+//! `g ~ N(0, I_k)` and `H` (`k × (d−1)`) independent standard normal; split `ε_tr` along
+//! and across `ĝ = g/‖g‖`. Then
+//!
+//! ```text
+//! ĝᵀr = ‖e‖√A + σξ,   ‖r‖² = (ĝᵀr)² + σ²B,   gᵀr = √A·ĝᵀr,
+//! eᵀv = ‖e‖·gᵀr,      ‖v‖² = (gᵀr)² + ‖r‖²·G,   ‖e − sv‖² = (‖e‖ − s·gᵀr)² + s²‖r‖²G,
+//! ```
+//!
+//! with `A = ‖g‖² ~ χ²_k`, `ξ ~ N(0, 1)`, `B ~ χ²_{k−1}` (the rest of `‖ε_tr‖²`) and
+//! `G = ‖Hᵀr‖²/‖r‖² ~ χ²_{d−1}` (`Hᵀr ~ N(0, ‖r‖²I)` given `r`), all independent: four
+//! draws in place of `k(d + 1)` normals.
+//!
 //! **Theory** (re-derived here). Over `X_tr`, `ε_tr` given `β` and the context,
 //! `E[eᵀa] = 2kq‖e‖²` and `E‖a‖² = 4q²(k(k + d + 1)‖e‖² + σ²kd)`. The step that minimises
 //! the expected risk over tasks, and the risk it reaches, are
@@ -57,7 +73,7 @@
 use std::collections::BTreeMap;
 
 use rand::rngs::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
+use rand_distr::{ChiSquared, Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::Claim;
@@ -129,6 +145,11 @@ pub struct TttLinear {
     eta_star: f64,
     loss_star: f64,
     a2: f64,
+    /// `χ²_k`, `χ²_{k−1}` and `χ²_{d−1}` of the test-time step (`None`: zero degrees of
+    /// freedom, the variable is 0).
+    chi_k: Option<ChiSquared<f64>>,
+    chi_k1: Option<ChiSquared<f64>>,
+    chi_d1: Option<ChiSquared<f64>>,
     metrics: Vec<MetricSpec>,
 }
 
@@ -139,8 +160,6 @@ pub struct TttWorkspace {
     beta: Vec<f64>,
     u: Vec<f64>,
     e: Vec<f64>,
-    /// `X_trᵀ(X_tr e + σε_tr)`, so that `a = 2q·v`.
-    v: Vec<f64>,
     /// Per task: `‖e‖²`, `eᵀa`, `‖a‖²` and `‖e − η⋆a‖²`.
     ee: Vec<f64>,
     ea: Vec<f64>,
@@ -230,6 +249,8 @@ impl TttLinear {
                 "the step η̂ = Σ eᵀa / Σ ‖a‖² fitted on the first half of the tasks",
             ),
         ];
+        let (chi_k, chi_k1, chi_d1) =
+            (chi_squared(p.k), chi_squared(p.k - 1), chi_squared(p.d - 1));
         Ok(TttLinear {
             p,
             c_star,
@@ -237,6 +258,9 @@ impl TttLinear {
             eta_star,
             loss_star,
             a2,
+            chi_k,
+            chi_k1,
+            chi_d1,
             metrics,
         })
     }
@@ -276,9 +300,9 @@ impl TttLinear {
     }
 
     /// One task, drawn in this order from `rng`: `β` (d standard normals, scaled by
-    /// `1/√d`), then each context sample (`x`: d normals, then `ε`), then each test-time
-    /// sample (`x`, then `ε`). Leaves `β`, `u`, `e` and `v = X_trᵀ(X_tr e + σε_tr)` in
-    /// the workspace.
+    /// `1/√d`), then each context sample (`x`: d normals, then `ε`), then the test-time
+    /// step's `A`, `ξ`, `B`, `G` (see the module documentation). Leaves `β`, `u` and `e`
+    /// in the workspace.
     fn task(&self, rng: &mut ChaCha8Rng, ws: &mut TttWorkspace) -> TaskRecord {
         let (d, sigma) = (self.p.d, self.p.sigma);
         let scale = 1.0 / (d as f64).sqrt();
@@ -292,33 +316,69 @@ impl TttLinear {
             axpy(&mut ws.u, y, &ws.x);
         }
         let inv_n = 1.0 / self.p.n as f64;
-        let mut q = 0.0;
+        let (mut q, mut ee) = (0.0, 0.0);
         for ((u, e), b) in ws.u.iter_mut().zip(ws.e.iter_mut()).zip(&ws.beta) {
             *u *= inv_n;
             *e = b - self.c_star * *u;
             q += *u * *u;
+            ee += *e * *e;
         }
-        ws.v.fill(0.0);
-        for _ in 0..self.p.k {
-            let r = draw_row(rng, &mut ws.x, &ws.e) + sigma * normal(rng);
-            axpy(&mut ws.v, r, &ws.x);
-        }
-        let (mut ee, mut ev, mut vv, mut star) = (0.0, 0.0, 0.0, 0.0);
-        let step = 2.0 * q * self.eta_star;
-        for (e, v) in ws.e.iter().zip(&ws.v) {
-            ee += e * e;
-            ev += e * v;
-            vv += v * v;
-            let r = e - step * v;
-            star += r * r;
-        }
+        let draw = |chi: &Option<ChiSquared<f64>>, rng: &mut ChaCha8Rng| {
+            chi.as_ref().map_or(0.0, |c| c.sample(rng))
+        };
+        let a = draw(&self.chi_k, rng);
+        let xi = normal(rng);
+        let b = draw(&self.chi_k1, rng);
+        let g = draw(&self.chi_d1, rng);
+        let step = Step::new(ee.sqrt(), sigma, [a, xi, b, g]);
+        let s = 2.0 * q * self.eta_star;
         TaskRecord {
             ee,
-            ea: 2.0 * q * ev,
-            aa: 4.0 * q * q * vv,
-            star,
+            ea: 2.0 * q * step.ev,
+            aa: 4.0 * q * q * step.vv,
+            star: step.risk(s),
         }
     }
+}
+
+/// `eᵀv`, `‖v‖²` and what `‖e − sv‖²` needs, for `v = X_trᵀ(X_tr e + σε_tr)`, from `‖e‖`
+/// and the draws `A ~ χ²_k`, `ξ ~ N(0, 1)`, `B ~ χ²_{k−1}`, `G ~ χ²_{d−1}`.
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    norm_e: f64,
+    /// `gᵀr` and `‖r‖²·G` (`‖v_⊥‖²`).
+    gr: f64,
+    across: f64,
+    ev: f64,
+    vv: f64,
+}
+
+impl Step {
+    fn new(norm_e: f64, sigma: f64, [a, xi, b, g]: [f64; 4]) -> Self {
+        let root = a.sqrt();
+        let along = norm_e * root + sigma * xi;
+        let rr = along * along + sigma * sigma * b;
+        let gr = root * along;
+        let across = rr * g;
+        Step {
+            norm_e,
+            gr,
+            across,
+            ev: norm_e * gr,
+            vv: gr * gr + across,
+        }
+    }
+
+    /// `‖e − sv‖² = (‖e‖ − s·gᵀr)² + s²‖v_⊥‖²`.
+    fn risk(&self, s: f64) -> f64 {
+        let along = self.norm_e - s * self.gr;
+        along * along + s * s * self.across
+    }
+}
+
+/// `χ²_dof`, `None` for zero degrees of freedom.
+fn chi_squared(dof: usize) -> Option<ChiSquared<f64>> {
+    ChiSquared::new(dof as f64).ok()
 }
 
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
@@ -495,7 +555,6 @@ impl Model for TttLinear {
             beta: vec![0.0; d],
             u: vec![0.0; d],
             e: vec![0.0; d],
-            v: vec![0.0; d],
             ee: vec![0.0; t],
             ea: vec![0.0; t],
             aa: vec![0.0; t],
@@ -618,29 +677,22 @@ impl Model for TttLinear {
         100
     }
 
-    /// A trial draws `tasks·(n + k + 1)·d` normals and does a few flops with each, holding
-    /// five d-vectors and four per-task numbers; the prediction expands polynomials of a
-    /// few hundred terms.
+    /// A trial draws `tasks·((n + 1)·d + n)` normals and four more variables per task, and
+    /// does a few flops with each, holding four d-vectors and four per-task numbers; the
+    /// prediction expands polynomials of a few hundred terms.
     fn cost(&self) -> Cost {
-        let (d, n, k, t) = (
-            self.p.d as f64,
-            self.p.n as f64,
-            self.p.k as f64,
-            self.p.tasks as f64,
-        );
-        let driver = if t >= (n + k).max(d) {
+        let (d, n, t) = (self.p.d as f64, self.p.n as f64, self.p.tasks as f64);
+        let driver = if t >= (n + 1.0).max(d) {
             "tasks"
-        } else if d >= n + k {
+        } else if d >= n + 1.0 {
             "d"
-        } else if k >= n {
-            "k"
         } else {
             "n"
         };
         Cost {
             trial: Need::new(
-                super::doubles(5.0 * d + 4.0 * t),
-                30.0 * t * (n + k + 1.0) * d,
+                super::doubles(4.0 * d + 4.0 * t),
+                30.0 * t * ((n + 1.0) * d + 10.0),
                 driver,
             ),
             predict: Need::new(1e6, 1e7, "d"),
@@ -780,6 +832,61 @@ mod tests {
         }
     }
 
+    /// The reduced test-time draw has the law of the explicit one: at a fixed `e`, the
+    /// two-sample Kolmogorov–Smirnov distance of `eᵀv`, `‖v‖²` and `‖e − sv‖²` between
+    /// 20 000 draws of each stays below its 0.1% critical value, for (d, k) = (3, 4),
+    /// (1, 1) (no `B`, no `G`) and (5, 1).
+    #[test]
+    fn the_reduced_step_has_the_explicit_law() {
+        use crate::stats::{ks_two_sample, ks_two_sample_critical_001};
+        let draws = 20_000;
+        let critical = ks_two_sample_critical_001(draws, draws);
+        for (d, k, sigma) in [(3, 4, 0.6), (1, 1, 0.5), (5, 1, 0.8)] {
+            let m = model(d, 4, sigma, k, 2);
+            let e: Vec<f64> = (0..d).map(|j| 0.3 + 0.2 * j as f64).collect();
+            let norm_e = e.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let s = 0.05;
+            let mut rng = ChaCha8Rng::seed_from_u64(31 + d as u64);
+            let mut explicit = [Vec::new(), Vec::new(), Vec::new()];
+            let mut reduced = [Vec::new(), Vec::new(), Vec::new()];
+            for _ in 0..draws {
+                let xt: Vec<Vec<f64>> = (0..k)
+                    .map(|_| (0..d).map(|_| normal(&mut rng)).collect())
+                    .collect();
+                let r: Vec<f64> = xt
+                    .iter()
+                    .map(|x| {
+                        x.iter().zip(&e).map(|(a, b)| a * b).sum::<f64>() + sigma * normal(&mut rng)
+                    })
+                    .collect();
+                let v: Vec<f64> = (0..d)
+                    .map(|j| (0..k).map(|i| xt[i][j] * r[i]).sum())
+                    .collect();
+                explicit[0].push(e.iter().zip(&v).map(|(a, b)| a * b).sum());
+                explicit[1].push(v.iter().map(|x| x * x).sum());
+                explicit[2].push(e.iter().zip(&v).map(|(a, b)| (a - s * b).powi(2)).sum());
+                let chi = |c: &Option<ChiSquared<f64>>, rng: &mut ChaCha8Rng| {
+                    c.as_ref().map_or(0.0, |c| c.sample(rng))
+                };
+                let a = chi(&m.chi_k, &mut rng);
+                let xi = normal(&mut rng);
+                let b = chi(&m.chi_k1, &mut rng);
+                let g = chi(&m.chi_d1, &mut rng);
+                let step = Step::new(norm_e, sigma, [a, xi, b, g]);
+                reduced[0].push(step.ev);
+                reduced[1].push(step.vv);
+                reduced[2].push(step.risk(s));
+            }
+            for (i, name) in ["eᵀv", "‖v‖²", "‖e − sv‖²"].iter().enumerate() {
+                let dist = ks_two_sample(&explicit[i], &reduced[i]);
+                assert!(
+                    dist < critical,
+                    "d = {d}, k = {k}, {name}: KS {dist} ≥ {critical}"
+                );
+            }
+        }
+    }
+
     /// E[eᵀa] = 2kE[q‖e‖²] and E‖a‖² = 4k((k + d + 1)E[q²‖e‖²] + σ²dE[q²]) against the
     /// model's own tasks (10⁵ tasks, 5 s.e.).
     #[test]
@@ -811,8 +918,10 @@ mod tests {
     }
 
     /// W_TT = W₀ + 2η X_trᵀ(y_tr − X_tr W₀u)uᵀ is W₀ − η∇L for L(W) = ‖y_tr − X_tr W u‖²
-    /// (central differences along random directions, 1e-6 relative), and the task's
-    /// ‖e‖², eᵀa, ‖a‖² give ‖β − W_TT u‖² as computed from the explicit matrices (1e-10).
+    /// (central differences along random directions, 1e-6 relative); the task replays
+    /// β and the context (1e-12); and `Step`, fed the `A, ξ, B, G` of explicit test-time
+    /// matrices (`A = ‖X_tr ê‖²`, `ξ = ĝᵀε_tr`, `B = ‖ε_tr‖² − ξ²`, `G = ‖v_⊥‖²/‖r‖²`),
+    /// gives ‖β − W_TT u‖² as computed from the explicit matrices (1e-10).
     #[test]
     fn the_update_is_a_gradient_step_of_the_ttt_loss() {
         let (d, n, k, sigma) = (4, 6, 5, 0.4);
@@ -838,7 +947,15 @@ mod tests {
             (xs, ys)
         };
         let (xc, yc) = rows(n);
-        let (xt, yt) = rows(k);
+        // The test-time samples, explicit, from their own stream.
+        let mut tt_rng = ChaCha8Rng::seed_from_u64(10);
+        let xt: Vec<Vec<f64>> = (0..k)
+            .map(|_| (0..d).map(|_| normal(&mut tt_rng)).collect())
+            .collect();
+        let eps: Vec<f64> = (0..k).map(|_| normal(&mut tt_rng)).collect();
+        let yt: Vec<f64> = (0..k)
+            .map(|i| (0..d).map(|j| xt[i][j] * beta[j]).sum::<f64>() + sigma * eps[i])
+            .collect();
         let u: Vec<f64> = (0..d)
             .map(|j| (0..n).map(|i| xc[i][j] * yc[i]).sum::<f64>() / n as f64)
             .collect();
@@ -893,6 +1010,32 @@ mod tests {
                 "{fd} vs {analytic}"
             );
         }
+        // The reduced variables of these explicit matrices.
+        let q: f64 = u.iter().map(|v| v * v).sum();
+        let e: Vec<f64> = (0..d).map(|j| beta[j] - m.c_star * u[j]).collect();
+        let norm_e = e.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let g: Vec<f64> = (0..k)
+            .map(|i| (0..d).map(|j| xt[i][j] * e[j]).sum::<f64>() / norm_e)
+            .collect();
+        let a: f64 = g.iter().map(|v| v * v).sum();
+        let xi = g.iter().zip(&eps).map(|(x, y)| x * y).sum::<f64>() / a.sqrt();
+        let b = eps.iter().map(|v| v * v).sum::<f64>() - xi * xi;
+        let rt: Vec<f64> = (0..k).map(|i| norm_e * g[i] + sigma * eps[i]).collect();
+        let v: Vec<f64> = (0..d)
+            .map(|j| (0..k).map(|i| xt[i][j] * rt[i]).sum())
+            .collect();
+        let ev: f64 = e.iter().zip(&v).map(|(x, y)| x * y).sum();
+        let vv: f64 = v.iter().map(|x| x * x).sum();
+        let v_perp2 = vv - ev * ev / (norm_e * norm_e);
+        let rr: f64 = rt.iter().map(|x| x * x).sum();
+        let step = Step::new(norm_e, sigma, [a, xi, b, v_perp2 / rr]);
+        assert!(
+            (step.ev - ev).abs() < 1e-10 * ev.abs().max(1.0),
+            "{} vs {ev}",
+            step.ev
+        );
+        assert!((step.vv - vv).abs() < 1e-10 * vv, "{} vs {vv}", step.vv);
+        let ee = norm_e * norm_e;
         for eta in [0.0, 0.01, 0.05] {
             let explicit: f64 = (0..d)
                 .map(|i| {
@@ -900,21 +1043,22 @@ mod tests {
                     (beta[i] - wu).powi(2)
                 })
                 .sum();
-            let from_task = r.ee - 2.0 * eta * r.ea + eta * eta * r.aa;
+            let (ea, aa) = (2.0 * q * step.ev, 4.0 * q * q * step.vv);
+            let reduced = ee - 2.0 * eta * ea + eta * eta * aa;
             assert!(
-                (explicit - from_task).abs() < 1e-10 * explicit.max(1.0),
-                "η = {eta}: {explicit} vs {from_task}"
+                (explicit - reduced).abs() < 1e-10 * explicit.max(1.0),
+                "η = {eta}: {explicit} vs {reduced}"
+            );
+            let direct = step.risk(2.0 * q * eta);
+            assert!(
+                (explicit - direct).abs() < 1e-10 * explicit.max(1.0),
+                "η = {eta}: {explicit} vs {direct}"
             );
         }
-        let at_star: f64 = (0..d)
-            .map(|i| {
-                let wu: f64 = (0..d)
-                    .map(|j| (w0[i][j] + m.eta_star * update[i][j]) * u[j])
-                    .sum();
-                (beta[i] - wu).powi(2)
-            })
-            .sum();
-        assert!((at_star - r.star).abs() < 1e-10 * at_star.max(1.0));
+        assert!((r.ee - ee).abs() < 1e-12 * ee.max(1.0));
+        let h = m.eta_star;
+        let expanded = r.ee - 2.0 * h * r.ea + h * h * r.aa;
+        assert!((expanded - r.star).abs() < 1e-10 * r.star.max(1.0));
     }
 
     /// L⋆ is the minimum over η of the expected risk E‖e‖² − 2ηE[eᵀa] + η²E‖a‖² and lies

@@ -34,6 +34,11 @@
 //! the Gaussian density on `[−12, 12]` (the mass beyond is below 10⁻³²), split at `0`
 //! and at the caller's breakpoints (the discontinuities of `T` and the points where it
 //! approaches `τ`, where `1/(λ − T)` peaks).
+//!
+//! **Noisy channels.** For `y = f(g, ε)` with a channel noise `ε ~ N(0, 1)` independent
+//! of `g`, the same limit holds with every expectation taken over `(G, ε)`
+//! ([`Preprocessing::with_noise`]): the inner expectation over `ε` by a quadrature rule
+//! the caller gives, the outer one over `G` as above.
 
 use crate::{Error, Result};
 
@@ -140,7 +145,12 @@ fn gk15<const K: usize>(f: &dyn Fn(f64) -> [f64; K], a: f64, b: f64) -> ([f64; K
 /// A bounded preprocessing `T(g)` of the single-index model, as a function of the
 /// latent `g = ⟨a, θ⋆⟩` (the link composed with the preprocessing of the label).
 pub struct Preprocessing {
-    t: Box<dyn Fn(f64) -> f64 + Send + Sync>,
+    /// `T(g, ε)`: the preprocessing of the label `y = f(g, ε)` of a latent `g` and a
+    /// channel noise `ε ~ N(0, 1)` independent of `g` (`ε` unused without noise).
+    t: Box<dyn Fn(f64, f64) -> f64 + Send + Sync>,
+    /// Gauss–Hermite nodes and weights of `ε` (the single node `(0, 1)` without noise):
+    /// every expectation is `E_G[Σₖ wₖ h(T(G, εₖ), G)]`.
+    noise: Vec<(f64, f64)>,
     /// `τ = sup T`.
     sup: f64,
     /// Points of `g` where `T` jumps or approaches `τ`.
@@ -184,6 +194,19 @@ impl Preprocessing {
         sup: f64,
         breaks: Vec<f64>,
     ) -> Result<Self> {
+        Self::with_noise(move |g, _| t(g), sup, breaks, &[(0.0, 1.0)])
+    }
+
+    /// `T(g, ε)` of a noisy channel `y = f(g, ε)`, `ε ~ N(0, 1)` independent of `g`, with
+    /// the expectation over `ε` taken by the quadrature rule `noise` (nodes and weights
+    /// summing to 1, e.g. Gauss–Hermite); `sup` and `breaks` as in [`Preprocessing::new`],
+    /// over both arguments.
+    pub fn with_noise(
+        t: impl Fn(f64, f64) -> f64 + Send + Sync + 'static,
+        sup: f64,
+        breaks: Vec<f64>,
+        noise: &[(f64, f64)],
+    ) -> Result<Self> {
         if !(sup > 0.0 && sup.is_finite()) {
             return Err(Error::Numerical(format!(
                 "the preprocessing must be bounded with a positive supremum, got sup T = {sup}"
@@ -191,6 +214,7 @@ impl Preprocessing {
         }
         Ok(Preprocessing {
             t: Box::new(t),
+            noise: noise.to_vec(),
             sup,
             breaks,
         })
@@ -201,14 +225,25 @@ impl Preprocessing {
         self.sup
     }
 
-    /// `T(g)`.
+    /// `T(g)` (at `ε = 0` for a noisy channel).
     pub fn eval(&self, g: f64) -> f64 {
-        (self.t)(g)
+        (self.t)(g, 0.0)
     }
 
-    /// `E[h(T(G), G)]` for a vector of integrands.
+    /// `E[h(T(G, ε), G)]` for a vector of integrands.
     pub fn expect<const K: usize>(&self, h: impl Fn(f64, f64) -> [f64; K]) -> [f64; K] {
-        gaussian_expectation(&|g| h((self.t)(g), g), &self.breaks)
+        gaussian_expectation(
+            &|g| {
+                let mut acc = [0.0; K];
+                for &(e, w) in &self.noise {
+                    for (a, v) in acc.iter_mut().zip(h((self.t)(g, e), g)) {
+                        *a += w * v;
+                    }
+                }
+                acc
+            },
+            &self.breaks,
+        )
     }
 
     fn moments(&self, lambda: f64) -> Moments {

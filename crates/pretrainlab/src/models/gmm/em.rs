@@ -10,7 +10,12 @@
 //! M: uᵢ ← Σⱼ rᵢⱼ xⱼ / Σⱼ rᵢⱼ
 //! ```
 //!
-//! done with two matrix products (`Uᵀ X` and `X Rᵀ`), data stored as a `d × m` matrix.
+//! done in one pass over the data (stored as a `d × m` matrix), a block of 256 points at
+//! a time: the block's logits by one product `X_Bᵀ U`, their softmax by a vectorised
+//! kernel ([`super::kernels`]), and the M-step's sums by one product `X_B R_B`, so the
+//! data are read once per step and the responsibilities never leave the cache. The
+//! log-likelihood (one `ln` per point) is computed only in the steps that SQUAREM
+//! compares.
 //! The mean log-likelihood never decreases along the iterations (a test checks it).
 //! Convergence: `maxᵢⱼ |Δuᵢⱼ| ≤ tol` between two successive M-steps.
 
@@ -26,6 +31,7 @@ use faer::{Accum, Mat, MatMut, MatRef};
 use rand::Rng;
 use rand::RngExt;
 
+use super::kernels;
 use crate::linalg::{clean_simd_state, mul_into};
 
 /// How EM is started.
@@ -63,7 +69,10 @@ pub enum Accel {
 /// Reusable buffers for [`fit`].
 #[derive(Clone, Debug)]
 pub struct EmScratch {
-    resp: Mat<f64>,
+    /// One block's logits, then responsibilities (`BLOCK × K`, column-major).
+    resp: Vec<f64>,
+    row_max: Vec<f64>,
+    row_sum: Vec<f64>,
     u_new: Mat<f64>,
     /// SQUAREM's iterates `u₀`, `u₁`, `u₂`.
     u0: Mat<f64>,
@@ -79,7 +88,9 @@ pub struct EmScratch {
 impl Default for EmScratch {
     fn default() -> Self {
         EmScratch {
-            resp: Mat::zeros(0, 0),
+            resp: Vec::new(),
+            row_max: Vec::new(),
+            row_sum: Vec::new(),
             u_new: Mat::zeros(0, 0),
             u0: Mat::zeros(0, 0),
             u1: Mat::zeros(0, 0),
@@ -138,34 +149,70 @@ fn ensure(mat: &mut Mat<f64>, rows: usize, cols: usize) {
     }
 }
 
-/// E-step in place: `resp` (K×m) ← responsibilities; returns `Σⱼ log Σᵢ exp(aᵢⱼ)` with
-/// `aᵢⱼ = xⱼᵀuᵢ − ½‖uᵢ‖²`.
-fn e_step(x: MatRef<'_, f64>, u: MatRef<'_, f64>, s: &mut EmScratch) -> f64 {
+/// Points per block of [`pass`]: the block's logits and responsibilities stay in cache.
+const BLOCK: usize = 256;
+
+/// One pass over the data `x` (d×m) at centres `u` (d×K), block by block: the logits
+/// `aᵢⱼ = xⱼᵀuᵢ − ½‖uᵢ‖²` by one product `X_Bᵀ U`, their softmax `rᵢⱼ`
+/// ([`kernels::softmax_rows`]), and, with `m_step`, the M-step's sums `Σⱼ rᵢⱼ xⱼ` into
+/// `s.u_new` (by the product `X_B R_B`) and `Σⱼ rᵢⱼ` into `s.mass`. With `want_ll` it
+/// returns `Σⱼ log Σᵢ exp(aᵢⱼ)`, otherwise 0.
+fn pass(
+    x: MatRef<'_, f64>,
+    u: MatRef<'_, f64>,
+    s: &mut EmScratch,
+    m_step: bool,
+    want_ll: bool,
+) -> f64 {
     let (k, m) = (u.ncols(), x.ncols());
     s.half_norms.clear();
     s.half_norms
         .extend((0..k).map(|i| 0.5 * u.col(i).iter().map(|v| v * v).sum::<f64>()));
-    mul_into(s.resp.as_mut(), Accum::Replace, u.transpose(), x, 1.0);
-    clean_simd_state();
+    s.resp.resize(BLOCK * k, 0.0);
+    s.row_max.resize(BLOCK, 0.0);
+    s.row_sum.resize(BLOCK, 0.0);
+    s.mass.clear();
+    s.mass.resize(k, 0.0);
+    if m_step {
+        s.u_new.fill(0.0);
+    }
     let mut total = 0.0;
-    for j in 0..m {
-        let mut col = s.resp.as_mut().col_mut(j);
-        let mut max = f64::NEG_INFINITY;
-        for i in 0..k {
-            col[i] -= s.half_norms[i];
-            max = max.max(col[i]);
+    let mut start = 0;
+    while start < m {
+        let b = BLOCK.min(m - start);
+        let xb = x.subcols(start, b);
+        let resp = &mut s.resp[..b * k];
+        mul_into(
+            MatMut::from_column_major_slice_mut(resp, b, k),
+            Accum::Replace,
+            xb.transpose(),
+            u,
+            1.0,
+        );
+        clean_simd_state();
+        let (row_max, row_sum) = (&mut s.row_max[..b], &mut s.row_sum[..b]);
+        kernels::softmax_rows(resp, &s.half_norms, row_max, row_sum);
+        if want_ll {
+            total += row_max
+                .iter()
+                .zip(row_sum.iter())
+                .map(|(mx, sm)| mx + sm.ln())
+                .sum::<f64>();
         }
-        let mut sum = 0.0;
-        for i in 0..k {
-            let e = (col[i] - max).exp();
-            col[i] = e;
-            sum += e;
+        if m_step {
+            for (mass, col) in s.mass.iter_mut().zip(resp.chunks_exact(b)) {
+                *mass += col.iter().sum::<f64>();
+            }
+            mul_into(
+                s.u_new.as_mut(),
+                Accum::Add,
+                xb,
+                MatRef::from_column_major_slice(resp, b, k),
+                1.0,
+            );
+            clean_simd_state();
         }
-        let inv = 1.0 / sum;
-        for i in 0..k {
-            col[i] *= inv;
-        }
-        total += max + sum.ln();
+        start += b;
     }
     total
 }
@@ -173,8 +220,7 @@ fn e_step(x: MatRef<'_, f64>, u: MatRef<'_, f64>, s: &mut EmScratch) -> f64 {
 /// Mean log-likelihood of the data `x` (d×m) at centres `u` (d×K).
 pub fn mean_loglik(x: MatRef<'_, f64>, u: MatRef<'_, f64>, s: &mut EmScratch) -> f64 {
     let (d, k, m) = (x.nrows(), u.ncols(), x.ncols());
-    ensure(&mut s.resp, k, m);
-    let lse = e_step(x, u, s);
+    let lse = pass(x, u, s, false, true);
     let sq: f64 = (0..m)
         .map(|j| x.col(j).iter().map(|v| v * v).sum::<f64>())
         .sum();
@@ -195,8 +241,7 @@ pub fn fit(
     accel: Accel,
     s: &mut EmScratch,
 ) -> Result<EmFit, EmError> {
-    let (d, k, m) = (x.nrows(), u.ncols(), x.ncols());
-    ensure(&mut s.resp, k, m);
+    let (d, k) = (x.nrows(), u.ncols());
     ensure(&mut s.u_new, d, k);
     let steps = match accel {
         Accel::None => plain(x, u.rb_mut(), tol, max_iter, s)?,
@@ -225,7 +270,7 @@ fn plain(
 ) -> Result<usize, EmError> {
     let mut last_step = f64::INFINITY;
     for it in 1..=max_iter {
-        em_step(x, u.as_ref(), s)?;
+        em_step(x, u.as_ref(), s, false)?;
         last_step = max_change(s.u_new.as_ref(), u.as_ref());
         u.copy_from(&s.u_new);
         if last_step <= tol {
@@ -277,7 +322,7 @@ fn squarem_loop(
     let (mut steps, mut last_step) = (0, f64::INFINITY);
     while steps < max_iter {
         // u₁ = M(u₀), with the log-likelihood at u₀.
-        let ll0 = em_step(x, u0.as_ref(), s)?;
+        let ll0 = em_step(x, u0.as_ref(), s, true)?;
         steps += 1;
         last_step = max_change(s.u_new.as_ref(), u0.as_ref());
         u1.copy_from(&s.u_new);
@@ -289,7 +334,7 @@ fn squarem_loop(
             break;
         }
         // u₂ = M(u₁).
-        em_step(x, u1.as_ref(), s)?;
+        em_step(x, u1.as_ref(), s, false)?;
         steps += 1;
         last_step = max_change(s.u_new.as_ref(), u1.as_ref());
         u2.copy_from(&s.u_new);
@@ -309,7 +354,7 @@ fn squarem_loop(
             break;
         }
         // Stabilise with one EM step from u′; keep it unless u′ lost likelihood.
-        match em_step(x, u.as_ref(), s) {
+        match em_step(x, u.as_ref(), s, true) {
             Ok(ll_jump) if ll_jump >= ll0 => {
                 steps += 1;
                 last_step = max_change(s.u_new.as_ref(), u.as_ref());
@@ -359,23 +404,18 @@ fn max_change(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
     step
 }
 
-/// One EM step from `u`: the M-step's centres into `s.u_new`; returns `Σⱼ log Σᵢ exp(aᵢⱼ)`
-/// at `u` (the log-likelihood up to terms that do not depend on `u`). A component that
-/// lost its responsibility mass, or a non-finite centre, is an error.
-fn em_step(x: MatRef<'_, f64>, u: MatRef<'_, f64>, s: &mut EmScratch) -> Result<f64, EmError> {
+/// One EM step from `u`: the M-step's centres into `s.u_new`; with `want_ll` returns
+/// `Σⱼ log Σᵢ exp(aᵢⱼ)` at `u` (the log-likelihood up to terms that do not depend on
+/// `u`), otherwise 0. A component that lost its responsibility mass, or a non-finite
+/// centre, is an error.
+fn em_step(
+    x: MatRef<'_, f64>,
+    u: MatRef<'_, f64>,
+    s: &mut EmScratch,
+    want_ll: bool,
+) -> Result<f64, EmError> {
     let (d, k, m) = (x.nrows(), u.ncols(), x.ncols());
-    let lse = e_step(x, u, s);
-    mul_into(
-        s.u_new.as_mut(),
-        Accum::Replace,
-        x,
-        s.resp.as_ref().transpose(),
-        1.0,
-    );
-    clean_simd_state();
-    s.mass.clear();
-    s.mass
-        .extend((0..k).map(|i| s.resp.as_ref().row(i).iter().sum::<f64>()));
+    let lse = pass(x, u, s, true, want_ll);
     for i in 0..k {
         let mass = s.mass[i];
         if !(mass > COLLAPSE_MASS * m as f64 / k as f64) {

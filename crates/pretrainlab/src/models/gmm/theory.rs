@@ -64,7 +64,7 @@ use crate::{Error, Result};
 /// Independent Monte Carlo blocks per stage.
 pub const BLOCKS: usize = 32;
 /// Samples processed per matrix product.
-const CHUNK: usize = 1024;
+pub(super) const CHUNK: usize = 1024;
 
 /// What the theory Monte Carlo produces.
 #[derive(Clone, Debug)]
