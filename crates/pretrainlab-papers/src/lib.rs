@@ -391,6 +391,41 @@ pub fn run(preset: &Preset, opts: &Options<'_>) -> Result<PresetOutcome, PaperEr
     })
 }
 
+/// The swept value of `axis` and the mean ± 1.96 s.e. of `metric` at each point that
+/// has both.
+pub(crate) fn simulated_along(
+    points: &[PointResult],
+    axis: &str,
+    metric: &str,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mut out = (Vec::new(), Vec::new(), Vec::new());
+    for p in points {
+        let x = p
+            .labels
+            .iter()
+            .find(|(name, _)| name == axis)
+            .and_then(|(_, v)| v.as_f64());
+        let values = p.trials.column(metric).unwrap_or_default();
+        if let (Some(x), Some(s)) = (x, pretrainlab::stats::Summary::of(&values)) {
+            out.0.push(x);
+            out.1.push(s.mean);
+            out.2.push(1.96 * s.se);
+        }
+    }
+    out
+}
+
+/// A plain line series of a theory curve.
+pub(crate) fn theory_line(label: &str, x: &[f64], y: Vec<f64>) -> pretrainlab_report::Series {
+    pretrainlab_report::Series {
+        label: label.into(),
+        x: x.to_vec(),
+        y,
+        err: None,
+        style: pretrainlab_report::Style::Line,
+    }
+}
+
 /// Runs `preset` under `--quick` into a fresh temporary folder named after `tag`; returns
 /// the folder, the finished parts and the post-processing's files (tests of the presets).
 #[cfg(test)]

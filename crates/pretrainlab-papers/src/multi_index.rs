@@ -17,10 +17,9 @@
 use std::fmt::Write as _;
 
 use pretrainlab::models::multi_index::{MultiIndex, optimal};
-use pretrainlab_experiment::PointResult;
 use pretrainlab_report::{Figure, Series, Style};
 
-use crate::{Context, Out, PaperError, Part, Preset};
+use crate::{Context, Out, PaperError, Part, Preset, simulated_along, theory_line};
 
 const STAGGERED: &str = r#"
 name = "multi-index-staggered"
@@ -157,35 +156,6 @@ fn theory(text: &str, quick: bool, deltas: &[f64]) -> Result<Lines, PaperError> 
     Ok((rows, marks))
 }
 
-/// `δ` and the mean ± 1.96 s.e. of `metric` at each point.
-fn simulated(points: &[PointResult], metric: &str) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let mut out = (Vec::new(), Vec::new(), Vec::new());
-    for p in points {
-        let delta = p
-            .labels
-            .iter()
-            .find(|(name, _)| name == "delta")
-            .and_then(|(_, v)| v.as_f64());
-        let values = p.trials.column(metric).unwrap_or_default();
-        if let (Some(delta), Some(s)) = (delta, pretrainlab::stats::Summary::of(&values)) {
-            out.0.push(delta);
-            out.1.push(s.mean);
-            out.2.push(1.96 * s.se);
-        }
-    }
-    out
-}
-
-fn line(label: &str, x: &[f64], y: Vec<f64>) -> Series {
-    Series {
-        label: label.into(),
-        x: x.to_vec(),
-        y,
-        err: None,
-        style: Style::Line,
-    }
-}
-
 fn points_series(label: &str, (x, y, e): (Vec<f64>, Vec<f64>, Vec<f64>)) -> Series {
     Series {
         label: label.into(),
@@ -204,7 +174,7 @@ pub fn post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
     let mut thresholds = String::from("part,what,delta\n");
     for (folder, text, title) in PARTS {
         let points = ctx.part(folder)?;
-        let swept = simulated(points, "lambda1").0;
+        let swept = simulated_along(points, "delta", "lambda1").0;
         if swept.is_empty() {
             return Err(post_error(format!("{folder}: no point has trials")));
         }
@@ -228,22 +198,22 @@ pub fn post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
         }
         let col = |i: usize| rows.iter().map(|r| r[i]).collect::<Vec<f64>>();
         let mut eig = vec![
-            line("bulk edge ψ_δ(λ̄_δ)", &grid, col(0)),
-            line("limit of λ1", &grid, col(1)),
-            line("limit of λ2", &grid, col(2)),
+            theory_line("bulk edge ψ_δ(λ̄_δ)", &grid, col(0)),
+            theory_line("limit of λ1", &grid, col(1)),
+            theory_line("limit of λ2", &grid, col(2)),
         ];
         let mut ov = vec![
-            line("limit of overlap1", &grid, col(3)),
-            line("limit of overlap2", &grid, col(4)),
-            line("limit of subspace overlap", &grid, col(5)),
+            theory_line("limit of overlap1", &grid, col(3)),
+            theory_line("limit of overlap2", &grid, col(4)),
+            theory_line("limit of subspace overlap", &grid, col(5)),
         ];
         for metric in ["lambda1", "lambda2", "lambda3"] {
-            let s = simulated(points, metric);
+            let s = simulated_along(points, "delta", metric);
             write_points(&mut points_csv, folder, metric, &s);
             eig.push(points_series(&format!("{metric} (95%)"), s));
         }
         for metric in ["overlap1", "overlap2", "subspace_overlap"] {
-            let s = simulated(points, metric);
+            let s = simulated_along(points, "delta", metric);
             write_points(&mut points_csv, folder, metric, &s);
             ov.push(points_series(&format!("{metric} (95%)"), s));
         }
@@ -256,7 +226,7 @@ pub fn post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
             .fold(0.0f64, |m, (y, e)| m.max(y + e));
         for (_, label, t) in &marks {
             if (lo..=hi).contains(t) {
-                ov.push(line(label, &[*t, *t], vec![0.0, top]));
+                ov.push(theory_line(label, &[*t, *t], vec![0.0, top]));
             }
         }
         out.figure(

@@ -11,10 +11,9 @@
 
 use std::fmt::Write as _;
 
-use pretrainlab_experiment::PointResult;
 use pretrainlab_report::{Figure, Series, Style};
 
-use crate::{Context, Out, PaperError, Part, Preset};
+use crate::{Context, Out, PaperError, Part, Preset, simulated_along, theory_line};
 
 const TEXT: &str = include_str!("../presets/ttt-linear.toml");
 
@@ -56,35 +55,6 @@ fn theory(base: &toml::Table, ks: &[i64]) -> Result<Vec<[f64; 3]>, PaperError> {
         .collect()
 }
 
-/// `k` and the mean ± s.e. of `metric` at each point.
-fn simulated(points: &[PointResult], metric: &str) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let mut out = (Vec::new(), Vec::new(), Vec::new());
-    for p in points {
-        let k = p
-            .labels
-            .iter()
-            .find(|(name, _)| name == "k")
-            .and_then(|(_, v)| v.as_f64());
-        let values = p.trials.column(metric).unwrap_or_default();
-        if let (Some(k), Some(s)) = (k, pretrainlab::stats::Summary::of(&values)) {
-            out.0.push(k);
-            out.1.push(s.mean);
-            out.2.push(1.96 * s.se);
-        }
-    }
-    out
-}
-
-fn line(label: &str, x: &[f64], y: Vec<f64>) -> Series {
-    Series {
-        label: label.into(),
-        x: x.to_vec(),
-        y,
-        err: None,
-        style: Style::Line,
-    }
-}
-
 /// Writes the figure and the CSVs under `paper/`.
 pub fn post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
     let points = ctx.part("")?;
@@ -95,7 +65,7 @@ pub fn post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
         .map(|p| p.params.clone())
         .ok_or_else(|| post_error("the experiment has no points"))?;
     // A dense grid over the sweep's range, and the swept values themselves.
-    let swept = simulated(points, "excess_no_ttt").0;
+    let swept = simulated_along(points, "k", "excess_no_ttt").0;
     let (lo, hi) = swept
         .iter()
         .fold((f64::INFINITY, 0.0f64), |(a, b), &k| (a.min(k), b.max(k)));
@@ -112,9 +82,9 @@ pub fn post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
     let lines = theory(&base, &ks)?;
     let column = |i: usize| lines.iter().map(|l| l[i]).collect::<Vec<f64>>();
     let mut series = vec![
-        line("exact theory L⋆(k)", &kx, column(0)),
-        line("proportional heuristic", &kx, column(1)),
-        line("no test-time training (1 − c⋆)", &kx, column(2)),
+        theory_line("exact theory L⋆(k)", &kx, column(0)),
+        theory_line("proportional heuristic", &kx, column(1)),
+        theory_line("no test-time training (1 − c⋆)", &kx, column(2)),
     ];
     let mut points_csv = String::from("k,metric,mean,half_width_95\n");
     for (metric, label) in [
@@ -122,7 +92,7 @@ pub fn post(ctx: &Context<'_>) -> Result<Vec<String>, PaperError> {
         ("excess_ttt", "simulated, fitted step (95%)"),
         ("excess_no_ttt", "simulated, no test-time training (95%)"),
     ] {
-        let (k, mean, half) = simulated(points, metric);
+        let (k, mean, half) = simulated_along(points, "k", metric);
         for ((k, m), h) in k.iter().zip(&mean).zip(&half) {
             let _ = writeln!(points_csv, "{k},{metric},{m},{h}");
         }
