@@ -142,6 +142,33 @@ fn gk15<const K: usize>(f: &dyn Fn(f64) -> [f64; K], a: f64, b: f64) -> ([f64; K
     (kronrod.map(|v| v * half), gauss.map(|v| v * half))
 }
 
+/// `λ̄`: the root on `(τ, ∞)` of a function `excess(λ)` that decreases in `λ` (there
+/// `δ E[T²/(λ − T)²] − 1`), by bisection in `log(λ − τ)` to `rel` relative; `τ(1 + 10⁻¹²)`
+/// when `excess` is not positive there.
+pub fn lambda_bar_root(tau: f64, rel: f64, excess: impl Fn(f64) -> f64) -> f64 {
+    let above = |gap: f64| excess(tau + gap) > 0.0;
+    let mut lo = 1e-12 * tau;
+    if !above(lo) {
+        return tau + lo;
+    }
+    let mut hi = tau;
+    while above(hi) {
+        hi *= 2.0;
+    }
+    for _ in 0..200 {
+        let mid = (lo * hi).sqrt();
+        if above(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi / lo < 1.0 + rel {
+            break;
+        }
+    }
+    tau + (lo * hi).sqrt()
+}
+
 /// A bounded preprocessing `T(g)` of the single-index model, as a function of the
 /// latent `g = ⟨a, θ⋆⟩` (the link composed with the preprocessing of the label).
 pub struct Preprocessing {
@@ -261,28 +288,9 @@ impl Preprocessing {
     /// `λ̄_δ`: the root of `δ E[T²/(λ − T)²] = 1` on `(τ, ∞)` (decreasing in `λ`), by
     /// bisection in `log(λ − τ)` to 10⁻¹² relative; `τ` (to within 10⁻¹²·τ) when it has no root.
     pub fn lambda_bar(&self, delta: f64) -> f64 {
-        let tau = self.sup;
-        let excess = |gap: f64| delta * self.moments(tau + gap).t2 - 1.0;
-        let mut lo = 1e-12 * tau;
-        if excess(lo) <= 0.0 {
-            return tau + lo;
-        }
-        let mut hi = tau;
-        while excess(hi) > 0.0 {
-            hi *= 2.0;
-        }
-        for _ in 0..200 {
-            let mid = (lo * hi).sqrt();
-            if excess(mid) > 0.0 {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-            if hi / lo < 1.0 + 1e-12 {
-                break;
-            }
-        }
-        tau + (lo * hi).sqrt()
+        lambda_bar_root(self.sup, 1e-12, |lambda| {
+            delta * self.moments(lambda).t2 - 1.0
+        })
     }
 
     /// The limit at `δ` (see the module docs).

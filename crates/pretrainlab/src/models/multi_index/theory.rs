@@ -457,28 +457,9 @@ impl Theory {
     /// `λ̄_δ`: the root of `δ E[T²/(λ − T)²] = 1` on `(τ, ∞)` (decreasing in `λ`), by
     /// bisection in `log(λ − τ)` to 10⁻¹³ relative; `τ(1 + 10⁻¹²)` when it has no root.
     pub fn lambda_bar(&self, delta: f64) -> f64 {
-        let tau = self.nodes.tau;
-        let excess = |gap: f64| delta * self.nodes.moments(tau + gap).s2 - 1.0;
-        let mut lo = 1e-12 * tau;
-        if excess(lo) <= 0.0 {
-            return tau + lo;
-        }
-        let mut hi = tau;
-        while excess(hi) > 0.0 {
-            hi *= 2.0;
-        }
-        for _ in 0..200 {
-            let mid = (lo * hi).sqrt();
-            if excess(mid) > 0.0 {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-            if hi / lo < 1.0 + 1e-13 {
-                break;
-            }
-        }
-        tau + (lo * hi).sqrt()
+        crate::theory::spectral_single_index::lambda_bar_root(self.nodes.tau, 1e-13, |lambda| {
+            delta * self.nodes.moments(lambda).s2 - 1.0
+        })
     }
 
     /// The limit at `δ` (see the module docs).
