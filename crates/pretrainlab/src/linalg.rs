@@ -537,6 +537,7 @@ pub fn bartlett_factor<R: Rng + ?Sized>(rng: &mut R, count: usize, mut l: MatMut
 /// `aᵀb` over the common length, with eight independent partial sums: a single running
 /// sum waits on the latency of each addition, so this is several times faster on the
 /// short and medium vectors of hot loops (and rounds differently from a serial sum).
+#[inline]
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let (a8, b8) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
