@@ -3,9 +3,13 @@
 # model: centred unit-norm features h = Pu/‖Pu‖ and a weight-decayed linear classifier W,
 # minimised jointly by L-BFGS from a random start) against the NumPy/SciPy peer
 # (bench/nc_ufm_peer.py, scipy.optimize.minimize(method="L-BFGS-B") with the analytic
-# gradient) at K=10 classes, width m=32, 10 samples per class (3520 variables), λ=0.01,
+# gradient) at two instances: the preset's (K=4 classes, width m=8, 5 samples per class:
+# 192 variables) and a larger one (K=10, m=32, 10 per class: 3520 variables), λ=0.01,
 # tol=1e-9 on ‖∇F‖₂ (the model's defaults), for the cross-entropy and the MSE loss, and a
-# check that the two compute the same thing. Every trial of both sides should reach the global optimum F⋆
+# check that the two compute the same thing. The ratio falls with the size: the peer's
+# cost per iteration is mostly Python and SciPy overhead, fixed, while pretrainlab's
+# grows with the number of variables (at 3520 it is mostly the L-BFGS passes over its
+# ten stored pairs, bound by memory bandwidth). Every trial of both sides should reach the global optimum F⋆
 # (read from `pretrainlab predict`), so the means agree to rounding: objective within
 # 4 combined s.e. plus 10⁻⁶·F⋆ (the model's own check tolerance), scale within 4 s.e. plus
 # 10⁻⁵·s⋆, NC1 within 4 s.e. plus 10⁻⁵ absolute. The script exits 1 if a mean disagrees
@@ -15,10 +19,11 @@
 # Environment overrides (all optional):
 #   PYTHON=python3        interpreter with numpy and scipy (pip install -r bench/requirements.txt)
 #   PRETRAINLAB=target/release/pretrainlab   the Rust binary (cargo build --release)
-#   PEER_TRIALS=8         trials (random starts) for the peer, per loss
-#   RUST_TRIALS=200       trials for pretrainlab, per loss
+#   PEER_TRIALS=8         trials (random starts) for the peer, per loss (10× at the small instance)
+#   RUST_TRIALS=200       trials for pretrainlab, per loss (10× at the small instance)
 #   LOSSES="ce mse"       the losses to compare (e.g. LOSSES=ce)
-#   CLASSES=10 WIDTH=32 PER_CLASS=10 LAMBDA=0.01 TOL=1e-9 MAX_ITER=20000   the instance
+#   INSTANCES="4x8x5 10x32x10"   the instances, each classes x width x per_class
+#   LAMBDA=0.01 TOL=1e-9 MAX_ITER=20000
 #   THREADS=              empty (default): both sides may use all cores, with
 #                         OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS unset and
 #                         pretrainlab's default --threads; THREADS=k pins both to k threads
@@ -38,8 +43,8 @@ bench_setup numpy scipy
 PEER_TRIALS=${PEER_TRIALS:-8}
 RUST_TRIALS=${RUST_TRIALS:-200}
 LOSSES=${LOSSES:-ce mse}
-CLASSES=${CLASSES:-10} WIDTH=${WIDTH:-32} PER_CLASS=${PER_CLASS:-10} LAMBDA=${LAMBDA:-0.01}
-TOL=${TOL:-1e-9} MAX_ITER=${MAX_ITER:-20000}
+INSTANCES=${INSTANCES:-4x8x5 10x32x10}
+LAMBDA=${LAMBDA:-0.01} TOL=${TOL:-1e-9} MAX_ITER=${MAX_ITER:-20000}
 # agree A SE_A B SE_B SLACK: prints "z verdict" with z = (A − B)/√(SE_A² + SE_B²) and the
 # verdict "agree" when |A − B| ≤ 4√(SE_A² + SE_B²) + SLACK (both finite), else "MISMATCH".
 agree() {
@@ -54,9 +59,16 @@ print(f"{z:+.2f}", "agree" if ok else "MISMATCH")' "$@"
 }
 
 echo "cores: $(cores)   threads: $threads_note"
-echo "instance: classes=$CLASSES width=$WIDTH per_class=$PER_CLASS lambda=$LAMBDA tol=$TOL max_iter=$MAX_ITER"
-
 mismatch=0
+for instance in $INSTANCES; do
+IFS=x read -r CLASSES WIDTH PER_CLASS <<<"$instance"
+[[ $CLASSES =~ ^[0-9]+$ && $WIDTH =~ ^[0-9]+$ && $PER_CLASS =~ ^[0-9]+$ ]] || {
+    echo "error: INSTANCES entries are classes x width x per_class, e.g. 4x8x5; got $instance" >&2
+    exit 2
+}
+# The small instance runs ten times the trials, so that each side's time is not start-up.
+scale=1; (( CLASSES * WIDTH * (1 + PER_CLASS) < 1000 )) && scale=10
+echo "=== instance: classes=$CLASSES width=$WIDTH per_class=$PER_CLASS lambda=$LAMBDA tol=$TOL max_iter=$MAX_ITER"
 for loss in $LOSSES; do
     echo "== $loss"
     set_args=(--set "classes=$CLASSES" --set "width=$WIDTH" --set "per_class=$PER_CLASS"
@@ -68,7 +80,7 @@ for loss in $LOSSES; do
 
     peer=$("$PYTHON" bench/nc_ufm_peer.py --classes "$CLASSES" --width "$WIDTH" \
         --per-class "$PER_CLASS" --lambda "$LAMBDA" --loss "$loss" --tol "$TOL" \
-        --max-iter "$MAX_ITER" --trials "$PEER_TRIALS" --seed 1 --json)
+        --max-iter "$MAX_ITER" --trials "$((PEER_TRIALS * scale))" --seed 1 --json)
     peer_tps=$(field trials_per_second <<<"$peer")
     printf 'peer (numpy %s, scipy %s):  %5d trials (%d failed) in %8.3f s = %9.3f trials/s, mean %.1f L-BFGS-B iterations\n' \
         "$(field numpy_version <<<"$peer")" "$(field scipy_version <<<"$peer")" \
@@ -76,7 +88,7 @@ for loss in $LOSSES; do
         "$(field seconds <<<"$peer")" "$peer_tps" "$(field mean_iterations <<<"$peer")"
 
     t0=$(now)
-    out=$("$BIN" simulate neural-collapse "${set_args[@]}" --trials "$RUST_TRIALS" \
+    out=$("$BIN" simulate neural-collapse "${set_args[@]}" --trials "$((RUST_TRIALS * scale))" \
         ${RUST_THREADS[@]+"${RUST_THREADS[@]}"} --format json --quiet)
     t1=$(now)
     secs=$(calc "$t1 - $t0")
@@ -102,5 +114,6 @@ for loss in $LOSSES; do
         printf '%-10s peer %.12g ± %.2g   pretrainlab %.12g ± %.2g   diff %+.2g   z %s -> %s (|diff| <= 4 s.e. + %.2g)\n' \
             "$metric" "$pm" "$ps" "$rm_" "$rs" "$(calc "$rm_ - $pm")" "$z" "$verdict" "$slack"
     done
+done
 done
 exit "$mismatch"

@@ -513,7 +513,44 @@ impl ObjectiveBuffers {
 /// Three matrix products carry the work: the logits `Z = HWᵀ`, then with
 /// `D = (1/N) ∂ℓ/∂Z` the gradients `∇_W F = λW + DᵀH` and `∇_H F = DW`; the last is
 /// turned row by row into the Riemannian gradient `(P − hᵢhᵢᵀ)∇_{hᵢ}F/‖Puᵢ‖`.
+///
+/// The passes around the products are compiled for AVX2 where the CPU has it (without
+/// FMA, so the bits are those of the portable build): at a width of tens, the loop
+/// overheads of the portable code cost as much as the products.
 fn objective(
+    x: &[f64],
+    g: &mut [f64],
+    b: &mut ObjectiveBuffers,
+    s: Shape,
+    lambda: f64,
+    loss: Loss,
+) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked above).
+            return unsafe { objective_avx2(x, g, b, s, lambda, loss) };
+        }
+    }
+    objective_portable(x, g, b, s, lambda, loss)
+}
+
+/// [`objective_portable`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn objective_avx2(
+    x: &[f64],
+    g: &mut [f64],
+    b: &mut ObjectiveBuffers,
+    s: Shape,
+    lambda: f64,
+    loss: Loss,
+) -> f64 {
+    objective_portable(x, g, b, s, lambda, loss)
+}
+
+#[inline(always)]
+fn objective_portable(
     x: &[f64],
     g: &mut [f64],
     b: &mut ObjectiveBuffers,
@@ -525,8 +562,15 @@ fn objective(
     let inv_n = 1.0 / n as f64;
     let (w, u) = x.split_at(k * m);
     let (gw, gu) = g.split_at_mut(k * m);
-    if !rows::normalise(u, &mut b.h, &mut b.r) {
-        return f64::NAN;
+    for ((ui, hi), ri) in u
+        .chunks_exact(m)
+        .zip(b.h.chunks_exact_mut(m))
+        .zip(b.r.iter_mut())
+    {
+        let Some(r) = centre_normalise(ui, hi) else {
+            return f64::NAN;
+        };
+        *ri = 1.0 / r;
     }
     let hm = MatRef::from_row_major_slice(&b.h, n, m);
     let wm = MatRef::from_row_major_slice(w, k, m);
@@ -563,83 +607,24 @@ fn objective(
         inv_n,
     );
     clean_simd_state();
-    rows::project(gu, &b.h, &b.r);
+    // The Riemannian gradient (P − hᵢhᵢᵀ)∇_{hᵢ}F, divided by ‖Puᵢ‖.
+    let inv_m = 1.0 / m as f64;
+    for ((gi, hi), &inv_r) in gu
+        .chunks_exact_mut(m)
+        .zip(b.h.chunks_exact(m))
+        .zip(b.r.iter())
+    {
+        let gmean = sum(gi) * inv_m;
+        let hg = dot(gi, hi);
+        for (gv, &hv) in gi.iter_mut().zip(hi) {
+            *gv = (*gv - gmean - hg * hv) * inv_r;
+        }
+    }
     f * inv_n + 0.5 * lambda * wn
 }
 
-/// The row passes of [`objective`], one feature at a time. They are compiled for AVX2
-/// where the CPU has it (without FMA, so the bits are those of the portable build): at
-/// a width of tens, the call and loop overheads of the portable code cost as much as
-/// the three matrix products.
-mod rows {
-    use super::{centre_normalise, dot, sum};
-
-    /// `hᵢ = Puᵢ/‖Puᵢ‖` for every row, and `inv_r[i] = 1/‖Puᵢ‖`; false when some
-    /// `Puᵢ` is zero or not finite.
-    pub(super) fn normalise(u: &[f64], h: &mut [f64], inv_r: &mut [f64]) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2 (checked above).
-                return unsafe { normalise_avx2(u, h, inv_r) };
-            }
-        }
-        normalise_portable(u, h, inv_r)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn normalise_avx2(u: &[f64], h: &mut [f64], inv_r: &mut [f64]) -> bool {
-        normalise_portable(u, h, inv_r)
-    }
-
-    #[inline(always)]
-    fn normalise_portable(u: &[f64], h: &mut [f64], inv_r: &mut [f64]) -> bool {
-        let m = h.len() / inv_r.len();
-        for ((ui, hi), ri) in u.chunks_exact(m).zip(h.chunks_exact_mut(m)).zip(inv_r) {
-            let Some(r) = centre_normalise(ui, hi) else {
-                return false;
-            };
-            *ri = 1.0 / r;
-        }
-        true
-    }
-
-    /// `gᵢ ← (P − hᵢhᵢᵀ)gᵢ/‖Puᵢ‖` for every row: the Riemannian gradient on the sphere
-    /// of the centred hyperplane, through the parametrisation.
-    pub(super) fn project(g: &mut [f64], h: &[f64], inv_r: &[f64]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2 (checked above).
-                unsafe { project_avx2(g, h, inv_r) };
-                return;
-            }
-        }
-        project_portable(g, h, inv_r)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn project_avx2(g: &mut [f64], h: &[f64], inv_r: &[f64]) {
-        project_portable(g, h, inv_r)
-    }
-
-    #[inline(always)]
-    fn project_portable(g: &mut [f64], h: &[f64], inv_r: &[f64]) {
-        let m = h.len() / inv_r.len();
-        let inv_m = 1.0 / m as f64;
-        for ((gi, hi), &ir) in g.chunks_exact_mut(m).zip(h.chunks_exact(m)).zip(inv_r) {
-            let gmean = sum(gi) * inv_m;
-            let hg = dot(gi, hi);
-            for (gv, &hv) in gi.iter_mut().zip(hi) {
-                *gv = (*gv - gmean - hg * hv) * ir;
-            }
-        }
-    }
-}
-
 /// `ℓ(z, y)`, with `z` overwritten by `∂ℓ/∂z`.
+#[inline(always)]
 fn loss_and_derivative(z: &mut [f64], y: usize, loss: Loss) -> f64 {
     match loss {
         Loss::Ce => {
