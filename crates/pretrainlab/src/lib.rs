@@ -40,6 +40,7 @@ pub mod dynamics;
 pub mod expr;
 pub mod extrapolate;
 pub mod fit;
+pub mod inline_exp;
 pub mod krylov;
 pub mod law;
 pub mod linalg;

@@ -556,6 +556,21 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
+/// Whether kernels compiled for AVX2 may run on this CPU (the detection is cached by
+/// the standard library). The project's AVX2 kernels use no FMA, so they round exactly
+/// as their portable versions do.
+#[inline(always)]
+pub fn avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Returns the CPU's vector registers to the clean state after faer.
 ///
 /// faer's x86 GEMM kernels (`private-gemm-x86`) use AVX-512 registers `zmm16–31` and

@@ -252,7 +252,7 @@ mod kernels {
         assert!(v.len() == n && w.len() == n, "L-BFGS vectors of one length");
         #[cfg(target_arch = "x86_64")]
         {
-            if avx2() {
+            if crate::linalg::avx2() {
                 // SAFETY: the CPU supports AVX2 (checked above); the lengths are equal.
                 return unsafe { avx2_impl::update_dot(p, c, v, gamma, w) };
             }
@@ -326,7 +326,7 @@ mod kernels {
         );
         #[cfg(target_arch = "x86_64")]
         {
-            if avx2() {
+            if crate::linalg::avx2() {
                 // SAFETY: the CPU supports AVX2 (checked above); the lengths are equal.
                 return unsafe { avx2_impl::secant(x, x_new, g, g_new, s, y) };
             }
@@ -382,19 +382,6 @@ mod kernels {
             sy: totals[0] + t[0],
             yy: totals[1] + t[1],
             gg_new: totals[2] + t[2],
-        }
-    }
-
-    /// Whether the AVX2 versions may run.
-    #[inline(always)]
-    fn avx2() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            std::arch::is_x86_feature_detected!("avx2")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
         }
     }
 
@@ -644,7 +631,7 @@ mod tests {
     fn the_avx2_kernels_round_like_the_portable_ones() {
         use rand::SeedableRng;
         use rand_distr::{Distribution, StandardNormal};
-        if !std::arch::is_x86_feature_detected!("avx2") {
+        if !crate::linalg::avx2() {
             return;
         }
         let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(8);

@@ -84,6 +84,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::Claim;
 use crate::budget::{Cost, Need};
+use crate::inline_exp::{MAX_ARG, MIN_ARG, exp, exp_in_range};
 use crate::linalg::dot;
 use crate::model::{
     Criterion, MeanPrediction, MetricSpec, Model, Prediction, Quantity, Reference, TraceSpec,
@@ -658,7 +659,7 @@ impl AttentionTokens {
         {
             *rel /= sum;
             *f += *rel;
-            let inv = 1.0 / ((1.0 + exp_in_range((y * *f).clamp(-708.0, 709.0))) * sum);
+            let inv = 1.0 / ((1.0 + exp_in_range((y * *f).clamp(MIN_ARG, MAX_ARG))) * sum);
             *inv_denom = inv;
             *peak *= inv;
         }
@@ -941,58 +942,6 @@ fn has_cycle(
         }
     }
     tail < vocab
-}
-
-/// `e^x`, inlined so that loops over it vectorise (libm's `exp` is a call): the reduction
-/// `x = k·ln 2 + r`, `|r| ≤ ln(2)/2`, with `ln 2` split in two (Cody–Waite), the degree-13
-/// Taylor polynomial of `e^r` (truncation below 5·10⁻¹⁸ relative) and `2^k` from the
-/// exponent bits. Within 2 ulp of `f64::exp` (tested); outside `[−708, 709]`, where `2^k`
-/// leaves the normal range, it is `f64::exp`.
-#[inline]
-fn exp(x: f64) -> f64 {
-    if !(-708.0..=709.0).contains(&x) {
-        return x.exp();
-    }
-    exp_in_range(x)
-}
-
-/// [`exp`] for `x ∈ [−708, 709]`, without the branch: `2^k` is built from the bits of the
-/// rounding sum `x·log₂e + 1.5·2⁵²`, whose low mantissa bits hold `k`.
-#[inline]
-fn exp_in_range(x: f64) -> f64 {
-    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    /// Adding and subtracting `1.5·2⁵²` rounds to the nearest integer.
-    const ROUND: f64 = 6_755_399_441_055_744.0;
-    /// `1/i!`, `i = 13, 12, …, 2`.
-    const INV_FACT: [f64; 12] = [
-        1.0 / 6_227_020_800.0,
-        1.0 / 479_001_600.0,
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-    ];
-    let shifted = x * std::f64::consts::LOG2_E + ROUND;
-    let k = shifted - ROUND;
-    let r = (x - k * LN2_HI) - k * LN2_LO;
-    let mut p = INV_FACT[0];
-    for c in &INV_FACT[1..] {
-        p = p * r + c;
-    }
-    let poly = (p * r + 1.0) * r + 1.0;
-    let bits = shifted
-        .to_bits()
-        .wrapping_sub(ROUND.to_bits())
-        .wrapping_add(1023)
-        << 52;
-    poly * f64::from_bits(bits)
 }
 
 /// The token of `seq` with the largest `z` (the last of equal ones), and its `z`.
@@ -1457,39 +1406,6 @@ mod tests {
         assert!(spread > -SHARED_EXP_FLOOR, "spread {spread}");
         let norm = m.gradient(&mut ws, spread).unwrap();
         assert!(norm > 0.0 && norm.is_finite());
-    }
-
-    /// The inlined `exp` is within 2 ulp of `f64::exp` on a dense grid of [−708, 709]
-    /// (every 10⁻³, and every 10⁻⁶ on [−1, 1]) and at the reduction's rounding
-    /// boundaries `(k + ½)·ln 2`, and is `f64::exp` outside (0 and ∞ at the extremes).
-    #[test]
-    fn the_inlined_exp_is_within_two_ulp() {
-        let ulp = |v: f64| f64::from_bits(v.to_bits() + 1) - v;
-        let mut worst = 0.0f64;
-        let mut check = |x: f64| {
-            let (a, b) = (exp(x), x.exp());
-            let err = (a - b).abs() / ulp(b);
-            worst = worst.max(err);
-            assert!(err <= 2.0, "x = {x}: {a} vs {b} ({err} ulp)");
-        };
-        for i in -708_000..=709_000 {
-            check(i as f64 * 1e-3);
-        }
-        for i in -1_000_000..=1_000_000 {
-            check(i as f64 * 1e-6);
-        }
-        for k in -1021..1022 {
-            let x = (k as f64 + 0.5) * std::f64::consts::LN_2;
-            for dx in [-1e-12, 0.0, 1e-12] {
-                check(x + dx);
-            }
-        }
-        assert!(worst > 0.0);
-        for x in [-1000.0, -745.5, -708.5, 709.5, 710.0, f64::NEG_INFINITY] {
-            assert_eq!(exp(x).to_bits(), x.exp().to_bits(), "x = {x}");
-        }
-        assert_eq!(exp(-1000.0), 0.0);
-        assert_eq!(exp(710.0), f64::INFINITY);
     }
 
     /// Kahn's algorithm finds the cycle a → b → c → a and none in a DAG.

@@ -527,7 +527,7 @@ fn objective(
 ) -> f64 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if crate::linalg::avx2() {
             // SAFETY: the CPU supports AVX2 (checked above).
             return unsafe { objective_avx2(x, g, b, s, lambda, loss) };
         }

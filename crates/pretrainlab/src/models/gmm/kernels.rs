@@ -5,63 +5,11 @@
 //! vectorises it; on x86-64 CPUs with AVX2 the same code is compiled a second time for
 //! AVX2 and chosen at run time. Only additions, multiplications, comparisons and integer
 //! operations on the bits are used (no fused multiply–add), so both versions give the
-//! same bits.
+//! same bits (the exponential is `crate::inline_exp`).
 
 use faer::MatRef;
 
-/// `log₂ e`.
-const LOG2_E: f64 = std::f64::consts::LOG2_E;
-/// `ln 2` split in a high part with trailing zero bits (`n·LN2_HI` is exact for
-/// `|n| < 2¹¹`) and the remainder (Cody & Waite; fdlibm's constants).
-const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
-const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
-/// `1.5·2⁵²`: adding it rounds to the nearest integer and leaves it in the low bits.
-const ROUND: f64 = 6_755_399_441_055_744.0;
-/// Arguments below this are raised to it: `e⁻⁷⁰⁸` is still a normal number, and the
-/// softmax of a term so far below the largest one is zero to double precision anyway.
-const EXP_FLOOR: f64 = -708.0;
-/// `1/j!` for `j = 0, …, 13`: the Taylor polynomial of `eʳ` on `|r| ≤ ½ ln 2`, whose
-/// remainder `|r|¹⁴/14!` is below `4·10⁻¹⁸`.
-const TAYLOR: [f64; 14] = [
-    1.0,
-    1.0,
-    0.5,
-    1.0 / 6.0,
-    1.0 / 24.0,
-    1.0 / 120.0,
-    1.0 / 720.0,
-    1.0 / 5_040.0,
-    1.0 / 40_320.0,
-    1.0 / 362_880.0,
-    1.0 / 3_628_800.0,
-    1.0 / 39_916_800.0,
-    1.0 / 479_001_600.0,
-    1.0 / 6_227_020_800.0,
-];
-
-/// `eˣ` for `x ≤ 0` (a NaN stays NaN), within a few units in the last place:
-/// `x = n ln 2 + r` with `|r| ≤ ½ ln 2`, `eʳ` by its Taylor polynomial in Estrin's
-/// scheme (pairs, then powers `r², r⁴, r⁸`: a short dependency chain), `2ⁿ` built from
-/// its exponent bits.
-#[inline(always)]
-pub fn exp_nonpositive(x: f64) -> f64 {
-    let x = if x < EXP_FLOOR { EXP_FLOOR } else { x };
-    let t = x * LOG2_E + ROUND;
-    let n = t - ROUND;
-    let r = (x - n * LN2_HI) - n * LN2_LO;
-    let c = &TAYLOR;
-    let (r2, pair) = (r * r, |k: usize| c[k] + c[k + 1] * r);
-    let r4 = r2 * r2;
-    let q0 = pair(0) + pair(2) * r2;
-    let q1 = pair(4) + pair(6) * r2;
-    let q2 = pair(8) + pair(10) * r2;
-    let q3 = pair(12);
-    let er = (q0 + q1 * r4) + (q2 + q3 * r4) * (r4 * r4);
-    // The low bits of `t` hold `n` (two's complement, |n| ≤ 1022).
-    let k = t.to_bits().wrapping_sub(ROUND.to_bits());
-    let scale = f64::from_bits(k.wrapping_add(1023) << 52);
-    er * scale
-}
+use crate::inline_exp::exp_nonpositive;
 
 /// Row-wise softmax of the `b × K` block `a` (see the module docs) after subtracting
 /// `offset[i]` from column `i`: `aᵢⱼ ← exp(aᵢⱼ − offsetᵢ − maxⱼ)/sumⱼ`, with
@@ -70,7 +18,7 @@ pub fn exp_nonpositive(x: f64) -> f64 {
 pub fn softmax_rows(a: &mut [f64], offset: &[f64], max: &mut [f64], sum: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if avx2() {
+        if crate::linalg::avx2() {
             // SAFETY: the CPU supports AVX2 (checked above).
             unsafe { softmax_rows_avx2(a, offset, max, sum) };
             return;
@@ -122,7 +70,7 @@ fn softmax_rows_generic(a: &mut [f64], offset: &[f64], max: &mut [f64], sum: &mu
 pub fn block_product(x: &[f64], w: MatRef<'_, f64>, out: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if avx2() {
+        if crate::linalg::avx2() {
             // SAFETY: the CPU supports AVX2 (checked above).
             unsafe { block_product_avx2(x, w, out) };
             return;
@@ -156,49 +104,9 @@ fn block_product_generic(x: &[f64], w: MatRef<'_, f64>, out: &mut [f64]) {
     }
 }
 
-/// Whether the AVX2 versions may run.
-#[inline(always)]
-fn avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Against the standard library's `exp` on a grid of `[−720, 0]` and near the
-    /// reduction boundaries: relative error at most 4 units in the last place (2⁻⁵⁰),
-    /// and the ends exact.
-    #[test]
-    fn exp_matches_the_standard_library() {
-        let mut worst: f64 = 0.0;
-        let mut xs: Vec<f64> = (0..=200_000)
-            .map(|i| -708.0 * i as f64 / 200_000.0)
-            .collect();
-        for j in 0..1000 {
-            let half = -(j as f64 + 0.5) * std::f64::consts::LN_2;
-            xs.extend([half, half.next_up(), half.next_down()]);
-        }
-        for x in xs {
-            let (got, want) = (exp_nonpositive(x), x.exp());
-            worst = worst.max(((got - want) / want).abs());
-        }
-        assert!(
-            worst <= 4.0 * f64::EPSILON / 2.0,
-            "worst relative error {worst:e}"
-        );
-        assert_eq!(exp_nonpositive(0.0), 1.0);
-        assert!(exp_nonpositive(-800.0) <= (-708f64).exp() * (1.0 + 1e-15));
-        assert!(exp_nonpositive(f64::NAN).is_nan());
-        assert!(exp_nonpositive(f64::NEG_INFINITY) >= 0.0);
-    }
 
     /// The block softmax against a direct per-row computation with `f64::exp`, including
     /// rows with very different scales; the max/sum outputs give the log-sum-exp.
