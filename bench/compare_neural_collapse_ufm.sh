@@ -68,9 +68,9 @@ IFS=x read -r CLASSES WIDTH PER_CLASS <<<"$instance"
 }
 # The small instance runs ten times the trials, so that each side's time is not start-up.
 scale=1; (( CLASSES * WIDTH * (1 + PER_CLASS) < 1000 )) && scale=10
-echo "=== instance: classes=$CLASSES width=$WIDTH per_class=$PER_CLASS lambda=$LAMBDA tol=$TOL max_iter=$MAX_ITER"
+echo "instance ${CLASSES}x${WIDTH}x${PER_CLASS}: classes=$CLASSES width=$WIDTH per_class=$PER_CLASS lambda=$LAMBDA tol=$TOL max_iter=$MAX_ITER"
 for loss in $LOSSES; do
-    echo "== $loss"
+    echo "== $loss at ${CLASSES}x${WIDTH}x${PER_CLASS}"
     set_args=(--set "classes=$CLASSES" --set "width=$WIDTH" --set "per_class=$PER_CLASS"
         --set "lambda=$LAMBDA" --set "loss=\"$loss\"" --set "tol=$TOL" --set "max_iter=$MAX_ITER")
     predicted=$("$BIN" predict neural-collapse "${set_args[@]}" --format json)
