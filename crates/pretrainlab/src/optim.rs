@@ -177,19 +177,20 @@ impl Lbfgs {
     ///
     /// Each inner product of the recursion is taken in the same pass over memory as the
     /// update before it (`p ← p + c v` while `wᵀp` accumulates), so the recursion makes
-    /// `2·stored + 1` passes, each streaming two stored vectors, instead of `4·stored`.
+    /// `2·stored + 1` passes after zeroing `p`, each streaming two vectors (stored ones,
+    /// or `g` at the ends), instead of `4·stored`.
     /// At the dimensions of the unconstrained-features model (a few thousand) the
     /// stored pairs do not fit in the L2 cache and this traffic is the cost.
     fn direction(&mut self, stored: usize, head: usize, mem: usize) -> f64 {
         use kernels::update_dot;
+        // Every branch starts with p ← −g, as 0 + (−1)·g.
+        self.p.fill(0.0);
         if stored == 0 {
-            self.p.fill(0.0);
             return update_dot(&mut self.p, -1.0, &self.g, 1.0, &self.g);
         }
         let slot = |back: usize| (head + mem - 1 - back) % mem;
         // First loop, newest to oldest: αᵢ = ρᵢ sᵢᵀp, then p ← p − αᵢ yᵢ.
         let newest = slot(0);
-        self.p.fill(0.0);
         let d = update_dot(&mut self.p, -1.0, &self.g, 1.0, &self.s[newest]);
         self.alpha[newest] = self.rho[newest] * d;
         for back in 1..stored {

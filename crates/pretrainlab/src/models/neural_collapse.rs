@@ -66,14 +66,13 @@
 //! times more iterations) and is restarted from the normalised point until it stops at
 //! once with `‖∇F‖₂ ≤ tol`.
 
+use faer::{Accum, MatMut, MatRef};
 use rand::rngs::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::Claim;
 use crate::budget::{Cost, Need};
-use faer::{Accum, MatMut, MatRef};
-
 use crate::linalg::{clean_simd_state, dot, mul_into};
 use crate::model::{Criterion, MeanPrediction, MetricSpec, Model, Prediction, Quantity, Reference};
 use crate::optim::{Lbfgs, LbfgsSettings};
@@ -488,8 +487,8 @@ impl Shape {
     }
 }
 
-/// Buffers of [`objective`]: the features `H` (`N×m`, row-major), the norms `‖Puᵢ‖`
-/// (`N`) and the logits `Z = HWᵀ`, then `∂ℓ/∂Z` (`N×K`, row-major).
+/// Buffers of [`objective`]: the features `H` (`N×m`, row-major), the inverse norms
+/// `1/‖Puᵢ‖` (`N`) and the logits `Z = HWᵀ`, then `∂ℓ/∂Z` (`N×K`, row-major).
 struct ObjectiveBuffers {
     h: Vec<f64>,
     r: Vec<f64>,
